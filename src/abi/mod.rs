@@ -1,0 +1,89 @@
+//! proxy-wasm wire formats, decoded without trusting the host: a malformed
+//! buffer yields `None`, never a panic (the SDK's own decoders unwrap).
+
+/// Decodes a serialized header map: a u32 count, then a (name length, value
+/// length) u32 pair per entry, then each name and value followed by a NUL.
+/// All integers are little-endian.
+pub fn decode_map(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let count = read_u32(bytes, 0)? as usize;
+    let mut data = count.checked_mul(8)?.checked_add(4)?;
+    if data > bytes.len() {
+        return None;
+    }
+    let mut pairs = Vec::with_capacity(count);
+    for i in 0..count {
+        let name_len = read_u32(bytes, 4 + i * 8)? as usize;
+        let value_len = read_u32(bytes, 8 + i * 8)? as usize;
+        let name = bytes.get(data..data.checked_add(name_len)?)?;
+        data = data + name_len + 1;
+        let value = bytes.get(data..data.checked_add(value_len)?)?;
+        data = data + value_len + 1;
+        pairs.push((name, value));
+    }
+    Some(pairs)
+}
+
+/// Encodes pairs in the same format (the host side of tests uses it too).
+pub fn encode_map<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
+    let size = 4 + pairs.iter().map(|(n, v)| 10 + n.as_ref().len() + v.as_ref().len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (name, value) in pairs {
+        out.extend_from_slice(&(name.as_ref().len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.as_ref().len() as u32).to_le_bytes());
+    }
+    for (name, value) in pairs {
+        out.extend_from_slice(name.as_ref());
+        out.push(0);
+        out.extend_from_slice(value.as_ref());
+        out.push(0);
+    }
+    out
+}
+
+/// Encodes a property path (`["xds", "route_name"]`) as NUL-separated segments.
+pub fn encode_property_path(segments: &[&str]) -> Vec<u8> {
+    segments.join("\0").into_bytes()
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let pairs: Vec<(&[u8], &[u8])> = vec![(b":path", b"/x"), (b"x-bin", b"\xff\x00z"), (b"", b"")];
+        let encoded = encode_map(&pairs);
+        assert_eq!(decode_map(&encoded).unwrap(), pairs);
+        assert_eq!(decode_map(&[]).unwrap(), Vec::<(&[u8], &[u8])>::new());
+    }
+
+    #[test]
+    fn malformed_maps_are_refused_not_panicked_on() {
+        let good = encode_map(&[(b"a".as_slice(), b"b".as_slice())]);
+        for cut in 1..good.len() - 1 {
+            // Every truncation that loses payload bytes must be refused.
+            let truncated = &good[..cut];
+            if let Some(pairs) = decode_map(truncated) {
+                panic!("decoded {pairs:?} from {cut} bytes");
+            }
+        }
+        assert!(decode_map(&[0xff, 0xff, 0xff, 0xff]).is_none());
+        let mut huge_len = good.clone();
+        huge_len[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_map(&huge_len).is_none());
+    }
+
+    #[test]
+    fn property_paths() {
+        assert_eq!(encode_property_path(&["xds", "route_name"]), b"xds\0route_name");
+    }
+}

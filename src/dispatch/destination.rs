@@ -1,0 +1,233 @@
+//! Per-destination bookkeeping in one worker VM: how many copies are
+//! outstanding (the `maxInFlight` cap) and whether the destination is in
+//! back-off after repeated delivery failures.
+//!
+//! Every admitted copy is an `Admission` that must end exactly once, in
+//! `abandon` (skipped after admission) or `complete` (the call ended): that
+//! pairing is what keeps the outstanding count exact.
+
+/// Consecutive delivery failures that open the back-off.
+pub const TRIP_AFTER_FAILURES: u32 = 5;
+/// First back-off window; doubled after each failed probe.
+pub const FIRST_WINDOW_MS: u64 = 500;
+/// Longest back-off window: a recovered shadow is used again within this.
+pub const MAX_WINDOW_MS: u64 = 30_000;
+
+/// Why a copy was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Backoff,
+    InFlightLimit,
+}
+
+/// One admitted copy. Deliberately not `Clone`: it ends exactly once.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "an admission must end in abandon() or complete()"]
+pub struct Admission {
+    probe: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Breaker {
+    /// Copies flow.
+    Closed,
+    /// No copies until `until_ms`; then one probe.
+    Open { until_ms: u64, window_ms: u64 },
+    /// One probe is outstanding; its outcome closes or reopens.
+    Probing { window_ms: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct DestinationState {
+    outstanding: u32,
+    consecutive_failures: u32,
+    breaker: Breaker,
+}
+
+impl Default for DestinationState {
+    fn default() -> Self {
+        DestinationState {
+            outstanding: 0,
+            consecutive_failures: 0,
+            breaker: Breaker::Closed,
+        }
+    }
+}
+
+impl DestinationState {
+    /// Copies admitted and not yet ended.
+    pub fn outstanding(&self) -> u32 {
+        self.outstanding
+    }
+
+    /// Whether the back-off is open or probing.
+    pub fn in_backoff(&self) -> bool {
+        self.breaker != Breaker::Closed
+    }
+
+    /// Admits one copy if the back-off and the cap allow. `now_ms` is only
+    /// called while the back-off is open, so a healthy destination costs no
+    /// clock read.
+    pub fn admit(&mut self, max_in_flight: u32, now_ms: impl FnOnce() -> u64) -> Result<Admission, Refusal> {
+        let probe = match self.breaker {
+            Breaker::Closed => false,
+            Breaker::Probing { .. } => return Err(Refusal::Backoff),
+            Breaker::Open { until_ms, window_ms } => {
+                if now_ms() < until_ms {
+                    return Err(Refusal::Backoff);
+                }
+                self.breaker = Breaker::Probing { window_ms };
+                true
+            }
+        };
+        if self.outstanding >= max_in_flight {
+            if probe {
+                self.reopen_now();
+            }
+            return Err(Refusal::InFlightLimit);
+        }
+        self.outstanding += 1;
+        Ok(Admission { probe })
+    }
+
+    /// The copy was skipped after admission (body too large, dispatch never
+    /// attempted...): its slot frees, and a probe lets the next copy probe.
+    pub fn abandon(&mut self, admission: Admission) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if admission.probe {
+            self.reopen_now();
+        }
+    }
+
+    /// The copy's call ended: `delivered` is false for a reset, a timeout, a
+    /// failed connection or a refused dispatch.
+    pub fn complete(&mut self, admission: Admission, delivered: bool, now_ms: u64) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if delivered {
+            self.consecutive_failures = 0;
+            // Copies sent before the back-off opened may still succeed; only a
+            // probe's success (or any success while closed) closes it.
+            if admission.probe || self.breaker == Breaker::Closed {
+                self.breaker = Breaker::Closed;
+            }
+            return;
+        }
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        match self.breaker {
+            Breaker::Closed if self.consecutive_failures >= TRIP_AFTER_FAILURES => {
+                self.breaker = Breaker::Open {
+                    until_ms: now_ms.saturating_add(FIRST_WINDOW_MS),
+                    window_ms: FIRST_WINDOW_MS,
+                };
+            }
+            Breaker::Probing { window_ms } if admission.probe => {
+                let window_ms = window_ms.saturating_mul(2).min(MAX_WINDOW_MS);
+                self.breaker = Breaker::Open {
+                    until_ms: now_ms.saturating_add(window_ms),
+                    window_ms,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// The probe never went out: let the very next copy probe instead.
+    fn reopen_now(&mut self) {
+        if let Breaker::Probing { window_ms } = self.breaker {
+            self.breaker = Breaker::Open { until_ms: 0, window_ms };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_clock() -> u64 {
+        panic!("a closed back-off must not read the clock")
+    }
+
+    fn fail(state: &mut DestinationState, times: u32, now: u64) {
+        for _ in 0..times {
+            let a = state.admit(100, || now).unwrap();
+            state.complete(a, false, now);
+        }
+    }
+
+    #[test]
+    fn the_cap_counts_outstanding_copies_exactly() {
+        let mut s = DestinationState::default();
+        let a = s.admit(2, no_clock).unwrap();
+        let b = s.admit(2, no_clock).unwrap();
+        assert_eq!(s.admit(2, no_clock), Err(Refusal::InFlightLimit));
+        s.abandon(a);
+        let c = s.admit(2, no_clock).unwrap();
+        s.complete(b, true, 0);
+        s.complete(c, true, 0);
+        assert_eq!(s.outstanding(), 0);
+    }
+
+    #[test]
+    fn consecutive_failures_open_the_backoff_and_a_probe_closes_it() {
+        let mut s = DestinationState::default();
+        fail(&mut s, TRIP_AFTER_FAILURES - 1, 1_000);
+        assert!(!s.in_backoff());
+        fail(&mut s, 1, 1_000);
+        assert!(s.in_backoff());
+        assert_eq!(s.admit(100, || 1_000 + FIRST_WINDOW_MS - 1), Err(Refusal::Backoff));
+        let probe = s.admit(100, || 1_000 + FIRST_WINDOW_MS).unwrap();
+        // One probe per window: others wait for its outcome.
+        assert_eq!(s.admit(100, || 1_000 + FIRST_WINDOW_MS), Err(Refusal::Backoff));
+        s.complete(probe, true, 2_000);
+        assert!(!s.in_backoff());
+        assert!(s.admit(100, no_clock).is_ok());
+    }
+
+    #[test]
+    fn failed_probes_grow_the_window_up_to_the_maximum() {
+        let mut s = DestinationState::default();
+        let mut now = 0;
+        fail(&mut s, TRIP_AFTER_FAILURES, now);
+        let mut expected = FIRST_WINDOW_MS;
+        for _ in 0..12 {
+            now += expected;
+            let probe = s.admit(100, || now).unwrap();
+            s.complete(probe, false, now);
+            expected = (expected * 2).min(MAX_WINDOW_MS);
+            assert_eq!(s.admit(100, || now + expected - 1), Err(Refusal::Backoff));
+        }
+        assert_eq!(expected, MAX_WINDOW_MS);
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_copy_probe() {
+        let mut s = DestinationState::default();
+        fail(&mut s, TRIP_AFTER_FAILURES, 0);
+        let probe = s.admit(100, || FIRST_WINDOW_MS).unwrap();
+        s.abandon(probe);
+        assert!(s.admit(100, || FIRST_WINDOW_MS).is_ok());
+    }
+
+    #[test]
+    fn late_successes_of_old_copies_do_not_close_an_open_backoff() {
+        let mut s = DestinationState::default();
+        let old = s.admit(100, no_clock).unwrap();
+        fail(&mut s, TRIP_AFTER_FAILURES, 0);
+        s.complete(old, true, 10);
+        assert!(s.in_backoff());
+    }
+
+    #[test]
+    fn a_probe_refused_by_the_cap_does_not_wedge_the_backoff() {
+        let mut s = DestinationState::default();
+        let held = s.admit(1, no_clock).unwrap();
+        // Open the back-off with failures of other copies.
+        for _ in 0..TRIP_AFTER_FAILURES {
+            let a = s.admit(2, || 0).unwrap();
+            s.complete(a, false, 0);
+        }
+        assert_eq!(s.admit(1, || FIRST_WINDOW_MS), Err(Refusal::InFlightLimit));
+        s.complete(held, true, 0);
+        assert!(s.admit(1, || FIRST_WINDOW_MS).is_ok(), "the next copy probes");
+    }
+}

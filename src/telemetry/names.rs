@@ -1,0 +1,111 @@
+//! Metric names with their labels encoded Istio-style, so that Envoy's
+//! `stats_tags` (or Istio's `extraStatTags`) turn them into Prometheus labels:
+//! `route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total`
+//! becomes `vrata_mirror_requests_total{route="api",destination="shadow"}`.
+
+use super::{ResponseClass, SkipReason};
+
+pub const REQUESTS_TOTAL: &str = "vrata_mirror_requests_total";
+pub const SKIPPED_TOTAL: &str = "vrata_mirror_skipped_total";
+pub const RESPONSES_TOTAL: &str = "vrata_mirror_responses_total";
+pub const LATENCY_MS: &str = "vrata_mirror_response_time_ms";
+
+/// The label for a request whose route has no name.
+pub const UNNAMED_ROUTE: &str = "unnamed";
+
+/// A label value that cannot break the encoding: `;` and `=` delimit it, and
+/// quotes, backslashes and control characters would need escaping in
+/// Prometheus' text format, so each becomes `_`.
+pub fn label_value(raw: &str) -> String {
+    if raw.is_empty() {
+        return "_".to_owned();
+    }
+    raw.chars()
+        .map(|c| match c {
+            ';' | '=' | '"' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect()
+}
+
+/// The route label for a route name as the host reports it (bytes, maybe absent).
+pub fn route_label(name: Option<&[u8]>) -> String {
+    match name {
+        None | Some(b"") => UNNAMED_ROUTE.to_owned(),
+        Some(bytes) => label_value(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+fn encode(labels: &[(&str, &str)], metric: &str) -> String {
+    let mut name = String::with_capacity(64);
+    for (key, value) in labels {
+        name.push_str(key);
+        name.push_str("=.=");
+        name.push_str(&label_value(value));
+        name.push_str(";.;");
+    }
+    name.push_str(metric);
+    name
+}
+
+pub fn requests_total(route: &str, destination: &str) -> String {
+    encode(&[("route", route), ("destination", destination)], REQUESTS_TOTAL)
+}
+
+pub fn skipped_total(route: &str, destination: &str, reason: SkipReason) -> String {
+    encode(
+        &[("route", route), ("destination", destination), ("reason", reason.label())],
+        SKIPPED_TOTAL,
+    )
+}
+
+pub fn responses_total(route: &str, destination: &str, class: ResponseClass) -> String {
+    encode(
+        &[("route", route), ("destination", destination), ("class", class.label())],
+        RESPONSES_TOTAL,
+    )
+}
+
+pub fn latency_ms(route: &str, destination: &str) -> String {
+    encode(&[("route", route), ("destination", destination)], LATENCY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_istio_encoding() {
+        assert_eq!(
+            requests_total("api", "shadow"),
+            "route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total"
+        );
+        assert_eq!(
+            skipped_total("api", "shadow", SkipReason::BodyTooLarge),
+            "route=.=api;.;destination=.=shadow;.;reason=.=body_too_large;.;vrata_mirror_skipped_total"
+        );
+        assert_eq!(
+            responses_total("r", "d", ResponseClass::ServerError),
+            "route=.=r;.;destination=.=d;.;class=.=5xx;.;vrata_mirror_responses_total"
+        );
+        assert_eq!(latency_ms("r", "d"), "route=.=r;.;destination=.=d;.;vrata_mirror_response_time_ms");
+    }
+
+    #[test]
+    fn label_values_cannot_break_the_encoding() {
+        assert_eq!(label_value("a;.;b=.=c"), "a_._b_._c");
+        assert_eq!(label_value("say \"hi\"\\\n"), "say _hi___");
+        assert_eq!(label_value("api.v1/x-y:8080"), "api.v1/x-y:8080");
+        let name = requests_total("evil;.;destination=.=x", "shadow");
+        assert_eq!(name.matches(";.;").count(), 2, "{name}");
+    }
+
+    #[test]
+    fn unnamed_routes_get_a_stable_label() {
+        assert_eq!(route_label(None), UNNAMED_ROUTE);
+        assert_eq!(route_label(Some(b"")), UNNAMED_ROUTE);
+        assert_eq!(route_label(Some(b"api")), "api");
+        assert_eq!(route_label(Some(b"a\xffb")), "a\u{fffd}b");
+    }
+}
