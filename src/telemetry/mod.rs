@@ -21,16 +21,19 @@ pub enum SkipReason {
     Backoff,
     /// The primary request ended (reset, aborted) before its body was complete.
     Incomplete,
+    /// The host refused a call the copy needed (its headers or body).
+    HostError,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 6] = [
+    pub const ALL: [SkipReason; 7] = [
         SkipReason::BodyTooLarge,
         SkipReason::InFlightLimit,
         SkipReason::DispatchFailed,
         SkipReason::Upgrade,
         SkipReason::Backoff,
         SkipReason::Incomplete,
+        SkipReason::HostError,
     ];
 
     pub fn label(self) -> &'static str {
@@ -41,6 +44,7 @@ impl SkipReason {
             SkipReason::Upgrade => "upgrade",
             SkipReason::Backoff => "backoff",
             SkipReason::Incomplete => "incomplete",
+            SkipReason::HostError => "host_error",
         }
     }
 }

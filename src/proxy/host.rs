@@ -1,0 +1,204 @@
+//! Typed host calls. The SDK's `hostcalls` panic on any status they do not
+//! expect and its string getters unwrap UTF-8; a panic poisons the VM and
+//! fails every later request on the worker. So every host call the filter
+//! makes itself goes through here and returns a `HostError` instead.
+//! (The one exception is `dispatch_http_call`, which must go through the SDK
+//! so that it routes the response back to us; see `root.rs`.)
+
+use std::ptr::null_mut;
+
+/// A host call that did not succeed, by its proxy-wasm status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostError {
+    NotFound,
+    BadArgument,
+    /// Any other status the host returned.
+    Status(u32),
+}
+
+pub type HostResult<T> = Result<T, HostError>;
+
+fn check(status: u32) -> HostResult<()> {
+    match status {
+        0 => Ok(()),
+        1 => Err(HostError::NotFound),
+        2 => Err(HostError::BadArgument),
+        other => Err(HostError::Status(other)),
+    }
+}
+
+/// proxy-wasm buffer types used here.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Buffer {
+    RequestBody = 0,
+    CallResponseBody = 4,
+    PluginConfiguration = 7,
+}
+
+/// proxy-wasm header map types used here.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum Map {
+    RequestHeaders = 0,
+    RequestTrailers = 1,
+    CallResponseHeaders = 6,
+}
+
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum MetricKind {
+    Counter = 0,
+    Histogram = 2,
+}
+
+mod abi {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        pub fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+        pub fn proxy_get_log_level(return_level: *mut u32) -> u32;
+        pub fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+        pub fn proxy_get_buffer_bytes(
+            buffer_type: u32,
+            start: usize,
+            max_size: usize,
+            return_data: *mut *mut u8,
+            return_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
+        pub fn proxy_get_header_map_value(
+            map_type: u32,
+            key_data: *const u8,
+            key_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_property(
+            path_data: *const u8,
+            path_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_register_shared_queue(name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+        pub fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
+        pub fn proxy_dequeue_shared_queue(queue_id: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
+        pub fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+        pub fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+        pub fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+        pub fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    }
+}
+
+/// Takes ownership of bytes the host wrote into memory it allocated through
+/// the SDK's `proxy_on_memory_allocate` (a boxed slice of exactly `size`).
+fn owned(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: per the proxy-wasm ABI the host allocated `size` bytes at `data`
+    // with proxy_on_memory_allocate, whose allocation has capacity `size`,
+    // and hands their ownership to the module.
+    unsafe { Vec::from_raw_parts(data, size, size) }
+}
+
+/// Calls a getter that returns host-allocated bytes; NotFound becomes `None`.
+fn get_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> HostResult<Option<Vec<u8>>> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    match check(call(&mut data, &mut size)) {
+        Ok(()) => Ok(Some(owned(data, size))),
+        Err(HostError::NotFound) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+pub fn log(level: u32, message: &str) {
+    // SAFETY: the pointer and length describe a live &str.
+    let _ = unsafe { abi::proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+pub fn log_level() -> HostResult<u32> {
+    let mut level = 0;
+    // SAFETY: `level` outlives the call.
+    check(unsafe { abi::proxy_get_log_level(&mut level) })?;
+    Ok(level)
+}
+
+/// Host time in milliseconds since the epoch.
+pub fn now_ms() -> HostResult<u64> {
+    let mut nanos = 0;
+    // SAFETY: `nanos` outlives the call.
+    check(unsafe { abi::proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos / 1_000_000)
+}
+
+pub fn buffer(kind: Buffer, start: usize, max_size: usize) -> HostResult<Option<Vec<u8>>> {
+    // SAFETY: out-pointers are live locals inside get_bytes.
+    get_bytes(|data, size| unsafe { abi::proxy_get_buffer_bytes(kind as u32, start, max_size, data, size) })
+}
+
+/// A whole header map, serialized (decode with `crate::abi::decode_map`).
+pub fn header_map(kind: Map) -> HostResult<Vec<u8>> {
+    // SAFETY: out-pointers are live locals inside get_bytes.
+    get_bytes(|data, size| unsafe { abi::proxy_get_header_map_pairs(kind as u32, data, size) })
+        .map(Option::unwrap_or_default)
+}
+
+pub fn header(kind: Map, name: &str) -> HostResult<Option<Vec<u8>>> {
+    // SAFETY: `name` is live for the call; out-pointers are live locals.
+    get_bytes(|data, size| unsafe {
+        abi::proxy_get_header_map_value(kind as u32, name.as_ptr(), name.len(), data, size)
+    })
+}
+
+pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
+    let encoded = crate::abi::encode_property_path(path);
+    // SAFETY: `encoded` is live for the call; out-pointers are live locals.
+    get_bytes(|data, size| unsafe { abi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
+}
+
+pub fn register_shared_queue(name: &str) -> HostResult<u32> {
+    let mut id = 0;
+    // SAFETY: `name` and `id` are live for the call.
+    check(unsafe { abi::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> HostResult<()> {
+    // SAFETY: `value` is live for the call.
+    check(unsafe { abi::proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) })
+}
+
+/// Takes one item off a queue; `None` when it is empty.
+pub fn dequeue_shared_queue(queue_id: u32) -> HostResult<Option<Vec<u8>>> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: out-pointers are live locals.
+    match unsafe { abi::proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) } {
+        0 => Ok(Some(owned(data, size))),
+        7 => Ok(None), // Empty
+        other => check(other).map(|()| None),
+    }
+}
+
+pub fn set_tick_period_ms(period_ms: u32) -> HostResult<()> {
+    // SAFETY: plain value call.
+    check(unsafe { abi::proxy_set_tick_period_milliseconds(period_ms) })
+}
+
+pub fn define_metric(kind: MetricKind, name: &str) -> HostResult<u32> {
+    let mut id = 0;
+    // SAFETY: `name` and `id` are live for the call.
+    check(unsafe { abi::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+pub fn increment_metric(id: u32, delta: i64) -> HostResult<()> {
+    // SAFETY: plain value call.
+    check(unsafe { abi::proxy_increment_metric(id, delta) })
+}
+
+pub fn record_metric(id: u32, value: u64) -> HostResult<()> {
+    // SAFETY: plain value call.
+    check(unsafe { abi::proxy_record_metric(id, value) })
+}

@@ -1,0 +1,22 @@
+//! The proxy-wasm layer: the one place that talks to the host. It holds no
+//! decisions of its own; those live in the pure modules it calls.
+//!
+//! - `root`: configuration, and every mirror call (dispatch and outcome);
+//! - `stream`: one request: decide, copy, hand over;
+//! - `shared`: what the two share inside one worker VM;
+//! - `metrics`: metric ids, defined once and cached;
+//! - `host`: typed host calls that return errors instead of panicking;
+//! - `logger`: `log` records to the host.
+
+mod host;
+mod logger;
+mod metrics;
+mod root;
+mod shared;
+mod stream;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_context_id| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(root::MirrorRoot::new())
+    });
+}}

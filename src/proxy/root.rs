@@ -1,0 +1,175 @@
+//! The root context: loads the configuration, creates the HTTP contexts, and
+//! owns every mirror call (dispatches them and receives their outcome).
+
+use super::host::{self, Buffer, Map};
+use super::logger;
+use super::shared::{draw_u64, Active, Call, Calls, PendingCopy, Shared, Waker};
+use super::stream::MirrorStream;
+use crate::config;
+use crate::dispatch::outcome::{classify, may_be_envoy_failure, parse_status};
+use crate::telemetry::{ResponseClass, SkipReason};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::ContextType;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Bytes of an Envoy-made 503/504 body read to classify it.
+const ENVOY_REPLY_PREFIX: usize = 160;
+/// Set by Envoy's router on responses that came from an upstream; absent on
+/// the replies Envoy makes up itself (timeouts, connection failures).
+const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
+
+pub struct MirrorRoot {
+    shared: Rc<Shared>,
+    calls: Calls,
+    /// A reconfiguration keeps the queue registered the first time.
+    waker_registered: bool,
+}
+
+impl MirrorRoot {
+    pub fn new() -> Self {
+        logger::install();
+        MirrorRoot {
+            shared: Rc::new(Shared::new()),
+            calls: Calls::new(),
+            waker_registered: false,
+        }
+    }
+
+    fn load(&mut self, plugin_configuration_size: usize) -> Result<(), String> {
+        let text = host::buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size)
+            .map_err(|err| format!("the plugin configuration could not be read from the host: {err:?}"))?
+            .unwrap_or_default();
+        let config = config::parse(&text).map_err(|err| err.to_string())?;
+        let previous = self.shared.active();
+        self.shared.set_active(Active::new(config, previous.as_deref()));
+        Ok(())
+    }
+
+    /// A shared queue, named at random: names are global to the host and a
+    /// taken name would be silently stolen from another worker's VM.
+    fn register_waker(&mut self) {
+        if self.waker_registered {
+            return;
+        }
+        self.waker_registered = true;
+        let name = format!("vrata_mirror.dispatch.{:016x}", draw_u64());
+        let waker = match host::register_shared_queue(&name) {
+            Ok(id) => Waker::Queue(id),
+            Err(err) => {
+                log::warn!("vrata-mirror: shared queue unavailable ({err:?}); dispatching on the tick instead");
+                Waker::Tick
+            }
+        };
+        self.shared.set_waker(waker);
+    }
+
+    /// Sends every waiting copy.
+    fn dispatch_pending(&mut self) {
+        let batch = self.shared.take_pending();
+        if batch.is_empty() {
+            return;
+        }
+        let now = host::now_ms().unwrap_or(0);
+        for copy in batch {
+            self.dispatch(copy, now);
+        }
+    }
+
+    fn dispatch(&mut self, copy: PendingCopy, now: u64) {
+        let PendingCopy { target, headers, body, trailers } = copy;
+        let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let body = (!body.is_empty()).then_some(body.as_slice());
+        let timeout = Duration::from_millis(u64::from(target.mirror.timeout_ms));
+        match self.dispatch_http_call(&target.mirror.destination, header_refs, body, trailer_refs, timeout) {
+            Ok(token) => {
+                target.series.count_request();
+                self.calls.insert(token, Call { target, started_ms: now });
+            }
+            Err(status) => {
+                // Unknown cluster, or the shadow's circuit breaker is full:
+                // counted, not retried, and it feeds the back-off.
+                log::debug!("vrata-mirror: dispatch to {} refused: {status:?}", target.mirror.destination);
+                target.series.count_skip(SkipReason::DispatchFailed);
+                target.destination.borrow_mut().complete(target.admission, false, now);
+            }
+        }
+    }
+
+    /// How a finished call ended, from what the host reports about it.
+    fn classify_response(num_headers: usize, body_size: usize) -> ResponseClass {
+        if num_headers == 0 {
+            return ResponseClass::Reset;
+        }
+        let status = host::header(Map::CallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|v| parse_status(&v));
+        let envoy_reply_body = match status {
+            Some(code) if may_be_envoy_failure(code) => {
+                let from_upstream = matches!(host::header(Map::CallResponseHeaders, UPSTREAM_SERVICE_TIME), Ok(Some(_)));
+                if from_upstream {
+                    None
+                } else {
+                    host::buffer(Buffer::CallResponseBody, 0, body_size.min(ENVOY_REPLY_PREFIX))
+                        .ok()
+                        .flatten()
+                }
+            }
+            _ => None,
+        };
+        classify(status, envoy_reply_body.as_deref())
+    }
+}
+
+impl Context for MirrorRoot {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let Some(Call { target, started_ms }) = self.calls.remove(&token_id) else {
+            return;
+        };
+        let class = Self::classify_response(num_headers, body_size);
+        let now = host::now_ms().unwrap_or(started_ms);
+        let latency = class.is_answer().then(|| now.saturating_sub(started_ms));
+        target.series.count_response(class, latency);
+        target
+            .destination
+            .borrow_mut()
+            .complete(target.admission, !class.is_delivery_failure(), now);
+    }
+}
+
+impl RootContext for MirrorRoot {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        match self.load(plugin_configuration_size) {
+            Ok(()) => {
+                self.register_waker();
+                true
+            }
+            Err(message) => {
+                // One line, naming the field; Envoy then refuses the config.
+                log::error!("vrata-mirror: invalid plugin configuration: {message}");
+                false
+            }
+        }
+    }
+
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        // One token per wake-up; taking it keeps the host queue empty.
+        let _ = host::dequeue_shared_queue(queue_id);
+        self.dispatch_pending();
+    }
+
+    fn on_tick(&mut self) {
+        let _ = host::set_tick_period_ms(0);
+        self.dispatch_pending();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(MirrorStream::new(self.shared.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

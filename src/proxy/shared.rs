@@ -1,0 +1,193 @@
+//! State one root context shares with its HTTP contexts (all in one worker
+//! VM, one thread): the active configuration, and the hand-off of finished
+//! copies from HTTP contexts to the root, which dispatches them.
+//!
+//! Why the root dispatches: the SDK delivers a call's response to the context
+//! that dispatched it and silently drops it when that context is gone, which
+//! for an HTTP context is the usual case (the client's response often ends
+//! first). Calls owned by the root always report back, so in-flight
+//! accounting is exact and every outcome is counted.
+
+use super::host;
+use super::metrics::{MetricCache, Series};
+use crate::config::{MirrorPolicy, PluginConfig};
+use crate::dispatch::destination::{Admission, DestinationState};
+use crate::telemetry::SkipReason;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// One configuration and what is derived from it.
+pub struct Active {
+    pub config: PluginConfig,
+    /// Aligned with `config.destinations`.
+    pub destinations: Vec<Rc<RefCell<DestinationState>>>,
+    pub metrics: MetricCache,
+}
+
+impl Active {
+    /// Builds the active state, carrying over destination states by name so
+    /// that copies in flight across a reconfiguration stay accounted.
+    pub fn new(config: PluginConfig, previous: Option<&Active>) -> Active {
+        let destinations = config
+            .destinations
+            .iter()
+            .map(|name| {
+                previous
+                    .and_then(|p| {
+                        let i = p.config.destinations.iter().position(|d| d == name)?;
+                        p.destinations.get(i).cloned()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        Active {
+            config,
+            destinations,
+            metrics: MetricCache::default(),
+        }
+    }
+
+    pub fn destination(&self, mirror: &MirrorPolicy) -> Rc<RefCell<DestinationState>> {
+        self.destinations
+            .get(mirror.destination_index)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// One admitted mirror of one request: everything needed to send it or to
+/// account for not sending it.
+pub struct Target {
+    pub mirror: Rc<MirrorPolicy>,
+    pub series: Rc<Series>,
+    pub destination: Rc<RefCell<DestinationState>>,
+    pub admission: Admission,
+}
+
+impl Target {
+    /// Ends this admitted copy without sending it, counting why.
+    pub fn skip(self, reason: SkipReason) {
+        self.series.count_skip(reason);
+        self.destination.borrow_mut().abandon(self.admission);
+    }
+}
+
+/// A finished copy waiting for the root to dispatch it.
+pub struct PendingCopy {
+    pub target: Target,
+    pub headers: Vec<(String, String)>,
+    pub body: Rc<Vec<u8>>,
+    pub trailers: Rc<Vec<(String, String)>>,
+}
+
+/// How HTTP contexts wake the root when copies are waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waker {
+    /// A shared queue registered by the root: its `on_queue_ready` runs on the
+    /// next event-loop turn (measured: copies wait ~0.5 ms).
+    Queue(u32),
+    /// The root's tick, armed on demand (measured: copies wait ~2 ms). Used
+    /// only if the host refused to register the queue.
+    Tick,
+}
+
+pub struct Shared {
+    active: RefCell<Option<Rc<Active>>>,
+    pending: RefCell<VecDeque<PendingCopy>>,
+    waker: Cell<Waker>,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            active: RefCell::new(None),
+            pending: RefCell::new(VecDeque::new()),
+            waker: Cell::new(Waker::Tick),
+        }
+    }
+
+    pub fn active(&self) -> Option<Rc<Active>> {
+        self.active.borrow().clone()
+    }
+
+    pub fn set_active(&self, active: Active) {
+        *self.active.borrow_mut() = Some(Rc::new(active));
+    }
+
+    pub fn set_waker(&self, waker: Waker) {
+        self.waker.set(waker);
+    }
+
+    /// Hands finished copies to the root. Only the transition from empty to
+    /// non-empty wakes it: one wake-up per batch, none per request under load.
+    pub fn submit(&self, copies: Vec<PendingCopy>) {
+        if copies.is_empty() {
+            return;
+        }
+        let was_empty = {
+            let mut pending = self.pending.borrow_mut();
+            let was_empty = pending.is_empty();
+            pending.extend(copies);
+            was_empty
+        };
+        if was_empty && !self.wake() {
+            // Nothing will ever drain them: account for them now.
+            for copy in self.take_pending() {
+                copy.target.skip(SkipReason::DispatchFailed);
+            }
+        }
+    }
+
+    fn wake(&self) -> bool {
+        if let Waker::Queue(id) = self.waker.get() {
+            if host::enqueue_shared_queue(id, &[]).is_ok() {
+                return true;
+            }
+            log::debug!("vrata-mirror: enqueue on queue {id} failed; falling back to the tick");
+            self.waker.set(Waker::Tick);
+        }
+        host::set_tick_period_ms(1).is_ok()
+    }
+
+    /// Everything waiting, in submission order.
+    pub fn take_pending(&self) -> VecDeque<PendingCopy> {
+        std::mem::take(&mut *self.pending.borrow_mut())
+    }
+}
+
+thread_local! {
+    /// One generator per VM (each Envoy worker has its own VM), seeded once
+    /// from WASI random; never reseeded per request.
+    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::seed_from_u64(seed()));
+}
+
+fn seed() -> u64 {
+    match getrandom::u64() {
+        Ok(seed) => seed,
+        // WASI random failing is not expected; the clock still gives a
+        // per-VM seed rather than a failure.
+        Err(_) => host::now_ms().unwrap_or(0).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    }
+}
+
+/// A uniform 32-bit draw for sampling.
+pub fn draw_u32() -> u32 {
+    RNG.with(|rng| rng.borrow_mut().next_u32())
+}
+
+/// A uniform 64-bit draw (queue names).
+pub fn draw_u64() -> u64 {
+    RNG.with(|rng| rng.borrow_mut().next_u64())
+}
+
+/// Calls dispatched by the root, by token.
+pub type Calls = HashMap<u32, Call>;
+
+/// A call in flight.
+pub struct Call {
+    pub target: Target,
+    pub started_ms: u64,
+}

@@ -1,0 +1,219 @@
+//! The HTTP context: decides at request headers, copies the body as it
+//! streams past, and hands the finished copy to the root at end of stream.
+//! Every callback returns `Continue`: the primary is never paused, so Envoy
+//! never buffers its body for us (pausing is what turns a large upload into
+//! a 413 for the client).
+
+use super::host::{self, Buffer, Map};
+use super::shared::{draw_u32, Active, PendingCopy, Shared, Target};
+use crate::abi::decode_map;
+use crate::dispatch::destination::Refusal;
+use crate::mirror::body::{BodyCopy, TooLarge};
+use crate::mirror::request::{copyable_trailers, shape_headers, RequestHead};
+use crate::mirror::select::{sampled_mirrors, HeaderLookup};
+use crate::telemetry::SkipReason;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+
+const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
+
+pub struct MirrorStream {
+    shared: Rc<Shared>,
+    state: State,
+}
+
+enum State {
+    /// Nothing (more) to do for this request.
+    Idle,
+    /// Copying the body of a request with admitted mirrors.
+    Capturing(Capture),
+}
+
+struct Capture {
+    head: RequestHead,
+    body: BodyCopy,
+    targets: Vec<Target>,
+}
+
+/// Single-header lookups on the request, for the sampling decision.
+struct RequestHeaders;
+
+impl HeaderLookup for RequestHeaders {
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        host::header(Map::RequestHeaders, name).ok().flatten()
+    }
+}
+
+impl MirrorStream {
+    pub fn new(shared: Rc<Shared>) -> Self {
+        MirrorStream { shared, state: State::Idle }
+    }
+
+    /// The decision: which mirrors this request goes to, admitted against
+    /// their caps and back-off. Reads only what the decision needs.
+    fn start(&self, active: &Active, end_of_stream: bool) -> State {
+        let config = &active.config;
+        let mut route: Option<Option<Vec<u8>>> = None;
+        let policy = if config.needs_route_name() {
+            let name = route.insert(host::property(&ROUTE_NAME).ok().flatten());
+            config.policy_for(name.as_deref().and_then(|n| std::str::from_utf8(n).ok()))
+        } else {
+            &config.default_policy
+        };
+        if policy.mirrors.is_empty() {
+            return State::Idle;
+        }
+        let sampled = sampled_mirrors(&policy.mirrors, &mut RequestHeaders, &mut draw_u32);
+        if sampled.is_empty() {
+            return State::Idle;
+        }
+
+        let route = route.unwrap_or_else(|| host::property(&ROUTE_NAME).ok().flatten());
+        let head = host::header_map(Map::RequestHeaders)
+            .ok()
+            .and_then(|raw| decode_map(&raw).map(RequestHead::from_pairs));
+        let mut targets = Vec::with_capacity(sampled.len());
+        for mirror in sampled {
+            let series = active.metrics.series(route.as_deref(), &mirror);
+            let Some(head) = &head else {
+                series.count_skip(SkipReason::HostError);
+                continue;
+            };
+            if head.upgrade {
+                series.count_skip(SkipReason::Upgrade);
+                continue;
+            }
+            if head.content_length.is_some_and(|n| n > mirror.max_body_bytes as u64) {
+                series.count_skip(SkipReason::BodyTooLarge);
+                continue;
+            }
+            let destination = active.destination(&mirror);
+            let admitted = destination
+                .borrow_mut()
+                .admit(mirror.max_in_flight, || host::now_ms().unwrap_or(0));
+            match admitted {
+                Ok(admission) => targets.push(Target { mirror, series, destination, admission }),
+                Err(Refusal::Backoff) => series.count_skip(SkipReason::Backoff),
+                Err(Refusal::InFlightLimit) => series.count_skip(SkipReason::InFlightLimit),
+            }
+        }
+        let Some(head) = head else {
+            return State::Idle;
+        };
+        if targets.is_empty() {
+            return State::Idle;
+        }
+        let limit = targets.iter().map(|t| t.mirror.max_body_bytes).max().unwrap_or(0);
+        let body = match BodyCopy::start(limit, head.content_length) {
+            Ok(body) => body,
+            Err(TooLarge) => {
+                skip_all(targets, SkipReason::BodyTooLarge);
+                return State::Idle;
+            }
+        };
+        let capture = Capture { head, body, targets };
+        if end_of_stream {
+            self.finish(capture, Vec::new());
+            State::Idle
+        } else {
+            State::Capturing(capture)
+        }
+    }
+
+    /// Builds each mirror's copy and hands them to the root.
+    fn finish(&self, capture: Capture, trailers: Vec<(String, String)>) {
+        let Capture { head, body, targets } = capture;
+        let body = Rc::new(body.into_bytes());
+        let trailers = Rc::new(trailers);
+        let mut copies = Vec::with_capacity(targets.len());
+        for target in targets {
+            if body.len() > target.mirror.max_body_bytes {
+                target.skip(SkipReason::BodyTooLarge);
+                continue;
+            }
+            let headers = shape_headers(head.headers.clone(), &target.mirror);
+            copies.push(PendingCopy { target, headers, body: body.clone(), trailers: trailers.clone() });
+        }
+        self.shared.submit(copies);
+    }
+
+    /// The request ended before its copy was complete.
+    fn abandon(&mut self, reason: SkipReason) {
+        if let State::Capturing(capture) = std::mem::replace(&mut self.state, State::Idle) {
+            skip_all(capture.targets, reason);
+        }
+    }
+}
+
+fn skip_all(targets: Vec<Target>, reason: SkipReason) {
+    for target in targets {
+        target.skip(reason);
+    }
+}
+
+impl Context for MirrorStream {
+    fn on_done(&mut self) -> bool {
+        self.abandon(SkipReason::Incomplete);
+        true
+    }
+}
+
+impl Drop for MirrorStream {
+    fn drop(&mut self) {
+        // on_done normally came first; this only guards the accounting.
+        self.abandon(SkipReason::Incomplete);
+    }
+}
+
+impl HttpContext for MirrorStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if let Some(active) = self.shared.active() {
+            self.state = self.start(&active, end_of_stream);
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let State::Capturing(capture) = &mut self.state else {
+            return Action::Continue;
+        };
+        if body_size > 0 {
+            // The chunk is only this callback's bytes (the body is not
+            // buffered); a chunk that cannot fit is not even read.
+            let copied = if body_size > capture.body.room() {
+                Err(SkipReason::BodyTooLarge)
+            } else {
+                match host::buffer(Buffer::RequestBody, 0, body_size) {
+                    Ok(chunk) => capture
+                        .body
+                        .push(chunk.as_deref().unwrap_or_default())
+                        .map_err(|TooLarge| SkipReason::BodyTooLarge),
+                    Err(_) => Err(SkipReason::HostError),
+                }
+            };
+            if let Err(reason) = copied {
+                self.abandon(reason);
+                return Action::Continue;
+            }
+        }
+        if end_of_stream {
+            if let State::Capturing(capture) = std::mem::replace(&mut self.state, State::Idle) {
+                self.finish(capture, Vec::new());
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // HTTP/2 requests may end with trailers and no end-of-stream body chunk.
+        if let State::Capturing(capture) = std::mem::replace(&mut self.state, State::Idle) {
+            let trailers = host::header_map(Map::RequestTrailers)
+                .ok()
+                .and_then(|raw| decode_map(&raw).map(copyable_trailers))
+                .unwrap_or_default();
+            self.finish(capture, trailers);
+        }
+        Action::Continue
+    }
+}
