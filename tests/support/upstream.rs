@@ -1,0 +1,227 @@
+//! Upstream HTTP servers for the end-to-end tests and for `make run`: a
+//! primary that answers, and a shadow that records (and optionally logs)
+//! every request it receives and can be told to misbehave.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// How an upstream answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 200 with a body naming what it received.
+    Answer,
+    /// This status, same body.
+    Status(u16),
+    /// Reads the request, then closes the connection without answering.
+    Reset,
+    /// Reads the request and never answers.
+    Stuck,
+    /// Answers 200 after this many milliseconds.
+    SlowMs(u64),
+}
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, Vec<u8>)>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+struct Shared {
+    name: String,
+    behaviour: Mutex<Behaviour>,
+    log_to_stdout: bool,
+    received: Mutex<Vec<Recorded>>,
+    arrived: Notify,
+}
+
+/// A running upstream on 127.0.0.1. Dropping it stops accepting.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start(name: &str, behaviour: Behaviour) -> Upstream {
+        Self::start_on(name, behaviour, 0, false).await
+    }
+
+    /// `port` 0 picks a free one; `log_to_stdout` prints a line per request.
+    pub async fn start_on(name: &str, behaviour: Behaviour, port: u16, log_to_stdout: bool) -> Upstream {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: cannot listen on 127.0.0.1:{port}: {e}"));
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            behaviour: Mutex::new(behaviour),
+            log_to_stdout,
+            received: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+        });
+        let accept_shared = shared.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let shared = accept_shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(shared.clone(), req));
+                    // HTTP/1.1, or h2c with prior knowledge (for HTTP/2 clusters).
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, shared, accept }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self.shared.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Recorded> {
+        self.shared.received.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.shared.received.lock().unwrap().len()
+    }
+
+    /// Waits until at least `n` requests arrived (or `timeout` passed) and
+    /// returns what arrived.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Recorded> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.arrived.notified();
+            if self.count() >= n || tokio::time::Instant::now() >= deadline {
+                return self.received();
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    /// Waits `quiet` and returns everything: for asserting that nothing (more) arrives.
+    pub async fn settle(&self, quiet: Duration) -> Vec<Recorded> {
+        tokio::time::sleep(quiet).await;
+        self.received()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let behaviour = *shared.behaviour.lock().unwrap();
+    let method = req.method().to_string();
+    let uri = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+
+    if req.headers().contains_key(hyper::header::UPGRADE) {
+        // A WebSocket-style upgrade: answer 101 and echo the raw stream.
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        record(&shared, Recorded { method, uri, headers, body: Vec::new(), trailers: Vec::new() });
+        return Ok(Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .body(Full::new(Bytes::new()))
+            .expect("101"));
+    }
+
+    let collected = req.into_body().collect().await.map_err(std::io::Error::other)?;
+    let trailers: Vec<(String, Vec<u8>)> = collected
+        .trailers()
+        .map(|t| t.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect())
+        .unwrap_or_default();
+    let body = collected.to_bytes().to_vec();
+    let summary = format!("{} saw {} {} with {} body bytes", shared.name, method, uri, body.len());
+    if shared.log_to_stdout {
+        let header_list: Vec<String> = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
+            .collect();
+        println!("{summary}\n    {}", header_list.join("\n    "));
+    }
+    record(&shared, Recorded { method, uri, headers, body, trailers });
+
+    let status = match behaviour {
+        Behaviour::Answer => 200,
+        Behaviour::Status(code) => code,
+        Behaviour::SlowMs(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            200
+        }
+        Behaviour::Stuck => {
+            std::future::pending::<()>().await;
+            200
+        }
+        // An error from the service makes hyper drop the connection unanswered.
+        Behaviour::Reset => return Err(std::io::Error::other("reset on purpose")),
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(format!("{summary}\n"))))
+        .expect("response"))
+}
+
+fn record(shared: &Shared, recorded: Recorded) {
+    shared.received.lock().unwrap().push(recorded);
+    shared.arrived.notify_waiters();
+}
+
+/// A port on 127.0.0.1 with nothing listening (connections are refused).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
