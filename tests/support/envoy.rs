@@ -64,6 +64,8 @@ pub fn validate(yaml: &str) -> (bool, String) {
     std::fs::write(&config, yaml).expect("write config");
     let output = Command::new(envoy_binary())
         .args(["--mode", "validate", "--disable-hot-restart", "-l", "info", "-c"])
+        // Relative module paths (as in envoy/envoy.yaml) resolve from the repository root.
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg(&config)
         .output()
         .expect("run envoy --mode validate");
