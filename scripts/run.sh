@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make run`: a local Envoy 1.40 with the filter (envoy/envoy.yaml), a primary
+# upstream and a shadow that prints what it receives. Ctrl-C stops them all.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+envoy=$(./scripts/ensure-envoy.sh)
+cargo build --quiet --example upstream
+upstream=target/debug/examples/upstream
+logs=.run
+mkdir -p "$logs"
+
+for port in 10000 9901 8081 8082; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "error: 127.0.0.1:$port is already in use (another 'make run'?); stop it first." >&2
+    exit 1
+  fi
+done
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping Envoy and the upstreams..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  exit 0
+}
+trap stop INT TERM EXIT
+
+"$upstream" primary 8081 >"$logs/primary.log" 2>&1 &
+pids+=($!)
+"$upstream" shadow 8082 --log >"$logs/shadow.log" 2>&1 &
+pids+=($!)
+"$envoy" -c envoy/envoy.yaml --disable-hot-restart --concurrency 2 \
+  -l warning --component-log-level wasm:info >"$logs/envoy.log" 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -fsS http://127.0.0.1:9901/ready 2>/dev/null | grep -q LIVE; then break; fi
+  if ! kill -0 "${pids[2]}" 2>/dev/null; then
+    echo "error: Envoy exited; its log ($logs/envoy.log):" >&2
+    tail -n 30 "$logs/envoy.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+cat <<MSG
+
+vrata-mirror is running: Envoy on http://127.0.0.1:10000 mirrors every request
+to the shadow (config: envoy/envoy.yaml).
+
+  Send a request:
+    curl -s 'http://127.0.0.1:10000/api/hello?x=1' -H 'authorization: secret' -d 'a body'
+
+  Watch the copies arrive at the shadow (the /api route drops authorization
+  and cookie from the copy and adds x-vrata-mirror: true):
+    tail -f $logs/shadow.log
+
+  The metrics (admin on 127.0.0.1:9901):
+    curl -s http://127.0.0.1:9901/stats/prometheus | grep vrata_mirror
+  after one request to /api/hello you should see
+    vrata_mirror_requests_total{route="api",destination="shadow"} 1
+
+  Logs: $logs/envoy.log, $logs/primary.log, $logs/shadow.log
+  Ctrl-C stops Envoy and both upstreams.
+MSG
+
+wait -n "${pids[@]}" || true
+echo "a process exited on its own; see the logs in $logs/" >&2
