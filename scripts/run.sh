@@ -20,12 +20,13 @@ done
 
 pids=()
 stop() {
+  local status=$?
   trap - INT TERM EXIT
   echo
   echo "stopping Envoy and the upstreams..."
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  exit 0
+  exit "$status"
 }
 trap stop INT TERM EXIT
 
