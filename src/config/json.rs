@@ -1,98 +1,82 @@
 //! Strict JSON reading for the plugin configuration.
 //!
-//! `serde_json::Value` keeps the last of two equal keys, so
-//! `{"mirror": {...}, "mirror": {...}}` would silently drop a mirror. This
-//! reader builds the same `Value` but refuses duplicate keys, and renders
-//! values briefly for error messages.
+//! serde_json's own `Value` keeps the last of two equal keys, so
+//! `{"mirror": {...}, "mirror": {...}}` would silently drop a mirror, and its
+//! maps forget the order keys were written in. This reader uses serde_json's
+//! parser but builds a small value of its own that refuses duplicate keys and
+//! keeps objects in document order (so the first problem in the text is the
+//! one reported). It also renders values briefly for error messages.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use std::fmt;
+use std::fmt::{self, Write};
+
+/// A parsed JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<Json>),
+    /// Keys in document order, each once.
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// Any number as f64.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Json::Unsigned(n) => Some(n as f64),
+            Json::Signed(n) => Some(n as f64),
+            Json::Float(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer (not a float, even `1.0`).
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Json::Unsigned(n) => Some(n),
+            _ => None,
+        }
+    }
+}
 
 /// Parses `text` as JSON, refusing duplicate object keys.
-pub fn parse_strict(text: &[u8]) -> Result<Value, serde_json::Error> {
-    let StrictValue(value) = serde_json::from_slice(text)?;
+pub fn parse_strict(text: &[u8]) -> Result<Json, serde_json::Error> {
+    let Strict(value) = serde_json::from_slice(text)?;
     Ok(value)
 }
 
-/// A JSON value whose objects had no duplicate keys.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("a number that is not finite"))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(StrictValue(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
+/// Quotes a string as JSON (`"a\"b"`), for paths and messages.
+pub fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
-            let StrictValue(value) = access.next_value()?;
-            map.insert(key, value);
+            c => out.push(c),
         }
-        Ok(Value::Object(map))
     }
+    out.push('"');
+    out
 }
 
 /// Renders a value for an error message: JSON text, cut short when long, with
 /// the kind of value named so `"10"` (a string) and `10` are told apart.
-pub fn describe(value: &Value) -> String {
+pub fn describe(value: &Json) -> String {
     const MAX_CHARS: usize = 60;
-    let text = value.to_string();
+    let mut text = String::new();
+    render(value, &mut text);
     let shown = if text.chars().count() > MAX_CHARS {
         let cut: String = text.chars().take(MAX_CHARS).collect();
         format!("{cut}...")
@@ -100,14 +84,123 @@ pub fn describe(value: &Value) -> String {
         text
     };
     let kind = match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Unsigned(_) | Json::Signed(_) | Json::Float(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
     };
     format!("{shown} ({kind})")
+}
+
+fn render(value: &Json, out: &mut String) {
+    match value {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Unsigned(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Json::Signed(n) => {
+            let _ = write!(out, "{n}");
+        }
+        // serde_json's float printer: core's `{}` for f64 would add ~13 KB to the module.
+        Json::Float(n) => out.push_str(&serde_json::to_string(n).unwrap_or_default()),
+        Json::String(s) => out.push_str(&quote(s)),
+        Json::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                render(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(fields) => {
+            out.push('{');
+            for (i, (key, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&quote(key));
+                out.push(':');
+                render(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A `Json` built from serde_json's parser with duplicate keys refused.
+struct Strict(Json);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(if v >= 0 { Json::Unsigned(v as u64) } else { Json::Signed(v) })
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Unsigned(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Json, A::Error> {
+        let mut fields: Vec<(String, Json)> = Vec::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(de::Error::custom(format_args!("duplicate key {}", quote(&key))));
+            }
+            let Strict(value) = access.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(Json::Object(fields))
+    }
 }
 
 #[cfg(test)]
@@ -115,10 +208,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_plain_json() {
-        let v = parse_strict(br#"{"a": [1, 2.5, "x", null, true], "b": {}}"#).unwrap();
-        assert_eq!(v["a"][1], Value::from(2.5));
-        assert!(v["b"].is_object());
+    fn parses_plain_json_in_document_order() {
+        let v = parse_strict(br#"{"b": [1, 2.5, "x", null, true, -3], "a": {}}"#).unwrap();
+        let Json::Object(fields) = &v else { panic!("{v:?}") };
+        assert_eq!(fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(
+            fields[0].1,
+            Json::Array(vec![
+                Json::Unsigned(1),
+                Json::Float(2.5),
+                Json::String("x".into()),
+                Json::Null,
+                Json::Bool(true),
+                Json::Signed(-3)
+            ])
+        );
+        assert_eq!(fields[1].1, Json::Object(vec![]));
     }
 
     #[test]
@@ -128,12 +233,25 @@ mod tests {
     }
 
     #[test]
+    fn numbers_keep_their_kind() {
+        assert_eq!(parse_strict(b"10").unwrap().as_u64(), Some(10));
+        assert_eq!(parse_strict(b"10.0").unwrap().as_u64(), None);
+        assert_eq!(parse_strict(b"10.5").unwrap().as_f64(), Some(10.5));
+        assert_eq!(parse_strict(b"-1").unwrap().as_u64(), None);
+    }
+
+    #[test]
     fn describe_names_the_kind_and_cuts_long_values() {
-        assert_eq!(describe(&Value::from("10")), "\"10\" (a string)");
-        assert_eq!(describe(&Value::from(10)), "10 (a number)");
-        let long = Value::from("x".repeat(200));
-        let shown = describe(&long);
+        assert_eq!(describe(&Json::String("10".into())), "\"10\" (a string)");
+        assert_eq!(describe(&Json::Unsigned(10)), "10 (a number)");
+        assert_eq!(describe(&parse_strict(br#"{"a":[1,"b"]}"#).unwrap()), "{\"a\":[1,\"b\"]} (an object)");
+        let shown = describe(&Json::String("x".repeat(200)));
         assert!(shown.ends_with("... (a string)"), "{shown}");
         assert!(shown.len() < 80);
+    }
+
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(quote("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
     }
 }

@@ -1,7 +1,7 @@
 //! Walks the plugin JSON into validated policies. Each check names the field
 //! path, the value it got and what it accepts, in one line.
 
-use super::json::{describe, parse_strict};
+use super::json::{describe, parse_strict, quote, Json};
 use super::{
     AuthorityRewrite, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT,
@@ -9,7 +9,6 @@ use super::{
 };
 use crate::mirror::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::mirror::sampler::SampleRate;
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -38,6 +37,32 @@ const MIRROR_KEYS: &[&str] = &[
     "addHeaders",
     "removeHeaders",
 ];
+
+/// A JSON object's fields, in document order.
+#[derive(Clone, Copy)]
+struct Object<'a>(&'a [(String, Json)]);
+
+impl<'a> Object<'a> {
+    fn get(&self, key: &str) -> Option<&'a Json> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &'a String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a (String, Json)> {
+        self.0.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 const EXAMPLE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#;
 
@@ -78,13 +103,13 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
 }
 
 fn parse_routes(
-    value: &Value,
+    value: &Json,
     destinations: &mut Vec<String>,
 ) -> Result<HashMap<String, ForwardPolicy>, ConfigError> {
     let routes = as_object(value, "routes", "an object from Envoy route name to {\"forward\": {...}}")?;
     let mut parsed = HashMap::with_capacity(routes.len());
-    for (name, entry) in routes {
-        let path = format!("routes[{}]", Value::from(name.as_str()));
+    for (name, entry) in routes.iter() {
+        let path = format!("routes[{}]", quote(name));
         if name.is_empty() {
             return Err(ConfigError::new(
                 "routes",
@@ -103,7 +128,7 @@ fn parse_routes(
 }
 
 fn parse_forward(
-    value: &Value,
+    value: &Json,
     path: &str,
     destinations: &mut Vec<String>,
 ) -> Result<ForwardPolicy, ConfigError> {
@@ -126,7 +151,7 @@ fn parse_forward(
                 format!("{at}.destinationId"),
                 format!(
                     "{} is already mirrored to by {path}.mirrors[{earlier}]; one mirror per destination",
-                    Value::from(policy.destination.as_str())
+                    quote(&policy.destination)
                 ),
             ));
         }
@@ -134,7 +159,7 @@ fn parse_forward(
         Ok(())
     };
     match forward.get("mirror") {
-        None | Some(Value::Null) => {}
+        None | Some(Json::Null) => {}
         Some(mirror) => {
             let at = format!("{path}.mirror");
             add(parse_mirror(mirror, &at, destinations)?, at)?;
@@ -142,7 +167,7 @@ fn parse_forward(
     }
     match forward.get("mirrors") {
         None => {}
-        Some(Value::Array(list)) => {
+        Some(Json::Array(list)) => {
             for (i, mirror) in list.iter().enumerate() {
                 let at = format!("{path}.mirrors[{i}]");
                 add(parse_mirror(mirror, &at, destinations)?, at)?;
@@ -160,8 +185,8 @@ fn parse_forward(
 
 /// `destinations` does not route (Envoy's weighted_clusters do) but a
 /// malformed list is still a sign of a wrong config, so it is checked.
-fn check_destinations(value: &Value, path: &str) -> Result<(), ConfigError> {
-    let Value::Array(list) = value else {
+fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
+    let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
             format!("got {}, expected a list of {{\"destinationId\", \"weight\"}} objects", describe(value)),
@@ -185,7 +210,7 @@ fn check_destinations(value: &Value, path: &str) -> Result<(), ConfigError> {
 }
 
 fn parse_mirror(
-    value: &Value,
+    value: &Json,
     path: &str,
     destinations: &mut Vec<String>,
 ) -> Result<MirrorPolicy, ConfigError> {
@@ -268,7 +293,7 @@ fn parse_mirror(
     })
 }
 
-fn parse_authority(mirror: &Map<String, Value>, path: &str) -> Result<AuthorityRewrite, ConfigError> {
+fn parse_authority(mirror: Object<'_>, path: &str) -> Result<AuthorityRewrite, ConfigError> {
     match (mirror.get("authority"), mirror.get("hostSuffix")) {
         (Some(_), Some(_)) => Err(ConfigError::new(
             path,
@@ -303,9 +328,9 @@ fn parse_authority(mirror: &Map<String, Value>, path: &str) -> Result<AuthorityR
     }
 }
 
-fn parse_methods(value: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
+fn parse_methods(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
     let list = match value {
-        Value::Array(list) if !list.is_empty() => list,
+        Json::Array(list) if !list.is_empty() => list,
         _ => {
             return Err(ConfigError::new(
                 path,
@@ -337,8 +362,8 @@ fn parse_methods(value: &Value, path: &str) -> Result<Vec<String>, ConfigError> 
     Ok(methods)
 }
 
-fn parse_add_headers(value: &Value, path: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let Value::Object(map) = value else {
+fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let Json::Object(map) = value else {
         return Err(ConfigError::new(
             path,
             format!("got {}, expected an object of header name to value, such as {{\"x-mirrored\": \"true\"}}", describe(value)),
@@ -346,15 +371,15 @@ fn parse_add_headers(value: &Value, path: &str) -> Result<Vec<(String, String)>,
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
     for (name, v) in map {
-        let at = format!("{path}[{}]", Value::from(name.as_str()));
-        let lower = header_name(&Value::from(name.as_str()), &at, false)?;
+        let at = format!("{path}[{}]", quote(name));
+        let lower = header_name(&Json::String(name.clone()), &at, false)?;
         if is_framing_or_hop_by_hop(&lower) {
             return Err(ConfigError::new(
                 at,
                 "is a hop-by-hop or framing header; Envoy frames the copy itself, so it cannot be added",
             ));
         }
-        let Value::String(text) = v else {
+        let Json::String(text) = v else {
             return Err(ConfigError::new(at, format!("got {}, expected a string value", describe(v))));
         };
         if text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
@@ -368,8 +393,8 @@ fn parse_add_headers(value: &Value, path: &str) -> Result<Vec<(String, String)>,
     Ok(headers)
 }
 
-fn parse_remove_headers(value: &Value, path: &str) -> Result<Vec<String>, ConfigError> {
-    let Value::Array(list) = value else {
+fn parse_remove_headers(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+    let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
             format!("got {}, expected a list of header names such as [\"authorization\", \"cookie\"]", describe(value)),
@@ -386,7 +411,7 @@ fn parse_remove_headers(value: &Value, path: &str) -> Result<Vec<String>, Config
 }
 
 /// A header name, lower-cased. Pseudo-headers (`:path`) only where `allow_pseudo`.
-fn header_name(value: &Value, path: &str, allow_pseudo: bool) -> Result<String, ConfigError> {
+fn header_name(value: &Json, path: &str, allow_pseudo: bool) -> Result<String, ConfigError> {
     let name = non_empty_string(value, path, "a header name such as \"x-user-id\"")?.to_ascii_lowercase();
     let pseudo = name.starts_with(':');
     if pseudo && !allow_pseudo {
@@ -408,7 +433,7 @@ fn header_name(value: &Value, path: &str, allow_pseudo: bool) -> Result<String, 
 }
 
 /// A required, non-empty string naming something (a cluster, a destination).
-fn required_name(obj: &Map<String, Value>, path: &str, key: &str) -> Result<String, ConfigError> {
+fn required_name(obj: Object<'_>, path: &str, key: &str) -> Result<String, ConfigError> {
     let at = format!("{path}.{key}");
     let Some(value) = obj.get(key) else {
         return Err(ConfigError::new(at, "is required: the name of the Envoy cluster, e.g. \"shadow\""));
@@ -423,16 +448,16 @@ fn required_name(obj: &Map<String, Value>, path: &str, key: &str) -> Result<Stri
     Ok(name)
 }
 
-fn non_empty_string(value: &Value, path: &str, expected: &str) -> Result<String, ConfigError> {
+fn non_empty_string(value: &Json, path: &str, expected: &str) -> Result<String, ConfigError> {
     match value {
-        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Json::String(s) if !s.is_empty() => Ok(s.clone()),
         _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
     }
 }
 
 /// An optional integer field within `[min, max]`, or its default when absent.
 fn integer_in(
-    obj: &Map<String, Value>,
+    obj: Object<'_>,
     path: &str,
     key: &str,
     min: u64,
@@ -458,9 +483,9 @@ fn integer_in(
     }
 }
 
-fn as_object<'a>(value: &'a Value, path: &str, expected: &str) -> Result<&'a Map<String, Value>, ConfigError> {
+fn as_object<'a>(value: &'a Json, path: &str, expected: &str) -> Result<Object<'a>, ConfigError> {
     match value {
-        Value::Object(map) => Ok(map),
+        Json::Object(fields) => Ok(Object(fields)),
         _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
     }
 }
@@ -468,7 +493,7 @@ fn as_object<'a>(value: &'a Value, path: &str, expected: &str) -> Result<&'a Map
 /// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
 /// nearest allowed key: a typo must not silently change what is mirrored.
 fn check_keys(
-    obj: &Map<String, Value>,
+    obj: Object<'_>,
     path: &str,
     allowed: &[&str],
     ignored: &[&str],

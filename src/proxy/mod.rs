@@ -6,12 +6,14 @@
 //! - `shared`: what the two share inside one worker VM;
 //! - `metrics`: metric ids, defined once and cached;
 //! - `host`: typed host calls that return errors instead of panicking;
-//! - `logger`: `log` records to the host.
+//! - `logger`: `log` records to the host;
+//! - `sdk_defaults`: inert bodies for SDK trait defaults we never call.
 
 mod host;
 mod logger;
 mod metrics;
 mod root;
+mod sdk_defaults;
 mod shared;
 mod stream;
 

@@ -8,6 +8,7 @@ use super::stream::MirrorStream;
 use crate::config;
 use crate::dispatch::outcome::{classify, may_be_envoy_failure, parse_status};
 use crate::telemetry::{ResponseClass, SkipReason};
+use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::rc::Rc;
@@ -31,7 +32,7 @@ impl MirrorRoot {
         logger::install();
         MirrorRoot {
             shared: Rc::new(Shared::new()),
-            calls: Calls::new(),
+            calls: Calls::default(),
             waker_registered: false,
         }
     }
@@ -82,7 +83,16 @@ impl MirrorRoot {
         let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let body = (!body.is_empty()).then_some(body.as_slice());
         let timeout = Duration::from_millis(u64::from(target.mirror.timeout_ms));
-        match self.dispatch_http_call(&target.mirror.destination, header_refs, body, trailer_refs, timeout) {
+        // Through the SDK, which registers the token so that the response
+        // comes back to this (root) context.
+        let dispatched = proxy_wasm::hostcalls::dispatch_http_call(
+            &target.mirror.destination,
+            header_refs,
+            body,
+            trailer_refs,
+            timeout,
+        );
+        match dispatched {
             Ok(token) => {
                 target.series.count_request();
                 self.calls.insert(token, Call { target, started_ms: now });
@@ -124,6 +134,8 @@ impl MirrorRoot {
 }
 
 impl Context for MirrorRoot {
+    inert_context_methods!();
+
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
         let Some(Call { target, started_ms }) = self.calls.remove(&token_id) else {
             return;
@@ -140,6 +152,8 @@ impl Context for MirrorRoot {
 }
 
 impl RootContext for MirrorRoot {
+    inert_root_context_methods!();
+
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         match self.load(plugin_configuration_size) {
             Ok(()) => {

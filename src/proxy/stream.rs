@@ -12,6 +12,7 @@ use crate::mirror::body::{BodyCopy, TooLarge};
 use crate::mirror::request::{copyable_trailers, shape_headers, RequestHead};
 use crate::mirror::select::{sampled_mirrors, HeaderLookup};
 use crate::telemetry::SkipReason;
+use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -153,6 +154,8 @@ fn skip_all(targets: Vec<Target>, reason: SkipReason) {
 }
 
 impl Context for MirrorStream {
+    inert_context_methods!();
+
     fn on_done(&mut self) -> bool {
         self.abandon(SkipReason::Incomplete);
         true
@@ -167,6 +170,8 @@ impl Drop for MirrorStream {
 }
 
 impl HttpContext for MirrorStream {
+    inert_http_context_methods!();
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if let Some(active) = self.shared.active() {
             self.state = self.start(&active, end_of_stream);
