@@ -16,7 +16,6 @@ pub use error::ConfigError;
 pub use parse::parse;
 
 use crate::mirror::sampler::SampleRate;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Default `percentage`: Vrata's default, every request.
@@ -42,8 +41,9 @@ pub const MAX_IN_FLIGHT_LIMIT: u32 = 100_000;
 pub struct PluginConfig {
     /// The top-level `forward` block: applies to routes without an entry in `routes`.
     pub default_policy: ForwardPolicy,
-    /// `routes`: Envoy route name -> its own `forward` block.
-    pub routes: HashMap<String, ForwardPolicy>,
+    /// `routes`: Envoy route name and its own `forward` block, in the
+    /// order written (a list: a plugin names a handful of routes).
+    pub routes: Vec<(String, ForwardPolicy)>,
     /// Every distinct mirror destination; `MirrorPolicy::destination_index` points here.
     pub destinations: Vec<String>,
 }
@@ -53,7 +53,8 @@ impl PluginConfig {
     /// non-empty, which is why callers ask `needs_route_name` first.
     pub fn policy_for(&self, route_name: Option<&str>) -> &ForwardPolicy {
         route_name
-            .and_then(|name| self.routes.get(name))
+            .and_then(|name| self.routes.iter().find(|(route, _)| route == name))
+            .map(|(_, policy)| policy)
             .unwrap_or(&self.default_policy)
     }
 

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::mirror::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::mirror::sampler::SampleRate;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 const TOP_KEYS: &[&str] = &["forward", "routes"];
@@ -87,7 +86,7 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
     };
     let routes = match top.get("routes") {
         Some(routes) => parse_routes(routes, &mut destinations)?,
-        None => HashMap::new(),
+        None => Vec::new(),
     };
     if !top.contains_key("forward") && routes.is_empty() {
         return Err(ConfigError::new(
@@ -105,9 +104,9 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
 fn parse_routes(
     value: &Json,
     destinations: &mut Vec<String>,
-) -> Result<HashMap<String, ForwardPolicy>, ConfigError> {
+) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
     let routes = as_object(value, "routes", "an object from Envoy route name to {\"forward\": {...}}")?;
-    let mut parsed = HashMap::with_capacity(routes.len());
+    let mut parsed = Vec::with_capacity(routes.len());
     for (name, entry) in routes.iter() {
         let path = format!("routes[{}]", quote(name));
         if name.is_empty() {
@@ -122,7 +121,7 @@ fn parse_routes(
             Some(forward) => parse_forward(forward, &format!("{path}.forward"), destinations)?,
             None => ForwardPolicy::default(),
         };
-        parsed.insert(name.clone(), policy);
+        parsed.push((name.clone(), policy));
     }
     Ok(parsed)
 }

@@ -7,7 +7,6 @@ use super::host::{self, MetricKind};
 use crate::config::MirrorPolicy;
 use crate::telemetry::{names, ResponseClass, SkipReason};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 #[derive(Clone, Copy)]
@@ -115,26 +114,31 @@ fn increment(id: Option<u32>) {
 type SeriesByDestination = Vec<Option<Rc<Series>>>;
 
 /// Series by raw route name (as the host reports it) and destination index.
+/// A list, not a map: a VM sees a handful of routes, and a hash map here
+/// would cost the module more bytes than the lookups ever cost time.
 #[derive(Default)]
 pub struct MetricCache {
-    routes: RefCell<HashMap<Vec<u8>, SeriesByDestination>>,
+    routes: RefCell<Vec<(Vec<u8>, SeriesByDestination)>>,
 }
 
 impl MetricCache {
-    /// The series for a route (`None`: the route name was not read or is
-    /// absent) and a mirror's destination.
+    /// The series for a route (`None`: the route name is absent) and a
+    /// mirror's destination.
     pub fn series(&self, route: Option<&[u8]>, mirror: &MirrorPolicy) -> Rc<Series> {
         let key = route.unwrap_or_default();
         let mut routes = self.routes.borrow_mut();
-        if !routes.contains_key(key) {
-            routes.insert(key.to_vec(), Vec::new());
-        }
-        let by_destination = routes.get_mut(key);
-        let slot = by_destination.and_then(|list| {
-            if list.len() <= mirror.destination_index {
-                list.resize(mirror.destination_index + 1, None);
+        let index = match routes.iter().position(|(name, _)| name == key) {
+            Some(index) => index,
+            None => {
+                routes.push((key.to_vec(), Vec::new()));
+                routes.len() - 1
             }
-            list.get_mut(mirror.destination_index)
+        };
+        let slot = routes.get_mut(index).and_then(|(_, by_destination)| {
+            if by_destination.len() <= mirror.destination_index {
+                by_destination.resize(mirror.destination_index + 1, None);
+            }
+            by_destination.get_mut(mirror.destination_index)
         });
         match slot {
             Some(Some(series)) => series.clone(),

@@ -17,6 +17,7 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// One configuration and what is derived from it.
@@ -184,7 +185,29 @@ pub fn draw_u64() -> u64 {
 }
 
 /// Calls dispatched by the root, by token.
-pub type Calls = HashMap<u32, Call>;
+pub type Calls = HashMap<u32, Call, BuildHasherDefault<TokenHasher>>;
+
+/// Tokens are small integers the host hands out in sequence; Fibonacci
+/// hashing spreads them well. (std's SipHash would add its code to the
+/// module for no benefit: nobody can choose these keys.)
+#[derive(Default)]
+pub struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, token: u32) {
+        self.0 = u64::from(token).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// A call in flight.
 pub struct Call {
