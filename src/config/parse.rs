@@ -501,7 +501,7 @@ fn check_keys(
         if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
             continue;
         }
-        let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let at = key_path(path, key);
         let hint = nearest(key, allowed)
             .map(|k| format!("did you mean \"{k}\"? "))
             .unwrap_or_default();
@@ -511,6 +511,18 @@ fn check_keys(
         ));
     }
     Ok(())
+}
+
+/// The path of `key` inside `path`: `forward.mirror` for a plain key, and
+/// the key JSON-quoted (`forward["\r"]`) otherwise, so that an error line
+/// can never be split, forged or left naming nothing by the key it echoes.
+fn key_path(path: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match (plain, path.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{path}.{key}"),
+        (false, _) => format!("{path}[{}]", quote(key)),
+    }
 }
 
 /// The allowed key within edit distance 2 of `key`, if any.

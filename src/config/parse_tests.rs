@@ -135,6 +135,9 @@ const BAD: &[(&str, &str)] = &[
     (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "percentage": 200}}}}}"#, "routes[\"api\"].forward.mirror.percentage"),
     (r#"{"routes": []}"#, "routes"),
     (r#"{"forward": {"mirror": {"destinationId": "a"}, "mirror": {"destinationId": "b"}}}"#, "duplicate key \"mirror\""),
+    // Keys that are not plain names are quoted: an error line is one line and names something.
+    (r#"{"forward": {"mirror": {"destinationId": "s", "percentage\n[critical] forged": 5}}}"#, r#"forward.mirror["percentage\n[critical] forged"]"#),
+    (r#"{"": null, "forward": {}}"#, r#"[""]: unknown key"#),
 ];
 
 #[test]
