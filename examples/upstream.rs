@@ -5,6 +5,9 @@
 //!
 //! It is the same server the end-to-end tests use.
 
+// Test tooling, not filter code: unwrap and panics are fine here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 #[path = "../tests/support/upstream.rs"]
 #[allow(dead_code)]
 mod upstream;

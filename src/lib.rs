@@ -12,7 +12,7 @@
 //! - [`telemetry`]: metric names and label values;
 //! - [`abi`]: proxy-wasm wire formats, decoded defensively;
 //! - `proxy` (wasm32 only): the proxy-wasm contexts, over the above.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod abi;
 pub mod config;

@@ -1,7 +1,7 @@
 //! End to end: the shipped Envoy configs are valid for Envoy 1.40, and a bad
 //! plugin configuration makes Envoy refuse to start, with the filter's
 //! one-line message naming the field.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! End to end through the real Envoy: the shadow receives the same method,
 //! path with query, headers (minus hop-by-hop) and body as the primary, for
 //! every way a request can arrive; the client sees only the primary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! End to end: per-route configuration through the plugin's `routes` map,
 //! and the metrics as Prometheus prints them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! End to end: how many requests are mirrored. 0 % sends nothing, 100 %
 //! sends every request also under load, 10 % lands within binomial bounds,
 //! and `sampleBy` sends the same key the same way every time.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

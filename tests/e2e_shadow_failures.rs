@@ -1,7 +1,7 @@
 //! End to end: whatever the shadow does (refuse connections, never answer,
 //! answer slowly, answer 500, reset), every client response is identical to
 //! the run without mirroring, and the mirror metrics say what happened.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 
