@@ -1,0 +1,34 @@
+//! The filter's metric names, written out here independently of the crate's
+//! `telemetry::names`: a test that used the crate's own function would pass
+//! whatever the names became. These are what dashboards and Envoy's
+//! `stats_tags` rules depend on (see the README).
+
+pub const SKIP_REASONS: [&str; 7] = [
+    "body_too_large",
+    "in_flight_limit",
+    "dispatch_failed",
+    "upgrade",
+    "backoff",
+    "incomplete",
+    "host_error",
+];
+
+pub const RESPONSE_CLASSES: [&str; 8] = ["1xx", "2xx", "3xx", "4xx", "5xx", "reset", "timeout", "connect_failure"];
+
+pub fn requests(route: &str, destination: &str) -> String {
+    format!("route=.={route};.;destination=.={destination};.;vrata_mirror_requests_total")
+}
+
+pub fn skipped(route: &str, destination: &str, reason: &str) -> String {
+    assert!(SKIP_REASONS.contains(&reason), "unknown skip reason {reason:?}");
+    format!("route=.={route};.;destination=.={destination};.;reason=.={reason};.;vrata_mirror_skipped_total")
+}
+
+pub fn responses(route: &str, destination: &str, class: &str) -> String {
+    assert!(RESPONSE_CLASSES.contains(&class), "unknown response class {class:?}");
+    format!("route=.={route};.;destination=.={destination};.;class=.={class};.;vrata_mirror_responses_total")
+}
+
+pub fn latency(route: &str, destination: &str) -> String {
+    format!("route=.={route};.;destination=.={destination};.;vrata_mirror_response_time_ms")
+}

@@ -1,0 +1,61 @@
+//! Finding and compiling the module under test, once per test binary: the
+//! compiled code is immutable and shared; every test still gets its own
+//! Store, instance and host state.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use wasmtime::{Engine, Module};
+
+const BUILT_MODULE: &str = "target/wasm32-wasip1/release/vrata_mirror.wasm";
+
+/// The module's path: `VRATA_WASM` if set, else the `make build` output.
+/// A `VRATA_WASM` that names a missing file is an error, not a reason to
+/// quietly test some other module.
+pub fn path() -> PathBuf {
+    let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(BUILT_MODULE);
+    let path = match std::env::var_os("VRATA_WASM") {
+        Some(set) if !set.is_empty() => PathBuf::from(set),
+        _ => fallback.clone(),
+    };
+    if !path.is_file() {
+        panic!(
+            "the wasm module under test is missing: {} does not exist.\n\
+             Build it with `make build` in {} (it writes {}), or set VRATA_WASM to a built vrata_mirror.wasm.",
+            path.display(),
+            env!("CARGO_MANIFEST_DIR"),
+            fallback.display(),
+        );
+    }
+    path
+}
+
+/// The engine and compiled module, compiled on first use.
+pub fn compiled() -> &'static (Engine, Module) {
+    static COMPILED: OnceLock<(Engine, Module)> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let path = path();
+        let engine = Engine::default();
+        let module = Module::from_file(&engine, &path)
+            .unwrap_or_else(|err| panic!("{} is not a loadable wasm module: {err:?}", path.display()));
+        (engine, module)
+    })
+}
+
+/// The module's imports as sorted `module::name` strings.
+pub fn imports() -> Vec<String> {
+    let (_, module) = compiled();
+    let mut names: Vec<String> = module
+        .imports()
+        .map(|i| format!("{}::{}", i.module(), i.name()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The module's exports as sorted names.
+pub fn exports() -> Vec<String> {
+    let (_, module) = compiled();
+    let mut names: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
+    names.sort();
+    names
+}
