@@ -33,6 +33,7 @@ run: build envoy
 
 bench: build envoy
 	@./bench/run.sh
+	cargo run --quiet --example handoff_latency -- 2000 4
 
 fuzz:
 	@./scripts/fuzz.sh

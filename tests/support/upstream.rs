@@ -41,6 +41,8 @@ pub struct Recorded {
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
     pub trailers: Vec<(String, Vec<u8>)>,
+    /// When the request's head arrived.
+    pub arrived: std::time::Instant,
 }
 
 impl Recorded {
@@ -57,7 +59,7 @@ struct Shared {
     behaviour: Mutex<Behaviour>,
     log_to_stdout: bool,
     received: Mutex<Vec<Recorded>>,
-    arrived: Notify,
+    new_request: Notify,
 }
 
 /// A running upstream on 127.0.0.1. Dropping it stops accepting.
@@ -83,7 +85,7 @@ impl Upstream {
             behaviour: Mutex::new(behaviour),
             log_to_stdout,
             received: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
+            new_request: Notify::new(),
         });
         let accept_shared = shared.clone();
         let accept = tokio::spawn(async move {
@@ -124,7 +126,7 @@ impl Upstream {
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Recorded> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.shared.arrived.notified();
+            let notified = self.shared.new_request.notified();
             if self.count() >= n || tokio::time::Instant::now() >= deadline {
                 return self.received();
             }
@@ -147,6 +149,7 @@ impl Drop for Upstream {
 
 async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let behaviour = *shared.behaviour.lock().unwrap();
+    let arrived = std::time::Instant::now();
     let method = req.method().to_string();
     let uri = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let headers: Vec<(String, Vec<u8>)> = req
@@ -169,7 +172,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
                 }
             }
         });
-        record(&shared, Recorded { method, uri, headers, body: Vec::new(), trailers: Vec::new() });
+        record(&shared, Recorded { method, uri, headers, body: Vec::new(), trailers: Vec::new(), arrived });
         return Ok(Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
@@ -192,7 +195,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
             .collect();
         println!("{summary}\n    {}", header_list.join("\n    "));
     }
-    record(&shared, Recorded { method, uri, headers, body, trailers });
+    record(&shared, Recorded { method, uri, headers, body, trailers, arrived });
 
     let status = match behaviour {
         Behaviour::Answer => 200,
@@ -217,7 +220,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
 
 fn record(shared: &Shared, recorded: Recorded) {
     shared.received.lock().unwrap().push(recorded);
-    shared.arrived.notify_waiters();
+    shared.new_request.notify_waiters();
 }
 
 /// A port on 127.0.0.1 with nothing listening (connections are refused).
