@@ -8,9 +8,19 @@ export VRATA_WASM := $(CURDIR)/$(WASM)
 
 .PHONY: build envoy test unit lint run bench fuzz clean
 
+# Callbacks the filter does nothing in (a stream's end is handled when its
+# context is deleted). The SDK exports every callback and Envoy calls each
+# exported one on every request; it skips those a module does not export
+# (see scripts/trim-exports.py). Measured (bench/ab.sh, wasm0 GET, medians of
+# 6 rounds): -6.5 us of Envoy CPU per request for the response callbacks and
+# proxy_on_log, -2.3 us more for proxy_on_done.
+UNUSED_CALLBACKS := proxy_on_response_headers proxy_on_response_body proxy_on_response_trailers \
+                    proxy_on_log proxy_on_done
+
 build:
 	@./scripts/ensure-wasm-target.sh
 	cargo build --target wasm32-wasip1 --release
+	@python3 scripts/trim-exports.py $(WASM) $(UNUSED_CALLBACKS)
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
 envoy:

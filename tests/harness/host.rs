@@ -248,10 +248,15 @@ impl Host {
         self.note_action(id, "proxy_on_request_trailers", action)
     }
 
-    /// The stream ends: `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`.
-    /// Returns what `proxy_on_done` answered.
+    /// The stream ends: `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`,
+    /// each only if exported (as Envoy does: a module that does not export
+    /// `proxy_on_done` is done at once). Returns what `proxy_on_done` answered.
     pub fn end_stream(&mut self, id: u32) -> bool {
-        let done: i32 = self.call("proxy_on_done", id, (id as i32,));
+        let done: i32 = if self.has_export("proxy_on_done") {
+            self.call("proxy_on_done", id, (id as i32,))
+        } else {
+            1
+        };
         if self.has_export("proxy_on_log") {
             self.call::<(i32,), ()>("proxy_on_log", id, (id as i32,));
         }
