@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# A/B: two builds of the module in the same bench case, interleaved over
+# rounds (A, B, A, B, ...), each run a fresh Envoy; prints the median req/s
+# and Envoy CPU per request of each. This is how an optimisation's gain is
+# measured before it is committed (the machine drifts: only side-by-side
+# ratios mean anything).
+#
+#   bench/ab.sh A.wasm B.wasm [case=wasm100] [shape=get|post] [rounds=6] [seconds=5]
+#
+# Same setup as bench/run.sh: Envoy (one worker) on core 0, wrk and nginx on core 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
+a=$(realpath "$1"); b=$(realpath "$2")
+case_name=${3:-wasm100}; shape=${4:-get}; rounds=${5:-6}; seconds=${6:-5}
+script=bench/wrk/get.lua; [ "$shape" = post ] && script=bench/wrk/post16k.lua
+envoy=$(./scripts/ensure-envoy.sh)
+tmp=$(mktemp -d /tmp/vrata-ab.XXXXXX)
+mkdir -p "$tmp/logs"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+read -r listen admin primary shadow < <(python3 -c '
+import random, socket
+ports = []
+while len(ports) < 4:
+    p = random.randrange(15000, 30000)
+    with socket.socket() as s:
+        try: s.bind(("127.0.0.1", p))
+        except OSError: continue
+    if p not in ports: ports.append(p)
+print(*ports)')
+for up in primary shadow; do
+  port=${!up}
+  python3 bench/render_config.py nginx --dir "$tmp" --name "$up" --port "$port" >"$tmp/nginx-$up.conf"
+  taskset -c 1 nginx -p "$tmp" -c "$tmp/nginx-$up.conf" >"$tmp/logs/$up.log" 2>&1 &
+  pids+=($!)
+done
+sleep 0.5
+
+run() {  # label module
+  python3 bench/render_config.py envoy "$case_name" --listen "$listen" --admin "$admin" \
+    --primary "$primary" --shadow "$shadow" --wasm "$2" >"$tmp/envoy.json"
+  taskset -c 0 "$envoy" -c "$tmp/envoy.json" --concurrency 1 --disable-hot-restart -l warning \
+    --log-path "$tmp/logs/envoy.log" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$admin/ready" 2>/dev/null | grep -q LIVE && break
+    sleep 0.05
+  done
+  python3 bench/phase.py --label variant="$1" --envoy-pid "$pid" --admin "$admin" \
+    --url "http://127.0.0.1:$listen/api/bench" --script "$script" --warmup 2 --seconds "$seconds" \
+    --connections 32 --client-cpu 1 --quiet-wait 10 >>"$tmp/results.jsonl"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for r in $(seq 1 "$rounds"); do
+  run A "$a"
+  run B "$b"
+  echo "round $r/$rounds done" >&2
+done
+
+python3 - "$tmp/results.jsonl" "$case_name" "$shape" "$a" "$b" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = {}
+for v in ("A", "B"):
+    mine = [r for r in rows if r["variant"] == v]
+    med[v] = (statistics.median(r["rps"] for r in mine), statistics.median(r["envoy_cpu_us_per_req"] for r in mine))
+    print(f"{v}: {sys.argv[4 if v == 'A' else 5]}")
+    print(f"   req/s per round: {[round(r['rps']) for r in mine]}")
+    print(f"   CPU us/req per round: {[round(r['envoy_cpu_us_per_req'], 1) for r in mine]}")
+print(f"{sys.argv[2]} {sys.argv[3]}: median req/s A {med['A'][0]:.0f}, B {med['B'][0]:.0f} (B/A {med['B'][0] / med['A'][0]:.3f}); "
+      f"CPU us/req A {med['A'][1]:.1f}, B {med['B'][1]:.1f} (B-A {med['B'][1] - med['A'][1]:+.1f})")
+PY
