@@ -21,10 +21,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-read -r listen admin primary shadow < <(python3 -c '
+read -r listen admin primary shadow dead stuck < <(python3 -c '
 import random, socket
 ports = []
-while len(ports) < 4:
+while len(ports) < 6:
     p = random.randrange(15000, 30000)
     with socket.socket() as s:
         try: s.bind(("127.0.0.1", p))
@@ -37,11 +37,19 @@ for up in primary shadow; do
   taskset -c 1 nginx -p "$tmp" -c "$tmp/nginx-$up.conf" >"$tmp/logs/$up.log" 2>&1 &
   pids+=($!)
 done
+taskset -c 1 python3 bench/stuck_server.py "$stuck" >"$tmp/logs/stuck.log" 2>&1 &
+pids+=($!)
 sleep 0.5
+# The shadow each case talks to, as in bench/run.sh: *dead a closed port, *slow one that never answers.
+case $case_name in
+  *dead) shadow_port=$dead ;;
+  *slow) shadow_port=$stuck ;;
+  *) shadow_port=$shadow ;;
+esac
 
 run() {  # label module
   python3 bench/render_config.py envoy "$case_name" --listen "$listen" --admin "$admin" \
-    --primary "$primary" --shadow "$shadow" --wasm "$2" >"$tmp/envoy.json"
+    --primary "$primary" --shadow "$shadow_port" --wasm "$2" >"$tmp/envoy.json"
   taskset -c 0 "$envoy" -c "$tmp/envoy.json" --concurrency 1 --disable-hot-restart -l warning \
     --log-path "$tmp/logs/envoy.log" >/dev/null 2>&1 &
   local pid=$!

@@ -70,25 +70,12 @@ impl MirrorStream {
             return State::Idle;
         }
 
+        // Admission first: while the shadow is backed off or at its cap, a
+        // sampled request costs no read of its headers.
         let route = route.unwrap_or_else(|| host::property(&ROUTE_NAME).ok().flatten());
-        let head = host::header_map(Map::RequestHeaders)
-            .ok()
-            .and_then(|raw| decode_map(&raw).map(RequestHead::from_pairs));
         let mut targets = Vec::with_capacity(sampled.len());
         for mirror in sampled {
             let series = active.metrics.series(route.as_deref(), &mirror);
-            let Some(head) = &head else {
-                series.count_skip(SkipReason::HostError);
-                continue;
-            };
-            if head.upgrade {
-                series.count_skip(SkipReason::Upgrade);
-                continue;
-            }
-            if head.content_length.is_some_and(|n| n > mirror.max_body_bytes as u64) {
-                series.count_skip(SkipReason::BodyTooLarge);
-                continue;
-            }
             let destination = active.destination(&mirror);
             let admitted = destination
                 .borrow_mut()
@@ -99,9 +86,28 @@ impl MirrorStream {
                 Err(Refusal::InFlightLimit) => series.count_skip(SkipReason::InFlightLimit),
             }
         }
+        if targets.is_empty() {
+            return State::Idle;
+        }
+
+        let head = host::header_map(Map::RequestHeaders)
+            .ok()
+            .and_then(|raw| decode_map(&raw).map(RequestHead::from_pairs));
         let Some(head) = head else {
+            skip_all(targets, SkipReason::HostError);
             return State::Idle;
         };
+        let mut kept = Vec::with_capacity(targets.len());
+        for target in targets {
+            if head.upgrade {
+                target.skip(SkipReason::Upgrade);
+            } else if head.content_length.is_some_and(|n| n > target.mirror.max_body_bytes as u64) {
+                target.skip(SkipReason::BodyTooLarge);
+            } else {
+                kept.push(target);
+            }
+        }
+        let targets = kept;
         if targets.is_empty() {
             return State::Idle;
         }
