@@ -79,6 +79,13 @@ for v in ("A", "B"):
     print(f"{v}: {sys.argv[4 if v == 'A' else 5]}")
     print(f"   req/s per round: {[round(r['rps']) for r in mine]}")
     print(f"   CPU us/req per round: {[round(r['envoy_cpu_us_per_req'], 1) for r in mine]}")
-print(f"{sys.argv[2]} {sys.argv[3]}: median req/s A {med['A'][0]:.0f}, B {med['B'][0]:.0f} (B/A {med['B'][0] / med['A'][0]:.3f}); "
-      f"CPU us/req A {med['A'][1]:.1f}, B {med['B'][1]:.1f} (B-A {med['B'][1] - med['A'][1]:+.1f})")
+# Paired: each B run against the A run just before it, so slow drift of the
+# machine cancels out; the median of those pairs is the figure to quote.
+pairs = list(zip([r for r in rows if r["variant"] == "A"], [r for r in rows if r["variant"] == "B"]))
+ratio = statistics.median(b["rps"] / a["rps"] for a, b in pairs)
+delta = statistics.median(b["envoy_cpu_us_per_req"] - a["envoy_cpu_us_per_req"] for a, b in pairs)
+print(f"{sys.argv[2]} {sys.argv[3]}: median req/s A {med['A'][0]:.0f}, B {med['B'][0]:.0f}; "
+      f"CPU us/req A {med['A'][1]:.1f}, B {med['B'][1]:.1f}; "
+      f"paired medians: req/s B/A {ratio:.3f}, CPU B-A {delta:+.1f} us/req "
+      f"(B better in {sum(b['envoy_cpu_us_per_req'] < a['envoy_cpu_us_per_req'] for a, b in pairs)}/{len(pairs)} pairs)")
 PY
