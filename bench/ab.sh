@@ -7,12 +7,18 @@
 #
 #   bench/ab.sh A.wasm B.wasm [case=wasm100] [shape=get|post] [rounds=6] [seconds=5]
 #
+# AB_CASE_A / AB_CASE_B give each side its own case instead, e.g. to pair
+# native and wasm mirroring run for run:
+#   AB_CASE_A=native100 AB_CASE_B=wasm100 bench/ab.sh M.wasm M.wasm - get 10 5
+#
 # Same setup as bench/run.sh: Envoy (one worker) on core 0, wrk and nginx on core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
 a=$(realpath "$1"); b=$(realpath "$2")
 case_name=${3:-wasm100}; shape=${4:-get}; rounds=${5:-6}; seconds=${6:-5}
+[ "$case_name" = - ] && case_name=wasm100
+case_a=${AB_CASE_A:-$case_name}; case_b=${AB_CASE_B:-$case_name}
 script=bench/wrk/get.lua; [ "$shape" = post ] && script=bench/wrk/post16k.lua
 envoy=$(./scripts/ensure-envoy.sh)
 tmp=$(mktemp -d /tmp/vrata-ab.XXXXXX)
@@ -41,14 +47,18 @@ taskset -c 1 python3 bench/stuck_server.py "$stuck" >"$tmp/logs/stuck.log" 2>&1 
 pids+=($!)
 sleep 0.5
 # The shadow each case talks to, as in bench/run.sh: *dead a closed port, *slow one that never answers.
-case $case_name in
-  *dead) shadow_port=$dead ;;
-  *slow) shadow_port=$stuck ;;
-  *) shadow_port=$shadow ;;
-esac
+shadow_for() {
+  case $1 in
+    *dead) echo "$dead" ;;
+    *slow) echo "$stuck" ;;
+    *) echo "$shadow" ;;
+  esac
+}
 
-run() {  # label module
-  python3 bench/render_config.py envoy "$case_name" --listen "$listen" --admin "$admin" \
+run() {  # label module case
+  local shadow_port
+  shadow_port=$(shadow_for "$3")
+  python3 bench/render_config.py envoy "$3" --listen "$listen" --admin "$admin" \
     --primary "$primary" --shadow "$shadow_port" --wasm "$2" >"$tmp/envoy.json"
   taskset -c 0 "$envoy" -c "$tmp/envoy.json" --concurrency 1 --disable-hot-restart -l warning \
     --log-path "$tmp/logs/envoy.log" >/dev/null 2>&1 &
@@ -64,12 +74,12 @@ run() {  # label module
 }
 
 for r in $(seq 1 "$rounds"); do
-  run A "$a"
-  run B "$b"
+  run A "$a" "$case_a"
+  run B "$b" "$case_b"
   echo "round $r/$rounds done" >&2
 done
 
-python3 - "$tmp/results.jsonl" "$case_name" "$shape" "$a" "$b" <<'PY'
+python3 - "$tmp/results.jsonl" "$case_a vs $case_b" "$shape" "$a" "$b" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 med = {}
