@@ -6,7 +6,7 @@ SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
 export VRATA_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: build envoy test unit lint run bench fuzz clean
+.PHONY: build envoy test unit lint run bench fuzz clean print-unused-callbacks
 
 # Callbacks the filter does nothing in (a stream's end is handled when its
 # context is deleted). The SDK exports every callback and Envoy calls each
@@ -50,3 +50,7 @@ fuzz:
 
 clean:
 	cargo clean
+
+# For bench/floor.sh, which trims its do-nothing module the same way.
+print-unused-callbacks:
+	@echo $(UNUSED_CALLBACKS)
