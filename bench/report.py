@@ -71,7 +71,7 @@ class Group:
         return self.case.startswith("wasm")
 
     def rss_growth(self):
-        return median([r["rss_after_mb"] - r["rss_before_mb"] for r in self.rows])
+        return median([growth(r) for r in self.rows])
 
 
 def ratio(a, b):
@@ -223,33 +223,31 @@ def targets(groups, module_size, mem):
         status = "n/a (not measured)" if ok is None else ("MET" if ok else "NOT MET")
         out.append(f"- **{status}** {text}")
 
+    def rps_at_least(shape, case, base, factor):
+        """The median req/s of `case` against `factor` × that of `base`, same shape."""
+        name = SHAPE_NAMES[shape]
+        measured, reference = find(groups, case, shape), find(groups, base, shape)
+        if not (measured and reference):
+            line(None, f"{name}: {case} vs {base} (req/s)")
+            return
+        a, b = measured.med("rps"), reference.med("rps")
+        line(a >= factor * b, f"{name}: {case} req/s ≥ {factor:.2f} × {base}: {fmt(a)} vs "
+             f"{fmt(factor * b)} ({base} {fmt(b)}; ratio {fmt(a / b, 2)})")
+
     for shape in ("get", "post"):
         name = SHAPE_NAMES[shape]
+        rps_at_least(shape, "wasm100", "native100", 0.90)
         w100, n100 = find(groups, "wasm100", shape), find(groups, "native100", shape)
         if w100 and n100:
-            a, b = w100.med("rps"), n100.med("rps")
-            line(a >= 0.90 * b, f"{name}: wasm100 req/s ≥ 0.90 × native100: {fmt(a)} vs "
-                 f"{fmt(0.90 * b)} (native100 {fmt(b)}; ratio {fmt(a / b, 2)})")
             a, b = w100.med("envoy_cpu_us_per_req"), n100.med("envoy_cpu_us_per_req")
             line(a <= b + 10, f"{name}: wasm100 Envoy CPU/req ≤ native100 + 10 µs: "
                  f"{fmt(a, 1)} µs vs {fmt(b + 10, 1)} µs (native100 {fmt(b, 1)} µs; "
                  f"difference {a - b:+.1f} µs)")
         else:
-            line(None, f"{name}: wasm100 vs native100 (req/s, CPU/req)")
-        w0, none = find(groups, "wasm0", shape), find(groups, "none", shape)
-        if w0 and none:
-            a, b = w0.med("rps"), none.med("rps")
-            line(a >= 0.92 * b, f"{name}: wasm0 req/s ≥ 0.92 × none: {fmt(a)} vs {fmt(0.92 * b)} "
-                 f"(none {fmt(b)}; ratio {fmt(a / b, 2)})")
-        else:
-            line(None, f"{name}: wasm0 vs none")
-        wd, nd = find(groups, "wasmdead", shape), find(groups, "nativedead", shape)
-        if wd and nd:
-            a, b = wd.med("rps"), nd.med("rps")
-            line(a >= 1.2 * b, f"{name}: wasmdead req/s ≥ 1.2 × nativedead: {fmt(a)} vs "
-                 f"{fmt(1.2 * b)} (nativedead {fmt(b)}; ratio {fmt(a / b, 2)})")
-        else:
-            line(None, f"{name}: wasmdead vs nativedead")
+            line(None, f"{name}: wasm100 vs native100 (CPU/req)")
+        rps_at_least(shape, "wasm0", "none", 0.92)
+        rps_at_least(shape, "wasmdead", "nativedead", 1.2)
+        w0 = find(groups, "wasm0", shape)
         ws = find(groups, "wasmslow", shape)
         if ws and w0:
             a, b = ws.med("p99_ms"), w0.med("p99_ms")
@@ -261,7 +259,7 @@ def targets(groups, module_size, mem):
             slow_growth = ws.rss_growth()
             line(slow_growth <= 10, f"{name}: Envoy RSS growth over the wasmslow phase ≤ 10 MB: "
                  f"{slow_growth:+.1f} MB (median; rounds: "
-                 + ", ".join(f"{r['rss_after_mb'] - r['rss_before_mb']:+.1f}" for r in ws.rows)
+                 + ", ".join(f"{growth(r):+.1f}" for r in ws.rows)
                  + ")")
         else:
             line(None, f"{name}: RSS growth over the wasmslow phase")
