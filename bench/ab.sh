@@ -21,56 +21,27 @@ case_name=${3:-wasm100}; shape=${4:-get}; rounds=${5:-6}; seconds=${6:-5}
 case_a=${AB_CASE_A:-$case_name}; case_b=${AB_CASE_B:-$case_name}
 script=bench/wrk/get.lua; [ "$shape" = post ] && script=bench/wrk/post16k.lua
 envoy=$(./scripts/ensure-envoy.sh)
-tmp=$(mktemp -d /tmp/vrata-ab.XXXXXX)
-mkdir -p "$tmp/logs"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+envoy_cpu=0
+client_cpu=1
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_start ab
 
-read -r listen admin primary shadow dead stuck < <(python3 -c '
-import random, socket
-ports = []
-while len(ports) < 6:
-    p = random.randrange(15000, 30000)
-    with socket.socket() as s:
-        try: s.bind(("127.0.0.1", p))
-        except OSError: continue
-    if p not in ports: ports.append(p)
-print(*ports)')
+read -r listen admin primary shadow dead stuck < <(free_ports 6)
 for up in primary shadow; do
-  port=${!up}
-  python3 bench/render_config.py nginx --dir "$tmp" --name "$up" --port "$port" >"$tmp/nginx-$up.conf"
-  taskset -c 1 nginx -p "$tmp" -c "$tmp/nginx-$up.conf" >"$tmp/logs/$up.log" 2>&1 &
-  pids+=($!)
+  python3 bench/render_config.py nginx --dir "$tmp" --name "$up" --port "${!up}" >"$tmp/nginx-$up.conf"
+  start_bg "nginx-$up" nginx -p "$tmp" -c "$tmp/nginx-$up.conf"
+  wait_port "${!up}" "$bg_pid" "nginx-$up"
 done
-taskset -c 1 python3 bench/stuck_server.py "$stuck" >"$tmp/logs/stuck.log" 2>&1 &
-pids+=($!)
-sleep 0.5
-# The shadow each case talks to, as in bench/run.sh: *dead a closed port, *slow one that never answers.
-shadow_for() {
-  case $1 in
-    *dead) echo "$dead" ;;
-    *slow) echo "$stuck" ;;
-    *) echo "$shadow" ;;
-  esac
-}
+start_bg stuck-shadow python3 bench/stuck_server.py "$stuck"
+wait_port "$stuck" "$bg_pid" stuck-shadow
 
 run() {  # label module case
-  local shadow_port
-  shadow_port=$(shadow_for "$3")
-  python3 bench/render_config.py envoy "$3" --listen "$listen" --admin "$admin" \
-    --primary "$primary" --shadow "$shadow_port" --wasm "$2" >"$tmp/envoy.json"
-  taskset -c 0 "$envoy" -c "$tmp/envoy.json" --concurrency 1 --disable-hot-restart -l warning \
-    --log-path "$tmp/logs/envoy.log" >/dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$admin/ready" 2>/dev/null | grep -q LIVE && break
-    sleep 0.05
-  done
-  python3 bench/phase.py --label variant="$1" --envoy-pid "$pid" --admin "$admin" \
+  start_envoy "$3" "$primary" "$(shadow_port_for "$3")" "$1-$r" "$2"
+  python3 bench/phase.py --label variant="$1" --envoy-pid "$envoy_pid" --admin "$admin" \
     --url "http://127.0.0.1:$listen/api/bench" --script "$script" --warmup 2 --seconds "$seconds" \
-    --connections 32 --client-cpu 1 --quiet-wait 10 >>"$tmp/results.jsonl"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+    --connections 32 --client-cpu "$client_cpu" --quiet-wait 10 >>"$tmp/results.jsonl"
+  stop_envoy
 }
 
 for r in $(seq 1 "$rounds"); do

@@ -37,8 +37,8 @@ envoy_cpu=0    # Envoy's one worker (and its main thread) on this core
 client_cpu=1   # wrk, nginx, the stuck shadow and the upload sink on this one
 wasm_built=target/wasm32-wasip1/release/vrata_mirror.wasm
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 for c in ${cases//,/ }; do
   [[ ",$ALL_CASES," == *",$c,"* ]] || die "unknown case '$c' in BENCH_CASES (known: $ALL_CASES)"
@@ -66,68 +66,15 @@ envoy=$(./scripts/ensure-envoy.sh)
 [ -f "$wasm_built" ] || die "$wasm_built is missing: run 'make build' (make bench does)"
 
 # --- scratch dir, processes, cleanup -------------------------------------------
-tmp=$(mktemp -d /tmp/vrata-bench.XXXXXX)
-mkdir -p "$tmp/logs"
+bench_start bench
 results=$tmp/results.jsonl
 : >"$results"
-pids=()
-envoy_pid=""
-stop_all() {
-  local status=$?
-  set +e
-  trap - INT TERM EXIT
-  if [ -n "$envoy_pid" ]; then kill "$envoy_pid" 2>/dev/null; fi
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ "$status" -eq 0 ]; then
-    rm -rf "$tmp"
-  else
-    log "failed (exit $status); logs and configs kept in $tmp"
-  fi
-  exit "$status"
-}
-trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # The module as it is now: other builds may replace the file during the run.
 wasm=$tmp/vrata_mirror.wasm
 cp "$wasm_built" "$wasm"
 
-# Free loopback ports below the ephemeral range (where tests pick theirs).
-read -r listen admin primary shadow shadow_status stuck sink dead < <(python3 - <<'PY'
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-ports = []
-while len(ports) < 8:
-    port = random.randrange(15000, min(low, 30000))
-    if port in ports:
-        continue
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    ports.append(port)
-print(*ports)
-PY
-)
-
-wait_port() {  # port pid name
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || die "$3 exited at start; see $tmp/logs/$3.log"
-    sleep 0.05
-  done
-  die "$3 does not listen on 127.0.0.1:$1"
-}
-
-start_bg() {  # name cmd... : pinned to the client core, logs in $tmp/logs/name.log
-  local name=$1; shift
-  taskset -c "$client_cpu" "$@" >"$tmp/logs/$name.log" 2>&1 &
-  pids+=($!)
-  bg_pid=$!
-}
+read -r listen admin primary shadow shadow_status stuck sink dead < <(free_ports 8)
 
 python3 $bench/render_config.py nginx --dir "$tmp" --name primary --port "$primary" >"$tmp/nginx-primary.conf"
 python3 $bench/render_config.py nginx --dir "$tmp" --name shadow --port "$shadow" \
@@ -146,36 +93,6 @@ wait_port "$stuck" "$stuck_pid" stuck-shadow
 wait_port "$sink" "$sink_pid" upload-sink
 ours="$primary_pid,$shadow_pid,$stuck_pid,$sink_pid"
 
-start_envoy() {  # case primary-port shadow-port log-name
-  local config=$tmp/envoy-$1-$2-$3.json
-  [ -f "$config" ] || python3 $bench/render_config.py envoy "$1" --listen "$listen" --admin "$admin" \
-    --primary "$2" --shadow "$3" --wasm "$wasm" >"$config"
-  envoy_log=$tmp/logs/envoy-$4.log
-  taskset -c "$envoy_cpu" "$envoy" -c "$config" --concurrency 1 --disable-hot-restart \
-    -l warning --log-path "$envoy_log" >>"$envoy_log.out" 2>&1 &
-  envoy_pid=$!
-  for _ in $(seq 1 200); do
-    if curl -fsS "http://127.0.0.1:$admin/ready" 2>/dev/null | grep -q LIVE; then return 0; fi
-    kill -0 "$envoy_pid" 2>/dev/null || { cat "$envoy_log" "$envoy_log.out" >&2; die "Envoy exited at start ($1)"; }
-    sleep 0.05
-  done
-  die "Envoy not ready after 10 s ($1); see $envoy_log"
-}
-
-stop_envoy() {
-  kill "$envoy_pid" 2>/dev/null || true
-  wait "$envoy_pid" 2>/dev/null || true
-  envoy_pid=""
-}
-
-shadow_port_for() {
-  case $1 in
-    *dead) echo "$dead" ;;
-    *slow) echo "$stuck" ;;
-    *) echo "$shadow" ;;
-  esac
-}
-
 phase() {  # phase.py with the common arguments, one JSON line appended to $results
   python3 $bench/phase.py --envoy-pid "$envoy_pid" --admin "$admin" --envoy-log "$envoy_log" \
     --url "http://127.0.0.1:$listen/api/bench" --connections "$connections" \
@@ -191,7 +108,7 @@ noisy() {  # phase-output.json: true if other processes used more than noise_pct
 run_case() {  # case shape round script: a fresh Envoy, one measured phase, repeated if noisy
   local attempt
   for attempt in $(seq 1 $((retries + 1))); do
-    start_envoy "$1" "$primary" "$(shadow_port_for "$1")" "$1-$2-$3-$attempt"
+    start_envoy "$1" "$primary" "$(shadow_port_for "$1")" "$1-$2-$3-$attempt" "$wasm"
     phase --label kind=case --label case="$1" --label shape="$2" --label round="$3" \
       --label attempt="$attempt" --script "$4" --warmup "$warmup" --seconds "$case_seconds" \
       >"$tmp/phase.json"
@@ -241,7 +158,7 @@ if [ "$mem_seconds" -gt 0 ]; then
   for round in $(seq 1 "$rounds"); do
     for c in none wasm100; do
       log "memory check, round $round/$rounds: $c, 16 MiB POSTs"
-      start_envoy "$c" "$sink" "$shadow" "mem-$c-$round"
+      start_envoy "$c" "$sink" "$shadow" "mem-$c-$round" "$wasm"
       phase --label kind=mem --label case="$c" --label phase=first --label round="$round" \
         --warmup-script $bench/wrk/post16k.lua --warmup "$warmup" \
         --script $bench/wrk/post16m.lua --seconds "$mem_seconds" --settle 3 >>"$results"
