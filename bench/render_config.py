@@ -15,7 +15,8 @@ import argparse
 import json
 import sys
 
-# case -> (mirroring, percentage); the shadow's address is chosen by run.sh.
+# case -> (mirroring, percentage); the shadow's address is chosen by
+# shadow_port_for in bench/lib.sh.
 CASES = {
     "none": (None, 0),
     "native100": ("native", 100),
