@@ -9,6 +9,7 @@
 //! - [`config`]: the plugin JSON -> validated policies;
 //! - [`mirror`]: per request: sampling, header policy, body copy, the copy's headers;
 //! - [`dispatch`]: per worker VM: in-flight cap, back-off, how a call ended;
+//! - [`http`]: HTTP and gRPC wire vocabulary (gRPC status codes);
 //! - [`telemetry`]: metric names and label values;
 //! - [`abi`]: proxy-wasm wire formats, decoded defensively;
 //! - `proxy` (wasm32 only): the proxy-wasm contexts, over the above.
@@ -17,6 +18,7 @@
 pub mod abi;
 pub mod config;
 pub mod dispatch;
+pub mod http;
 pub mod mirror;
 pub mod telemetry;
 

@@ -146,7 +146,7 @@ fn hop_by_hop_and_framing_headers_never_reach_the_copy() {
         ("connection", "keep-alive"),
         ("keep-alive", "timeout=5"),
         ("proxy-connection", "keep-alive"),
-        ("te", "trailers"),
+        ("te", "gzip"),
         ("transfer-encoding", "chunked"),
         ("content-length", "3"),
         ("expect", "100-continue"),
@@ -164,6 +164,44 @@ fn hop_by_hop_and_framing_headers_never_reach_the_copy() {
     }
     assert_eq!(call.header("x-kept"), Some("1"));
     assert_eq!(call.body, b"abc");
+}
+
+#[test]
+fn a_grpc_call_keeps_te_trailers_and_its_metadata_but_not_the_trace() {
+    let mut host = Host::load(&mirror_config(""));
+    let grpc = [
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        ("grpc-timeout", "2S"),
+        ("grpc-encoding", "gzip"),
+        ("grpc-accept-encoding", "gzip,identity"),
+        ("x-request-id", "r-42"),
+    ];
+    let not_the_primarys = [
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("tracestate", "vendor=1"),
+        ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ("x-b3-sampled", "1"),
+        ("grpc-trace-bin", "AAA"),
+        ("x-envoy-peer-metadata", "ChwKDkFQUF9DT05UQUlORVJT"),
+        ("x-envoy-peer-metadata-id", "sidecar~10.0.0.1~client"),
+    ];
+    host.request()
+        .post("/pkg.Echo/Unary")
+        .headers(&grpc)
+        .headers(&not_the_primarys)
+        .body(b"\0\0\0\0\x02hi")
+        .send();
+    host.turn();
+    let call = host.single_dispatched_call();
+    for (name, value) in grpc {
+        assert_eq!(call.header(name), Some(value), "{name}: {:?}", call.headers);
+    }
+    for (name, _) in not_the_primarys {
+        assert_eq!(call.count_of(name), 0, "{name} was copied: {:?}", call.headers);
+    }
 }
 
 #[test]

@@ -49,6 +49,59 @@ fn each_ending_is_counted_in_its_class() {
 }
 
 #[test]
+fn grpc_answers_are_counted_by_their_grpc_status() {
+    let cases: Vec<(Response, &str)> = vec![
+        // Trailers-only: the status is in the headers.
+        (Response::grpc_trailers_only("0"), "grpc_ok"),
+        (Response::grpc_trailers_only("13"), "grpc_internal"),
+        (Response::grpc_trailers_only("16"), "grpc_unauthenticated"),
+        // After a message: the status is in the trailers.
+        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "0")]), "grpc_ok"),
+        (Response::grpc("application/grpc+proto", b"hi", &[("grpc-status", "5"), ("grpc-message", "gone")]), "grpc_not_found"),
+        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "14")]), "grpc_unavailable"),
+        // No status anywhere.
+        (Response::grpc("application/grpc", b"hi", &[]), "grpc_missing_status"),
+        (Response::grpc("application/grpc", b"hi", &[("x-other", "1")]), "grpc_missing_status"),
+        // A status that is not one of the 17 codes.
+        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "thirteen")]), "grpc_unknown"),
+        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "42")]), "grpc_unknown"),
+        // Not gRPC's content type: the HTTP status decides, whatever the trailers say.
+        (Response::grpc("application/json", b"hi", &[("grpc-status", "13")]), "2xx"),
+        (Response::grpc("application/grpc-web", b"hi", &[("grpc-status", "13")]), "2xx"),
+        // Envoy's own replies to a gRPC call stay delivery failures.
+        (
+            Response::envoy_grpc_local(
+                "14",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            ),
+            "connect_failure",
+        ),
+        (Response::envoy_grpc_local("4", "upstream request timeout"), "timeout"),
+    ];
+    for (response, class) in cases {
+        let mut host = Host::load(&mirror_config(""));
+        let shown = format!("{response:?}");
+        mirror_and_answer(&mut host, 5, response);
+        let counted: Vec<(&str, i64)> = host.response_classes("unnamed", "shadow").into_iter().collect();
+        assert_eq!(counted, [(class, 1)], "{shown}");
+        host.assert_accounted("unnamed", "shadow", 1);
+    }
+}
+
+#[test]
+fn grpc_errors_record_their_latency_and_never_back_off() {
+    let mut host = Host::load(&mirror_config(""));
+    for _ in 0..20 {
+        mirror_and_answer(&mut host, 11, Response::grpc_trailers_only("13"));
+    }
+    mirror_and_answer(&mut host, 7, Response::grpc("application/grpc", b"x", &[("grpc-status", "2")]));
+    assert_eq!(host.responses("unnamed", "shadow", "grpc_internal"), 20);
+    assert_eq!(host.responses("unnamed", "shadow", "grpc_unknown"), 1);
+    assert!(host.skips("unnamed", "shadow").is_empty(), "{:?}", host.skips("unnamed", "shadow"));
+    assert_eq!(host.histogram(&names::latency("unnamed", "shadow")), [[11; 20].as_slice(), &[7]].concat());
+}
+
+#[test]
 fn answers_record_their_latency_and_failures_do_not() {
     let mut host = Host::load(&mirror_config(""));
     mirror_and_answer(&mut host, 37, Response::from_shadow(200));

@@ -1,8 +1,15 @@
 //! Header policy: what of the primary's headers the copy carries.
+//!
+//! The copy is the same request sent again, by this proxy, later, over a
+//! connection of its own. So it keeps everything that says what the request
+//! is (method, path, content type, gRPC metadata such as `grpc-timeout` and
+//! `grpc-encoding`, `x-request-id`) and drops what describes one hop, the
+//! body's framing, or who is calling: a header copied from the primary that
+//! is no longer true of the copy would make the shadow misread it.
 
 /// Headers that describe one hop or the body's framing. Envoy frames the
 /// copy's body itself (and a stale `content-length` would corrupt it), so the
-/// copy never carries these.
+/// copy never carries these. `te` is the one exception, see [`carried_on_copy`].
 pub const HOP_BY_HOP_AND_FRAMING: [&str; 8] = [
     "content-length",
     "transfer-encoding",
@@ -14,9 +21,50 @@ pub const HOP_BY_HOP_AND_FRAMING: [&str; 8] = [
     "expect",
 ];
 
-/// Whether `name` (lower case, as Envoy hands headers to filters) is dropped from every copy.
+/// Trace context: the copy is not part of the primary's trace. Carried
+/// over, the shadow's spans would join the primary's trace as if they were
+/// the primary's own calls (a shadow's errors showing up in production
+/// traces). Without them the shadow starts a trace of its own;
+/// `x-request-id`, which the copy keeps, links the two in the logs.
+pub const TRACE_CONTEXT: [&str; 14] = [
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "x-ot-span-context",
+    "uber-trace-id",
+    "grpc-trace-bin",
+    "x-cloud-trace-context",
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+];
+
+/// Istio's metadata exchange: who the downstream peer is. The copy is sent
+/// by this proxy, not by that peer; carried over, the shadow's sidecar would
+/// attribute the copy to the original caller in its telemetry.
+pub const PEER_METADATA: [&str; 2] = ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id"];
+
+/// Whether `name` (lower case, as Envoy hands headers to filters) is a
+/// hop-by-hop or framing header: never carried, and never added by config.
 pub fn is_framing_or_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP_AND_FRAMING.contains(&name)
+}
+
+/// Whether the copy carries the primary's header `name: value`.
+///
+/// `te` is hop-by-hop, but `te: trailers` is the one value HTTP/2 allows and
+/// gRPC requires: grpc-core servers cancel a call without it ("Missing :te
+/// header"). Envoy's codecs keep exactly that value and drop any other, and
+/// so does the copy.
+pub fn carried_on_copy(name: &str, value: &str) -> bool {
+    if name == "te" {
+        return value.trim().eq_ignore_ascii_case("trailers");
+    }
+    !is_framing_or_hop_by_hop(name) && !TRACE_CONTEXT.contains(&name) && !PEER_METADATA.contains(&name)
 }
 
 /// RFC 9110 token characters, used by method names and header field names.
@@ -56,6 +104,35 @@ mod tests {
         }
         assert!(!is_framing_or_hop_by_hop("content-type"));
         assert!(!is_framing_or_hop_by_hop("x-request-id"));
+    }
+
+    #[test]
+    fn te_trailers_is_carried_and_nothing_else_of_te() {
+        assert!(carried_on_copy("te", "trailers"));
+        assert!(carried_on_copy("te", " Trailers "));
+        assert!(!carried_on_copy("te", "gzip"));
+        assert!(!carried_on_copy("te", "trailers, deflate"));
+        assert!(!carried_on_copy("te", ""));
+    }
+
+    #[test]
+    fn what_the_copy_keeps_and_drops() {
+        for (name, value) in [
+            ("content-type", "application/grpc"),
+            ("grpc-timeout", "5S"),
+            ("grpc-encoding", "gzip"),
+            ("grpc-accept-encoding", "gzip"),
+            ("x-grpc-web", "1"),
+            ("x-request-id", "abc"),
+            ("user-agent", "grpc-rust/0.12"),
+            ("baggage", "k=v"),
+            (":path", "/pkg.Svc/Call"),
+        ] {
+            assert!(carried_on_copy(name, value), "{name} must be kept");
+        }
+        for name in TRACE_CONTEXT.iter().chain(&PEER_METADATA).chain(HOP_BY_HOP_AND_FRAMING.iter().filter(|n| **n != "te")) {
+            assert!(!carried_on_copy(name, "x"), "{name} must be dropped");
+        }
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! mirror's copy carries after its policy (remove, add, authority) is applied.
 
 use super::body::parse_content_length;
-use super::headers::{is_framing_or_hop_by_hop, is_upgrade};
+use super::headers::{carried_on_copy, is_upgrade};
 use crate::config::{AuthorityRewrite, MirrorPolicy};
 
 /// What the copy needs of the primary's request headers, read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
-    /// Headers any copy may carry: UTF-8, not hop-by-hop or framing, in order.
+    /// Headers any copy may carry (see [`carried_on_copy`]), UTF-8, in order.
     pub headers: Vec<(String, String)>,
     /// The declared body length, if any.
     pub content_length: Option<u64>,
@@ -32,7 +32,7 @@ impl RequestHead {
                 _ => {}
             }
             if let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                if !is_framing_or_hop_by_hop(name) {
+                if carried_on_copy(name, value) {
                     head.headers.push((name.to_owned(), value.to_owned()));
                 }
             }
@@ -128,6 +128,25 @@ mod tests {
         assert!(!head.upgrade);
         let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, [":method", ":path", ":authority", "x-ok"]);
+    }
+
+    #[test]
+    fn a_grpc_head_keeps_what_grpc_needs_and_drops_the_trace() {
+        let head = RequestHead::from_pairs(pairs(&[
+            (":method", b"POST"),
+            (":path", b"/pkg.Echo/Unary"),
+            ("content-type", b"application/grpc"),
+            ("te", b"trailers"),
+            ("grpc-timeout", b"4S"),
+            ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            ("x-b3-traceid", b"80f198ee56343ba864fe8b2a57d3eff7"),
+            ("x-envoy-peer-metadata", b"ChwKDkFQUF9DT05UQUlORVJT"),
+            ("x-request-id", b"r-1"),
+        ]));
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [":method", ":path", "content-type", "te", "grpc-timeout", "x-request-id"]);
+        let dropped = RequestHead::from_pairs(pairs(&[("te", b"gzip, trailers")]));
+        assert!(dropped.headers.is_empty(), "{dropped:?}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub enum Map {
     RequestHeaders = 0,
     RequestTrailers = 1,
     CallResponseHeaders = 6,
+    CallResponseTrailers = 7,
 }
 
 #[derive(Clone, Copy)]

@@ -53,7 +53,7 @@ pub struct Series {
     destination: String,
     requests: Lazy,
     skipped: [Lazy; SkipReason::ALL.len()],
-    responses: [Lazy; ResponseClass::ALL.len()],
+    responses: [Lazy; ResponseClass::COUNT],
     latency: Lazy,
 }
 
@@ -88,7 +88,7 @@ impl Series {
 
     /// How a call ended, and its latency when the shadow answered.
     pub fn count_response(&self, class: ResponseClass, latency_ms: Option<u64>) {
-        let slot = ResponseClass::ALL.iter().position(|c| *c == class).and_then(|i| self.responses.get(i));
+        let slot = self.responses.get(class.index());
         if let Some(lazy) = slot {
             let id = lazy.id(MetricKind::Counter, || names::responses_total(&self.route, &self.destination, class));
             increment(id);

@@ -6,19 +6,14 @@ use super::logger;
 use super::shared::{draw_u64, Active, Call, Calls, PendingCopy, Shared, Waker};
 use super::stream::MirrorStream;
 use crate::config;
-use crate::dispatch::outcome::{classify, may_be_envoy_failure, parse_status};
+use crate::abi::decode_map;
+use crate::dispatch::outcome::{CallReport, ENVOY_REPLY_PREFIX};
 use crate::telemetry::{ResponseClass, SkipReason};
 use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// Bytes of an Envoy-made 503/504 body read to classify it.
-const ENVOY_REPLY_PREFIX: usize = 160;
-/// Set by Envoy's router on responses that came from an upstream; absent on
-/// the replies Envoy makes up itself (timeouts, connection failures).
-const UPSTREAM_SERVICE_TIME: &str = "x-envoy-upstream-service-time";
 
 pub struct MirrorRoot {
     shared: Rc<Shared>,
@@ -107,40 +102,35 @@ impl MirrorRoot {
         }
     }
 
-    /// How a finished call ended, from what the host reports about it.
-    fn classify_response(num_headers: usize, body_size: usize) -> ResponseClass {
+    /// How a finished call ended, from what the host reports about it: the
+    /// response headers in one read, then only what they leave open (a gRPC
+    /// status in the trailers, or the text of a reply Envoy made itself).
+    fn classify_response(num_headers: usize, body_size: usize, num_trailers: usize) -> ResponseClass {
         if num_headers == 0 {
             return ResponseClass::Reset;
         }
-        let status = host::header(Map::CallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|v| parse_status(&v));
-        let envoy_reply_body = match status {
-            Some(code) if may_be_envoy_failure(code) => {
-                let from_upstream = matches!(host::header(Map::CallResponseHeaders, UPSTREAM_SERVICE_TIME), Ok(Some(_)));
-                if from_upstream {
-                    None
-                } else {
-                    host::buffer(Buffer::CallResponseBody, 0, body_size.min(ENVOY_REPLY_PREFIX))
-                        .ok()
-                        .flatten()
-                }
-            }
-            _ => None,
-        };
-        classify(status, envoy_reply_body.as_deref())
+        let headers = host::header_map(Map::CallResponseHeaders).unwrap_or_default();
+        let mut report = CallReport::from_headers(decode_map(&headers).unwrap_or_default());
+        if report.needs_trailers(num_trailers) {
+            report.grpc_status = host::header(Map::CallResponseTrailers, "grpc-status").ok().flatten();
+        }
+        if report.needs_reply_text() {
+            report.envoy_reply = host::buffer(Buffer::CallResponseBody, 0, body_size.min(ENVOY_REPLY_PREFIX))
+                .ok()
+                .flatten();
+        }
+        report.classify()
     }
 }
 
 impl Context for MirrorRoot {
     inert_context_methods!();
 
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, num_trailers: usize) {
         let Some(Call { target, started_ms }) = self.calls.remove(&token_id) else {
             return;
         };
-        let class = Self::classify_response(num_headers, body_size);
+        let class = Self::classify_response(num_headers, body_size, num_trailers);
         let now = host::now_ms().unwrap_or(started_ms);
         let latency = class.is_answer().then(|| now.saturating_sub(started_ms));
         target.series.count_response(class, latency);

@@ -4,6 +4,8 @@
 
 pub mod names;
 
+use crate::http::grpc::GrpcCode;
+
 /// Why a request that was in the sample was not mirrored. Every sampled
 /// request that is not sent lands in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,9 +51,10 @@ impl SkipReason {
     }
 }
 
-/// How a mirror call ended. The shadow's own answers are `1xx`..`5xx`; the
-/// rest are Envoy's verdicts about delivery, kept apart so a shadow's 503
-/// is not confused with "could not reach the shadow".
+/// How a mirror call ended. The shadow's own answers are `1xx`..`5xx`, or
+/// for a gRPC answer its `grpc-status`; the rest are Envoy's verdicts about
+/// delivery, kept apart so a shadow's 503 is not confused with "could not
+/// reach the shadow".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResponseClass {
     Informational,
@@ -59,6 +62,10 @@ pub enum ResponseClass {
     Redirection,
     ClientError,
     ServerError,
+    /// A gRPC answer (`content-type: application/grpc…`), by its `grpc-status`.
+    Grpc(GrpcCode),
+    /// A gRPC answer without any `grpc-status`.
+    GrpcMissingStatus,
     /// The shadow reset or closed the stream (or Envoy did, mid-response).
     Reset,
     /// No answer within `timeoutMs`.
@@ -68,16 +75,47 @@ pub enum ResponseClass {
 }
 
 impl ResponseClass {
-    pub const ALL: [ResponseClass; 8] = [
-        ResponseClass::Informational,
-        ResponseClass::Success,
-        ResponseClass::Redirection,
-        ResponseClass::ClientError,
-        ResponseClass::ServerError,
-        ResponseClass::Reset,
-        ResponseClass::Timeout,
-        ResponseClass::ConnectFailure,
-    ];
+    /// How many classes there are.
+    pub const COUNT: usize = 5 + GrpcCode::ALL.len() + 4;
+
+    /// A dense index in `0..COUNT`, in the order of [`ResponseClass::all`],
+    /// for per-class tables.
+    pub fn index(self) -> usize {
+        const GRPC: usize = 5;
+        const AFTER_GRPC: usize = GRPC + GrpcCode::ALL.len();
+        match self {
+            ResponseClass::Informational => 0,
+            ResponseClass::Success => 1,
+            ResponseClass::Redirection => 2,
+            ResponseClass::ClientError => 3,
+            ResponseClass::ServerError => 4,
+            ResponseClass::Grpc(code) => GRPC + code as usize,
+            ResponseClass::GrpcMissingStatus => AFTER_GRPC,
+            ResponseClass::Reset => AFTER_GRPC + 1,
+            ResponseClass::Timeout => AFTER_GRPC + 2,
+            ResponseClass::ConnectFailure => AFTER_GRPC + 3,
+        }
+    }
+
+    /// Every class, in the order the README lists them.
+    pub fn all() -> impl Iterator<Item = ResponseClass> {
+        const HTTP: [ResponseClass; 5] = [
+            ResponseClass::Informational,
+            ResponseClass::Success,
+            ResponseClass::Redirection,
+            ResponseClass::ClientError,
+            ResponseClass::ServerError,
+        ];
+        const REST: [ResponseClass; 4] = [
+            ResponseClass::GrpcMissingStatus,
+            ResponseClass::Reset,
+            ResponseClass::Timeout,
+            ResponseClass::ConnectFailure,
+        ];
+        HTTP.into_iter()
+            .chain(GrpcCode::ALL.into_iter().map(ResponseClass::Grpc))
+            .chain(REST)
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -86,6 +124,8 @@ impl ResponseClass {
             ResponseClass::Redirection => "3xx",
             ResponseClass::ClientError => "4xx",
             ResponseClass::ServerError => "5xx",
+            ResponseClass::Grpc(code) => grpc_label(code),
+            ResponseClass::GrpcMissingStatus => "grpc_missing_status",
             ResponseClass::Reset => "reset",
             ResponseClass::Timeout => "timeout",
             ResponseClass::ConnectFailure => "connect_failure",
@@ -98,11 +138,36 @@ impl ResponseClass {
     }
 
     /// The copy did not get an answer from the shadow: feeds the back-off.
+    /// A gRPC error is an answer, like an HTTP 5xx.
     pub fn is_delivery_failure(self) -> bool {
         matches!(
             self,
             ResponseClass::Reset | ResponseClass::Timeout | ResponseClass::ConnectFailure
         )
+    }
+}
+
+/// `grpc_` and the code's name: static strings, so that a label costs no
+/// allocation on the response path.
+fn grpc_label(code: GrpcCode) -> &'static str {
+    match code {
+        GrpcCode::Ok => "grpc_ok",
+        GrpcCode::Cancelled => "grpc_cancelled",
+        GrpcCode::Unknown => "grpc_unknown",
+        GrpcCode::InvalidArgument => "grpc_invalid_argument",
+        GrpcCode::DeadlineExceeded => "grpc_deadline_exceeded",
+        GrpcCode::NotFound => "grpc_not_found",
+        GrpcCode::AlreadyExists => "grpc_already_exists",
+        GrpcCode::PermissionDenied => "grpc_permission_denied",
+        GrpcCode::ResourceExhausted => "grpc_resource_exhausted",
+        GrpcCode::FailedPrecondition => "grpc_failed_precondition",
+        GrpcCode::Aborted => "grpc_aborted",
+        GrpcCode::OutOfRange => "grpc_out_of_range",
+        GrpcCode::Unimplemented => "grpc_unimplemented",
+        GrpcCode::Internal => "grpc_internal",
+        GrpcCode::Unavailable => "grpc_unavailable",
+        GrpcCode::DataLoss => "grpc_data_loss",
+        GrpcCode::Unauthenticated => "grpc_unauthenticated",
     }
 }
 
@@ -116,10 +181,13 @@ mod tests {
         skip.sort_unstable();
         skip.dedup();
         assert_eq!(skip.len(), SkipReason::ALL.len());
-        let mut classes: Vec<_> = ResponseClass::ALL.iter().map(|c| c.label()).collect();
+        let mut classes: Vec<_> = ResponseClass::all().map(|c| c.label()).collect();
         classes.sort_unstable();
         classes.dedup();
-        assert_eq!(classes.len(), ResponseClass::ALL.len());
+        assert_eq!(classes.len(), ResponseClass::COUNT);
+        for (i, class) in ResponseClass::all().enumerate() {
+            assert_eq!(class.index(), i, "{class:?}");
+        }
     }
 
     #[test]
@@ -129,5 +197,14 @@ mod tests {
         assert!(ResponseClass::ConnectFailure.is_delivery_failure());
         assert!(!ResponseClass::ServerError.is_delivery_failure());
         assert!(ResponseClass::ServerError.is_answer());
+        assert!(ResponseClass::Grpc(GrpcCode::Unavailable).is_answer());
+        assert!(ResponseClass::GrpcMissingStatus.is_answer());
+    }
+
+    #[test]
+    fn grpc_labels_are_the_code_names() {
+        for code in GrpcCode::ALL {
+            assert_eq!(ResponseClass::Grpc(code).label(), format!("grpc_{}", code.name()));
+        }
     }
 }

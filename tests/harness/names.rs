@@ -13,7 +13,34 @@ pub const SKIP_REASONS: [&str; 7] = [
     "host_error",
 ];
 
-pub const RESPONSE_CLASSES: [&str; 8] = ["1xx", "2xx", "3xx", "4xx", "5xx", "reset", "timeout", "connect_failure"];
+pub const RESPONSE_CLASSES: [&str; 26] = [
+    "1xx",
+    "2xx",
+    "3xx",
+    "4xx",
+    "5xx",
+    "grpc_ok",
+    "grpc_cancelled",
+    "grpc_unknown",
+    "grpc_invalid_argument",
+    "grpc_deadline_exceeded",
+    "grpc_not_found",
+    "grpc_already_exists",
+    "grpc_permission_denied",
+    "grpc_resource_exhausted",
+    "grpc_failed_precondition",
+    "grpc_aborted",
+    "grpc_out_of_range",
+    "grpc_unimplemented",
+    "grpc_internal",
+    "grpc_unavailable",
+    "grpc_data_loss",
+    "grpc_unauthenticated",
+    "grpc_missing_status",
+    "reset",
+    "timeout",
+    "connect_failure",
+];
 
 pub fn requests(route: &str, destination: &str) -> String {
     format!("route=.={route};.;destination=.={destination};.;vrata_mirror_requests_total")

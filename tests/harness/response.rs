@@ -63,6 +63,53 @@ impl Response {
         Response::envoy_local(503, CONNECT_FAILURE_BODY)
     }
 
+    /// A gRPC answer from the shadow: HTTP 200, `content-type`, one message
+    /// (`message` framed by gRPC's 5-byte prefix), and `trailers`.
+    pub fn grpc(content_type: &str, message: &[u8], trailers: &[(&str, &str)]) -> Response {
+        let mut body = vec![0u8];
+        body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        body.extend_from_slice(message);
+        Response {
+            headers: vec![
+                (":status".to_owned(), "200".to_owned()),
+                ("content-type".to_owned(), content_type.to_owned()),
+                ("x-envoy-upstream-service-time".to_owned(), "2".to_owned()),
+            ],
+            body,
+            trailers: trailers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    /// A trailers-only gRPC answer: the status in the headers, no body.
+    pub fn grpc_trailers_only(status: &str) -> Response {
+        Response {
+            headers: vec![
+                (":status".to_owned(), "200".to_owned()),
+                ("content-type".to_owned(), "application/grpc".to_owned()),
+                ("grpc-status".to_owned(), status.to_owned()),
+                ("grpc-message".to_owned(), "from the shadow".to_owned()),
+                ("x-envoy-upstream-service-time".to_owned(), "2".to_owned()),
+            ],
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
+    /// Envoy's own failure reply to a gRPC call: trailers-only, its text in
+    /// `grpc-message`, and no `x-envoy-upstream-service-time`.
+    pub fn envoy_grpc_local(grpc_status: &str, message: &str) -> Response {
+        Response {
+            headers: vec![
+                (":status".to_owned(), "200".to_owned()),
+                ("content-type".to_owned(), "application/grpc".to_owned()),
+                ("grpc-status".to_owned(), grpc_status.to_owned()),
+                ("grpc-message".to_owned(), message.to_owned()),
+            ],
+            body: Vec::new(),
+            trailers: Vec::new(),
+        }
+    }
+
     /// The stream was reset: the call ends with no headers at all.
     pub fn reset() -> Response {
         Response {

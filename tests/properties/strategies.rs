@@ -4,14 +4,16 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 /// Header names Envoy could hand a filter: lower-case tokens, a few
-/// pseudo-headers, and every hop-by-hop or framing name.
+/// pseudo-headers, every hop-by-hop or framing name, and some trace
+/// context and mesh headers the copy drops.
 pub fn header_name() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => "[a-z][a-z0-9-]{0,12}",
         1 => prop::sample::select(vec![
             ":method", ":path", ":authority", ":scheme", "content-length", "transfer-encoding",
             "connection", "keep-alive", "proxy-connection", "upgrade", "te", "expect", "cookie",
-            "authorization", "x-user-id", "host",
+            "authorization", "x-user-id", "host", "traceparent", "x-b3-traceid", "b3",
+            "x-envoy-peer-metadata", "grpc-timeout",
         ])
         .prop_map(str::to_owned),
     ]
@@ -21,6 +23,7 @@ pub fn header_name() -> impl Strategy<Value = String> {
 pub fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         4 => "[ -~]{0,24}".prop_map(String::into_bytes),
+        1 => prop::sample::select(vec!["trailers", " Trailers", "trailers, gzip"]).prop_map(|v| v.as_bytes().to_vec()),
         1 => prop::collection::vec(any::<u8>(), 0..16),
     ]
 }
