@@ -4,5 +4,6 @@
 pub mod client;
 pub mod config;
 pub mod envoy;
+pub mod grpc;
 pub mod rig;
 pub mod upstream;
