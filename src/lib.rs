@@ -9,6 +9,7 @@
 //! - [`config`]: the plugin JSON -> validated policies;
 //! - [`mirror`]: per request: sampling, header policy, body copy, the copy's headers;
 //! - [`dispatch`]: per worker VM: in-flight cap, back-off, how a call ended;
+//! - [`compare`]: canary comparison: the shadow's answer against the primary's, the mismatch log;
 //! - [`http`]: HTTP and gRPC wire vocabulary (gRPC status codes);
 //! - [`telemetry`]: metric names and label values;
 //! - [`abi`]: proxy-wasm wire formats, decoded defensively;
@@ -16,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod abi;
+pub mod compare;
 pub mod config;
 pub mod dispatch;
 pub mod http;

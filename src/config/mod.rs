@@ -13,6 +13,7 @@ mod json;
 mod parse;
 
 pub use error::ConfigError;
+pub(crate) use json::quote;
 pub use parse::parse;
 
 use crate::mirror::sampler::SampleRate;
@@ -35,6 +36,16 @@ pub const MAX_TIMEOUT_MS: u32 = 300_000;
 pub const MAX_BODY_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 /// Largest accepted `maxInFlight`.
 pub const MAX_IN_FLIGHT_LIMIT: u32 = 100_000;
+
+/// Default `compare.maxBodyBytes` (256 KiB): larger answers are not compared.
+pub const DEFAULT_COMPARE_MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest accepted `compare.maxBodyBytes` (16 MiB): both answers are held,
+/// and for `"json"` parsed, in the worker's VM, whose memory never shrinks.
+pub const MAX_COMPARE_BODY_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+/// Default `compare.logMismatches`: lines per minute per worker.
+pub const DEFAULT_LOG_MISMATCHES: u32 = 10;
+/// Largest accepted `compare.logMismatches`.
+pub const MAX_LOG_MISMATCHES: u32 = 10_000;
 
 /// The whole validated configuration of one plugin instance.
 #[derive(Debug, Clone)]
@@ -95,6 +106,50 @@ pub struct MirrorPolicy {
     pub add_headers: Vec<(String, String)>,
     /// `removeHeaders`: lower-case names dropped from the copy.
     pub remove_headers: Vec<String>,
+    /// `compare`: how the shadow's answer is compared with the primary's;
+    /// `None` (absent or `null`): not compared.
+    pub compare: Option<ComparePolicy>,
+}
+
+/// A mirror's `compare` object (see `crate::compare`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComparePolicy {
+    /// `body`: what is compared besides the status.
+    pub body: BodyComparison,
+    /// `ignoreFields`: object keys left out of a `"json"` comparison at any
+    /// depth. Non-empty, each once; empty unless `body` is `Json`.
+    pub ignore_fields: Vec<String>,
+    /// `maxBodyBytes`: the largest answer compared, on either side; a
+    /// larger one makes the comparison `not_compared`.
+    pub max_body_bytes: usize,
+    /// `logMismatches`: mismatch lines logged per minute per worker (0: none).
+    pub log_mismatches: u32,
+}
+
+/// `compare.body`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyComparison {
+    /// `"none"` (the default): the status only.
+    None,
+    /// `"exact"`: the status, and the bodies byte for byte.
+    Exact,
+    /// `"json"`: the status, and the bodies as JSON values (object key
+    /// order and `ignoreFields` do not matter); a body that is not JSON is
+    /// compared byte for byte.
+    Json,
+}
+
+impl BodyComparison {
+    pub const ALL: [BodyComparison; 3] = [BodyComparison::None, BodyComparison::Exact, BodyComparison::Json];
+
+    /// The value as the configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BodyComparison::None => "none",
+            BodyComparison::Exact => "exact",
+            BodyComparison::Json => "json",
+        }
+    }
 }
 
 /// What happens to the copy's `:authority`.

@@ -3,9 +3,10 @@
 
 use super::json::{describe, parse_strict, quote, Json};
 use super::{
-    AuthorityRewrite, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT,
-    MAX_IN_FLIGHT_LIMIT, MAX_TIMEOUT_MS,
+    AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig,
+    DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT,
+    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
 };
 use crate::mirror::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::mirror::sampler::SampleRate;
@@ -35,7 +36,9 @@ const MIRROR_KEYS: &[&str] = &[
     "hostSuffix",
     "addHeaders",
     "removeHeaders",
+    "compare",
 ];
+const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches"];
 
 /// A JSON object's fields, in document order.
 #[derive(Clone, Copy)]
@@ -269,6 +272,10 @@ fn parse_mirror(
         None => Vec::new(),
         Some(v) => parse_remove_headers(v, &field("removeHeaders"))?,
     };
+    let compare = match mirror.get("compare") {
+        None => None,
+        Some(v) => parse_compare(v, &field("compare"))?,
+    };
 
     let destination_index = match destinations.iter().position(|d| *d == destination) {
         Some(i) => i,
@@ -289,7 +296,110 @@ fn parse_mirror(
         authority,
         add_headers,
         remove_headers,
+        compare,
     })
+}
+
+/// A mirror's `compare` object; `null` is the same as leaving it out.
+/// A setting that could not take effect (`ignoreFields` unless `body` is
+/// `"json"`, `maxBodyBytes` when `body` is `"none"`) is refused, like a typo:
+/// whoever wrote it expects it to change what is compared.
+fn parse_compare(value: &Json, path: &str) -> Result<Option<ComparePolicy>, ConfigError> {
+    if matches!(value, Json::Null) {
+        return Ok(None);
+    }
+    let compare = as_object(
+        value,
+        path,
+        "an object such as {\"body\": \"json\", \"ignoreFields\": [\"timestamp\"]}",
+    )?;
+    check_keys(compare, path, COMPARE_KEYS, &[])?;
+    let body = match compare.get("body") {
+        None => BodyComparison::None,
+        Some(v) => body_comparison(v, &format!("{path}.body"))?,
+    };
+    let ignore_fields = match compare.get("ignoreFields") {
+        None => Vec::new(),
+        Some(v) => parse_ignore_fields(v, &format!("{path}.ignoreFields"))?,
+    };
+    let max_body_bytes = integer_in(
+        compare,
+        path,
+        "maxBodyBytes",
+        0,
+        MAX_COMPARE_BODY_BYTES_LIMIT as u64,
+        DEFAULT_COMPARE_MAX_BODY_BYTES as u64,
+    )?;
+    let log_mismatches = integer_in(
+        compare,
+        path,
+        "logMismatches",
+        0,
+        MAX_LOG_MISMATCHES.into(),
+        DEFAULT_LOG_MISMATCHES.into(),
+    )?;
+    if !ignore_fields.is_empty() && body != BodyComparison::Json {
+        return Err(ConfigError::new(
+            format!("{path}.ignoreFields"),
+            format!(
+                "only applies when \"body\" is \"json\" (here it is {}); set \"body\": \"json\" or drop \"ignoreFields\"",
+                quote(body.name())
+            ),
+        ));
+    }
+    if body == BodyComparison::None && compare.contains_key("maxBodyBytes") {
+        return Err(ConfigError::new(
+            format!("{path}.maxBodyBytes"),
+            "only applies when bodies are compared (\"body\": \"exact\" or \"json\"); with \"body\": \"none\" only the status is",
+        ));
+    }
+    Ok(Some(ComparePolicy {
+        body,
+        ignore_fields,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_COMPARE_MAX_BODY_BYTES),
+        log_mismatches: u32::try_from(log_mismatches).unwrap_or(DEFAULT_LOG_MISMATCHES),
+    }))
+}
+
+/// `compare.body`'s values, and as an error message lists them (literals:
+/// nothing mapped or joined at run time in the module).
+const BODY_NAMES: [&str; 3] = ["none", "exact", "json"];
+const BODY_CHOICES: &str = r#""none", "exact", "json""#;
+
+fn body_comparison(value: &Json, path: &str) -> Result<BodyComparison, ConfigError> {
+    let mut hint = String::new();
+    if let Json::String(text) = value {
+        if let Some(body) = BodyComparison::ALL.into_iter().find(|b| b.name() == text) {
+            return Ok(body);
+        }
+        if let Some(name) = nearest(text, &BODY_NAMES) {
+            hint = format!("; did you mean \"{name}\"?");
+        }
+    }
+    Err(ConfigError::new(
+        path,
+        format!("got {}, expected one of {BODY_CHOICES}{hint}", describe(value)),
+    ))
+}
+
+/// `ignoreFields`: object keys, each a non-empty string, each once.
+fn parse_ignore_fields(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+    let Json::Array(list) = value else {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected a list of object keys such as [\"timestamp\", \"requestId\"]", describe(value)),
+        ));
+    };
+    let mut fields: Vec<String> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let field = non_empty_string(item, &at, "an object key such as \"timestamp\"")?;
+        if let Some(earlier) = fields.iter().position(|f| *f == field) {
+            return Err(ConfigError::new(at, format!("{} is already listed at {path}[{earlier}]", quote(&field))));
+        }
+        fields.push(field);
+    }
+    Ok(fields)
 }
 
 fn parse_authority(mirror: Object<'_>, path: &str) -> Result<AuthorityRewrite, ConfigError> {

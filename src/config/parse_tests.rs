@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::AuthorityRewrite;
+use crate::config::{AuthorityRewrite, BodyComparison};
 
 fn ok(json: &str) -> PluginConfig {
     match parse(json.as_bytes()) {
@@ -138,6 +138,34 @@ const BAD: &[(&str, &str)] = &[
     // Keys that are not plain names are quoted: an error line is one line and names something.
     (r#"{"forward": {"mirror": {"destinationId": "s", "percentage\n[critical] forged": 5}}}"#, r#"forward.mirror["percentage\n[critical] forged"]"#),
     (r#"{"": null, "forward": {}}"#, r#"[""]: unknown key"#),
+    // compare
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": true}}}"#, "forward.mirror.compare: got true (a boolean)"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": []}}}"#, "forward.mirror.compare: got [] (a list)"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"bodyy": "json"}}}}"#, "forward.mirror.compare.bodyy: unknown key; did you mean \"body\"?"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignorefields": ["a"]}}}}"#, "forward.mirror.compare.ignorefields: unknown key; did you mean \"ignoreFields\"?"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}"#, "forward.mirror.compare.body: got \"xml\""),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": ""}}}}"#, "forward.mirror.compare.body: got \"\""),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": null}}}}"#, "forward.mirror.compare.body: got null"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": true}}}}"#, "forward.mirror.compare.body: got true"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": "ts"}}}}"#, "forward.mirror.compare.ignoreFields: got \"ts\" (a string), expected a list"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", ""]}}}}"#, "forward.mirror.compare.ignoreFields[1]: got \"\""),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": [1]}}}}"#, "forward.mirror.compare.ignoreFields[0]: got 1 (a number)"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", "id", "ts"]}}}}"#, "forward.mirror.compare.ignoreFields[2]: \"ts\" is already listed at forward.mirror.compare.ignoreFields[0]"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "ignoreFields": ["ts"]}}}}"#, "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"exact\")"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignoreFields": ["ts"]}}}}"#, "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"none\")"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"maxBodyBytes": 10}}}}"#, "forward.mirror.compare.maxBodyBytes: only applies when bodies are compared"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": -1}}}}"#, "forward.mirror.compare.maxBodyBytes: got -1 (a number), expected an integer from 0 to 16777216"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 16777217}}}}"#, "forward.mirror.compare.maxBodyBytes: got 16777217"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 1024.5}}}}"#, "forward.mirror.compare.maxBodyBytes: got 1024.5"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": "1MiB"}}}}"#, "forward.mirror.compare.maxBodyBytes: got \"1MiB\" (a string)"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -1}}}}"#, "forward.mirror.compare.logMismatches: got -1 (a number), expected an integer from 0 to 10000"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 10001}}}}"#, "forward.mirror.compare.logMismatches: got 10001"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 1.5}}}}"#, "forward.mirror.compare.logMismatches: got 1.5"),
+    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "body": "exact"}}}}"#, "duplicate key \"body\""),
+    (r#"{"forward": {"mirrors": [{"destinationId": "a"}, {"destinationId": "b", "compare": {"body": "xml"}}]}}"#, "forward.mirrors[1].compare.body"),
+    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}}}"#, "routes[\"api\"].forward.mirror.compare.body: got \"xml\""),
+    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -3}}}}}}"#, "routes[\"api\"].forward.mirror.compare.logMismatches"),
+    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["a", "a"]}}}}}}"#, "routes[\"api\"].forward.mirror.compare.ignoreFields[1]"),
 ];
 
 #[test]
@@ -163,4 +191,82 @@ fn messages_show_the_value_and_what_is_allowed() {
     assert!(zero.contains("no timeout"), "{zero}");
     let lower = err(r#"{"forward": {"mirror": {"destinationId": "s", "methods": ["get"]}}}"#).to_string();
     assert!(lower.contains("\"GET\""), "{lower}");
+}
+
+#[test]
+fn compare_is_none_when_absent_or_null() {
+    let absent = ok(r#"{"forward": {"mirror": {"destinationId": "s"}}}"#);
+    assert_eq!(absent.default_policy.mirrors[0].compare, None);
+    let null = ok(r#"{"forward": {"mirror": {"destinationId": "s", "compare": null}}}"#);
+    assert_eq!(null.default_policy.mirrors[0].compare, None);
+}
+
+#[test]
+fn an_empty_compare_compares_the_status_with_the_defaults() {
+    let cfg = ok(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {}}}}"#);
+    let compare = cfg.default_policy.mirrors[0].compare.clone().unwrap();
+    assert_eq!(
+        compare,
+        ComparePolicy {
+            body: BodyComparison::None,
+            ignore_fields: vec![],
+            max_body_bytes: 262_144,
+            log_mismatches: 10,
+        }
+    );
+    assert_eq!(compare.max_body_bytes, DEFAULT_COMPARE_MAX_BODY_BYTES);
+    assert_eq!(compare.log_mismatches, DEFAULT_LOG_MISMATCHES);
+}
+
+#[test]
+fn every_compare_field_is_read() {
+    let cfg = ok(r#"{"forward": {"mirror": {"destinationId": "canary", "percentage": 10,
+        "compare": {"body": "json", "ignoreFields": ["timestamp", "requestId"],
+                    "maxBodyBytes": 262144, "logMismatches": 0}}}}"#);
+    let compare = cfg.default_policy.mirrors[0].compare.clone().unwrap();
+    assert_eq!(compare.body, BodyComparison::Json);
+    assert_eq!(compare.ignore_fields, ["timestamp", "requestId"]);
+    assert_eq!(compare.max_body_bytes, 262_144);
+    assert_eq!(compare.log_mismatches, 0);
+
+    let exact = ok(r#"{"forward": {"mirror": {"destinationId": "s",
+        "compare": {"body": "exact", "maxBodyBytes": 16777216, "logMismatches": 10000, "ignoreFields": []}}}}"#);
+    let exact = exact.default_policy.mirrors[0].compare.clone().unwrap();
+    assert_eq!(exact.body, BodyComparison::Exact);
+    assert_eq!(exact.max_body_bytes, MAX_COMPARE_BODY_BYTES_LIMIT);
+    assert_eq!(exact.log_mismatches, MAX_LOG_MISMATCHES);
+    assert!(exact.ignore_fields.is_empty());
+
+    let zero = ok(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "maxBodyBytes": 0}}}}"#);
+    assert_eq!(zero.default_policy.mirrors[0].compare.as_ref().unwrap().max_body_bytes, 0);
+}
+
+#[test]
+fn compare_is_per_mirror_and_per_route() {
+    let cfg = ok(r#"{
+        "forward": {"mirrors": [{"destinationId": "a", "compare": {"body": "exact"}}, {"destinationId": "b"}]},
+        "routes": {"api": {"forward": {"mirror": {"destinationId": "b", "compare": {"logMismatches": 3}}}}}}"#);
+    let top = &cfg.default_policy.mirrors;
+    assert_eq!(top[0].compare.as_ref().unwrap().body, BodyComparison::Exact);
+    assert!(top[1].compare.is_none());
+    let api = cfg.policy_for(Some("api")).mirrors[0].compare.clone().unwrap();
+    assert_eq!((api.body, api.log_mismatches), (BodyComparison::None, 3));
+}
+
+#[test]
+fn a_wrong_body_names_the_choices_and_the_nearest() {
+    let choices: Vec<String> = BodyComparison::ALL.iter().map(|b| format!("\"{}\"", b.name())).collect();
+    assert_eq!(super::BODY_CHOICES, choices.join(", "));
+    assert_eq!(super::BODY_NAMES, BodyComparison::ALL.map(BodyComparison::name));
+    let xml = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}"#).to_string();
+    assert_eq!(
+        xml,
+        r#"forward.mirror.compare.body: got "xml" (a string), expected one of "none", "exact", "json""#
+    );
+    let upper = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "JSON"}}}}"#).to_string();
+    assert!(upper.ends_with(r#"expected one of "none", "exact", "json"; did you mean "json"?"#), "{upper}");
+    let typo = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exat"}}}}"#).to_string();
+    assert!(typo.ends_with(r#"did you mean "exact"?"#), "{typo}");
+    let forged = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json\n[critical] x"}}}}"#);
+    assert!(!forged.to_string().contains('\n'), "{forged}");
 }
