@@ -39,8 +39,9 @@ impl BodyCopy {
         Ok(())
     }
 
-    /// Bytes that may still be appended; a caller reads at most this much
-    /// plus one from the host to learn whether the limit is crossed.
+    /// Bytes that may still be appended. A caller that knows a chunk's size
+    /// before reading it compares the two and does not read a chunk that
+    /// cannot fit.
     pub fn room(&self) -> usize {
         self.limit - self.bytes.len()
     }

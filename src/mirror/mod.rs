@@ -1,7 +1,9 @@
 //! Per-request mirroring logic, free of host calls: which mirrors a request
-//! goes to, what its copy carries, and the bounded copy of its body.
+//! goes to ([`decide`]), what its copy carries, and the bounded copy of its
+//! body.
 
 pub mod body;
+pub mod decide;
 pub mod headers;
 pub mod request;
 pub mod sampler;

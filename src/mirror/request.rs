@@ -37,7 +37,7 @@ impl RequestHead {
                 }
             }
         }
-        head.upgrade = is_upgrade(method_is_connect.then_some(b"CONNECT".as_slice()), has_upgrade);
+        head.upgrade = is_upgrade(method_is_connect, has_upgrade);
         head
     }
 }

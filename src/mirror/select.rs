@@ -12,6 +12,28 @@ pub trait HeaderLookup {
     fn header(&mut self, name: &str) -> Option<Vec<u8>>;
 }
 
+/// A host read made on first need only, then remembered (for one request).
+pub(crate) struct Memo<T>(Option<T>);
+
+impl<T> Memo<T> {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Memo(None)
+    }
+
+    /// The value, read now if it was not yet.
+    #[inline]
+    pub(crate) fn get(&mut self, read: impl FnOnce() -> T) -> &T {
+        self.0.get_or_insert_with(read)
+    }
+
+    /// The value, read now if it was not yet.
+    #[inline]
+    pub(crate) fn into_value(self, read: impl FnOnce() -> T) -> T {
+        self.0.unwrap_or_else(read)
+    }
+}
+
 /// The mirrors whose sample this request is in. Mirrors the request's method
 /// is not configured for are left out silently: they are not "skipped".
 pub fn sampled_mirrors(
@@ -19,14 +41,24 @@ pub fn sampled_mirrors(
     headers: &mut impl HeaderLookup,
     draw: &mut impl FnMut() -> u32,
 ) -> Vec<Rc<MirrorPolicy>> {
+    sample(mirrors, headers, |_| draw())
+}
+
+/// [`sampled_mirrors`], for a caller whose headers and draws come from one
+/// source: `draw` is handed that source.
+pub(crate) fn sample<H: HeaderLookup>(
+    mirrors: &[Rc<MirrorPolicy>],
+    source: &mut H,
+    mut draw: impl FnMut(&mut H) -> u32,
+) -> Vec<Rc<MirrorPolicy>> {
     let mut chosen = Vec::new();
-    let mut method: Option<Option<Vec<u8>>> = None;
+    let mut method = Memo::new();
     for mirror in mirrors {
         if mirror.rate.is_never() {
             continue;
         }
         if let Some(methods) = &mirror.methods {
-            let method = method.get_or_insert_with(|| headers.header(":method"));
+            let method = method.get(|| source.header(":method"));
             let allowed = method
                 .as_deref()
                 .is_some_and(|m| methods.iter().any(|allowed| allowed.as_bytes() == m));
@@ -36,10 +68,10 @@ pub fn sampled_mirrors(
         }
         let sampled = mirror.rate.is_always() || {
             let value = match &mirror.sample_by {
-                Some(name) => headers.header(name).map(|key| key_draw(&key)),
+                Some(name) => source.header(name).map(|key| key_draw(&key)),
                 None => None,
             };
-            mirror.rate.admits(value.unwrap_or_else(&mut *draw))
+            mirror.rate.admits(value.unwrap_or_else(|| draw(source)))
         };
         if sampled {
             chosen.push(mirror.clone());

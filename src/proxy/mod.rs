@@ -2,7 +2,7 @@
 //! decisions of its own; those live in the pure modules it calls.
 //!
 //! - `root`: configuration, and every mirror call (dispatch and outcome);
-//! - `stream`: one request: decide, copy, hand over;
+//! - `stream`: one request: act on the decision, copy, hand over;
 //! - `shared`: what the two share inside one worker VM;
 //! - `metrics`: metric ids, defined once and cached;
 //! - `host`: typed host calls that return errors instead of panicking;

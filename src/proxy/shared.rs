@@ -50,13 +50,6 @@ impl Active {
             metrics: MetricCache::default(),
         }
     }
-
-    pub fn destination(&self, mirror: &MirrorPolicy) -> Rc<RefCell<DestinationState>> {
-        self.destinations
-            .get(mirror.destination_index)
-            .cloned()
-            .unwrap_or_default()
-    }
 }
 
 /// One admitted mirror of one request: everything needed to send it or to

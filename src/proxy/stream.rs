@@ -1,5 +1,7 @@
-//! The HTTP context: decides at request headers, copies the body as it
-//! streams past, and hands the finished copy to the root at end of stream.
+//! The HTTP context: acts on the decision at request headers
+//! (`mirror::decide`, which reads the request through the host), copies the
+//! body as it streams past, and hands the finished copy to the root at end
+//! of stream.
 //! Every callback returns `Continue`: the primary is never paused, so Envoy
 //! never buffers its body for us (pausing is what turns a large upload into
 //! a 413 for the client).
@@ -7,10 +9,10 @@
 use super::host::{self, Buffer, Map};
 use super::shared::{draw_u32, Active, PendingCopy, Shared, Target};
 use crate::abi::decode_map;
-use crate::dispatch::destination::Refusal;
 use crate::mirror::body::{BodyCopy, TooLarge};
+use crate::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
 use crate::mirror::request::{copyable_trailers, shape_headers, RequestHead};
-use crate::mirror::select::{sampled_mirrors, HeaderLookup};
+use crate::mirror::select::HeaderLookup;
 use crate::telemetry::SkipReason;
 use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -37,12 +39,31 @@ struct Capture {
     targets: Vec<Target>,
 }
 
-/// Single-header lookups on the request, for the sampling decision.
-struct RequestHeaders;
+/// The request being decided on, as the host reports it.
+struct HostRequest;
 
-impl HeaderLookup for RequestHeaders {
+impl HeaderLookup for HostRequest {
     fn header(&mut self, name: &str) -> Option<Vec<u8>> {
         host::header(Map::RequestHeaders, name).ok().flatten()
+    }
+}
+
+impl RequestView for HostRequest {
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        host::property(&ROUTE_NAME).ok().flatten()
+    }
+
+    fn head(&mut self) -> Option<RequestHead> {
+        let raw = host::header_map(Map::RequestHeaders).ok()?;
+        decode_map(&raw).map(RequestHead::from_pairs)
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        host::now_ms().unwrap_or(0)
+    }
+
+    fn draw_u32(&mut self) -> u32 {
+        draw_u32()
     }
 }
 
@@ -51,76 +72,26 @@ impl MirrorStream {
         MirrorStream { shared, state: State::Idle }
     }
 
-    /// The decision: which mirrors this request goes to, admitted against
-    /// their caps and back-off. Reads only what the decision needs.
+    /// Acts on the decision (`mirror::decide`): counts the skips, and starts
+    /// the copy for the mirrors admitted, or sends it at once when the
+    /// request has no body.
     fn start(&self, active: &Active, end_of_stream: bool) -> State {
-        let config = &active.config;
-        let mut route: Option<Option<Vec<u8>>> = None;
-        let policy = if config.needs_route_name() {
-            let name = route.insert(host::property(&ROUTE_NAME).ok().flatten());
-            config.policy_for(name.as_deref().and_then(|n| std::str::from_utf8(n).ok()))
-        } else {
-            &config.default_policy
-        };
-        if policy.mirrors.is_empty() {
-            return State::Idle;
+        let Plan { route, skipped, capture } =
+            decide(&active.config, &active.destinations, &mut HostRequest, end_of_stream);
+        let route = route.as_deref();
+        for Skipped { mirror, reason } in &skipped {
+            active.metrics.series(route, mirror).count_skip(*reason);
         }
-        let sampled = sampled_mirrors(&policy.mirrors, &mut RequestHeaders, &mut draw_u32);
-        if sampled.is_empty() {
-            return State::Idle;
-        }
-
-        // Admission first: while the shadow is backed off or at its cap, a
-        // sampled request costs no read of its headers.
-        let route = route.unwrap_or_else(|| host::property(&ROUTE_NAME).ok().flatten());
-        let mut targets = Vec::with_capacity(sampled.len());
-        for mirror in sampled {
-            let series = active.metrics.series(route.as_deref(), &mirror);
-            let destination = active.destination(&mirror);
-            let admitted = destination
-                .borrow_mut()
-                .admit(mirror.max_in_flight, || host::now_ms().unwrap_or(0));
-            match admitted {
-                Ok(admission) => targets.push(Target { mirror, series, destination, admission }),
-                Err(Refusal::Backoff) => series.count_skip(SkipReason::Backoff),
-                Err(Refusal::InFlightLimit) => series.count_skip(SkipReason::InFlightLimit),
-            }
-        }
-        if targets.is_empty() {
-            return State::Idle;
-        }
-
-        let head = host::header_map(Map::RequestHeaders)
-            .ok()
-            .and_then(|raw| decode_map(&raw).map(RequestHead::from_pairs));
-        let Some(head) = head else {
-            skip_all(targets, SkipReason::HostError);
+        let Some(decide::Capture { head, body, admitted, complete }) = capture else {
             return State::Idle;
         };
-        let mut kept = Vec::with_capacity(targets.len());
-        for target in targets {
-            if head.upgrade {
-                target.skip(SkipReason::Upgrade);
-            } else if head.content_length.is_some_and(|n| n > target.mirror.max_body_bytes as u64) {
-                target.skip(SkipReason::BodyTooLarge);
-            } else {
-                kept.push(target);
-            }
+        let mut targets = Vec::with_capacity(admitted.len());
+        for Admitted { mirror, destination, admission } in admitted {
+            let series = active.metrics.series(route, &mirror);
+            targets.push(Target { mirror, series, destination, admission });
         }
-        let targets = kept;
-        if targets.is_empty() {
-            return State::Idle;
-        }
-        let limit = targets.iter().map(|t| t.mirror.max_body_bytes).max().unwrap_or(0);
-        let body = match BodyCopy::start(limit, head.content_length) {
-            Ok(body) => body,
-            Err(TooLarge) => {
-                skip_all(targets, SkipReason::BodyTooLarge);
-                return State::Idle;
-            }
-        };
         let capture = Capture { head, body, targets };
-        if end_of_stream {
+        if complete {
             self.finish(capture, Vec::new());
             State::Idle
         } else {

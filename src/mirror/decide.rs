@@ -1,0 +1,455 @@
+//! The decision at request headers: which mirrors a request is copied to, and
+//! what its copy starts from. Pure: the request is read through a
+//! [`RequestView`] (the proxy implements it over the host), and only as far
+//! as the decision needs, in this order:
+//!
+//! 1. the route name, when the configuration has per-route policies;
+//! 2. `:method` and `sampleBy` headers, and random draws ([`sampled_mirrors`](super::select::sampled_mirrors));
+//! 3. the route name, once a mirror is sampled (it labels every outcome);
+//! 4. the clock, only while a destination's back-off is open (admission);
+//! 5. the request head, once a mirror is admitted: while the shadow is
+//!    backed off or at its cap, a sampled request costs no read of its
+//!    headers.
+//!
+//! Nothing is read twice, and nothing at all when no mirror is sampled.
+
+use super::body::BodyCopy;
+use super::request::RequestHead;
+use super::select::{sample, HeaderLookup, Memo};
+use crate::config::{MirrorPolicy, PluginConfig};
+use crate::dispatch::destination::{Admission, DestinationState, Refusal};
+use crate::telemetry::SkipReason;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The request as the decision sees it. Each method is one read of the host.
+pub trait RequestView: HeaderLookup {
+    /// The name of the route the request matched; `None` when it has none or
+    /// the host could not say.
+    fn route_name(&mut self) -> Option<Vec<u8>>;
+    /// The request's headers, whole; `None` when the host could not hand
+    /// them over.
+    fn head(&mut self) -> Option<RequestHead>;
+    /// Host time, in milliseconds since the epoch.
+    fn now_ms(&mut self) -> u64;
+    /// A uniform 32-bit draw, for mirrors sampled without a `sampleBy` key.
+    fn draw_u32(&mut self) -> u32;
+}
+
+/// A mirror that admitted the request: its destination holds a slot for the
+/// copy until the copy's call ends (`complete`) or the copy is dropped
+/// (`abandon`).
+pub struct Admitted {
+    pub mirror: Rc<MirrorPolicy>,
+    pub destination: Rc<RefCell<DestinationState>>,
+    pub admission: Admission,
+}
+
+/// A sampled mirror the request is not copied to. Any admission it had is
+/// already ended.
+pub struct Skipped {
+    pub mirror: Rc<MirrorPolicy>,
+    pub reason: SkipReason,
+}
+
+/// What to copy, and for whom.
+pub struct Capture {
+    pub head: RequestHead,
+    /// Sized for the largest `maxBodyBytes` of `admitted`.
+    pub body: BodyCopy,
+    /// Never empty; in configuration order.
+    pub admitted: Vec<Admitted>,
+    /// The request ended with its headers: the copy is complete now.
+    pub complete: bool,
+}
+
+/// The decision for one request.
+#[derive(Default)]
+pub struct Plan {
+    /// The route name as the host reported it, read once a mirror is
+    /// sampled: the label of every skip and copy below.
+    pub route: Option<Vec<u8>>,
+    /// In the order they were decided.
+    pub skipped: Vec<Skipped>,
+    /// `None`: nothing to copy.
+    pub capture: Option<Capture>,
+}
+
+/// Decides which of the request's mirrors get a copy. `destinations` is
+/// aligned with `config.destinations` (a mirror's `destination_index`).
+pub fn decide(
+    config: &PluginConfig,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    end_of_stream: bool,
+) -> Plan {
+    let mut route = Memo::new();
+    let policy = if config.needs_route_name() {
+        let name = route.get(|| view.route_name());
+        config.policy_for(name.as_deref().and_then(|n| std::str::from_utf8(n).ok()))
+    } else {
+        &config.default_policy
+    };
+    let sampled = sample(&policy.mirrors, view, |v| v.draw_u32());
+    if sampled.is_empty() {
+        return Plan::default();
+    }
+    let mut plan = Plan {
+        route: route.into_value(|| view.route_name()),
+        skipped: Vec::new(),
+        capture: None,
+    };
+
+    let mut admitted = Vec::with_capacity(sampled.len());
+    for mirror in sampled {
+        // Never missing: the configuration's indexes point into it (the
+        // fallback, a detached state, is harmless).
+        let destination = destinations
+            .get(mirror.destination_index)
+            .cloned()
+            .unwrap_or_default();
+        let admission = destination.borrow_mut().admit(mirror.max_in_flight, || view.now_ms());
+        match admission {
+            Ok(admission) => admitted.push(Admitted { mirror, destination, admission }),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Backoff => SkipReason::Backoff,
+                    Refusal::InFlightLimit => SkipReason::InFlightLimit,
+                };
+                plan.skipped.push(Skipped { mirror, reason });
+            }
+        }
+    }
+    if admitted.is_empty() {
+        return plan;
+    }
+
+    // One copy of the body serves every mirror, sized for the largest cap:
+    // when any mirror has room for a declared length, that one does.
+    let limit = admitted.iter().map(|a| a.mirror.max_body_bytes).max().unwrap_or(0);
+    let head = view.head();
+    let body = match &head {
+        Some(head) if !head.upgrade => BodyCopy::start(limit, head.content_length).ok(),
+        _ => None,
+    };
+    // A mirror keeps its copy when the head was read, is no upgrade, and
+    // declares no more than this mirror's cap. Usually every mirror does.
+    let fits = |one: &Admitted| match (&head, &body) {
+        (Some(head), Some(_)) => head.content_length.is_none_or(|n| n <= one.mirror.max_body_bytes as u64),
+        _ => false,
+    };
+    if !admitted.iter().all(fits) {
+        let mut kept = Vec::new();
+        for one in admitted {
+            if fits(&one) {
+                kept.push(one);
+                continue;
+            }
+            let reason = match &head {
+                None => SkipReason::HostError,
+                Some(head) if head.upgrade => SkipReason::Upgrade,
+                Some(_) => SkipReason::BodyTooLarge,
+            };
+            // Ended here: this copy will not be sent.
+            let Admitted { mirror, destination, admission } = one;
+            destination.borrow_mut().abandon(admission);
+            plan.skipped.push(Skipped { mirror, reason });
+        }
+        admitted = kept;
+    }
+    if let (Some(head), Some(body), false) = (head, body, admitted.is_empty()) {
+        plan.capture = Some(Capture {
+            head,
+            body,
+            admitted,
+            complete: end_of_stream,
+        });
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use crate::dispatch::destination::TRIP_AFTER_FAILURES;
+
+    /// A request whose reads are recorded, in order.
+    #[derive(Default)]
+    struct FakeRequest {
+        route: Option<&'static str>,
+        headers: Vec<(&'static str, &'static str)>,
+        /// `None`: the host fails to hand the head over.
+        head: Option<RequestHead>,
+        now_ms: u64,
+        draw: u32,
+        reads: Vec<String>,
+    }
+
+    impl HeaderLookup for FakeRequest {
+        fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+            self.reads.push(format!("header {name}"));
+            self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_bytes().to_vec())
+        }
+    }
+
+    impl RequestView for FakeRequest {
+        fn route_name(&mut self) -> Option<Vec<u8>> {
+            self.reads.push("route".to_owned());
+            self.route.map(|r| r.as_bytes().to_vec())
+        }
+
+        fn head(&mut self) -> Option<RequestHead> {
+            self.reads.push("head".to_owned());
+            self.head.clone()
+        }
+
+        fn now_ms(&mut self) -> u64 {
+            self.reads.push("clock".to_owned());
+            self.now_ms
+        }
+
+        fn draw_u32(&mut self) -> u32 {
+            self.reads.push("draw".to_owned());
+            self.draw
+        }
+    }
+
+    impl FakeRequest {
+        fn reads(&self, what: &str) -> usize {
+            self.reads.iter().filter(|r| *r == what).count()
+        }
+    }
+
+    /// A GET with a readable head (and no body).
+    fn get() -> FakeRequest {
+        FakeRequest {
+            head: Some(head(&[(":method", "GET"), (":path", "/")])),
+            ..FakeRequest::default()
+        }
+    }
+
+    fn head(pairs: &[(&str, &str)]) -> RequestHead {
+        RequestHead::from_pairs(pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    }
+
+    fn config(json: &str) -> PluginConfig {
+        parse(json.as_bytes()).unwrap()
+    }
+
+    fn mirrors(json: &str) -> PluginConfig {
+        config(&format!(r#"{{"forward": {{"mirrors": {json}}}}}"#))
+    }
+
+    fn states(config: &PluginConfig) -> Vec<Rc<RefCell<DestinationState>>> {
+        config.destinations.iter().map(|_| Rc::default()).collect()
+    }
+
+    fn admitted(plan: &Plan) -> Vec<&str> {
+        let capture = plan.capture.as_ref();
+        capture
+            .map(|c| c.admitted.iter().map(|a| a.mirror.destination.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    fn skipped(plan: &Plan) -> Vec<(&str, SkipReason)> {
+        plan.skipped.iter().map(|s| (s.mirror.destination.as_str(), s.reason)).collect()
+    }
+
+    fn outstanding(states: &[Rc<RefCell<DestinationState>>]) -> Vec<u32> {
+        states.iter().map(|s| s.borrow().outstanding()).collect()
+    }
+
+    /// Opens the back-off of a destination at time 0.
+    fn back_off(state: &RefCell<DestinationState>) {
+        let mut state = state.borrow_mut();
+        for _ in 0..TRIP_AFTER_FAILURES {
+            let admission = state.admit(u32::MAX, || 0).unwrap();
+            state.complete(admission, false, 0);
+        }
+        assert!(state.in_backoff());
+    }
+
+    #[test]
+    fn a_route_without_mirrors_reads_only_its_name() {
+        let cfg = config(r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s"}}}}}"#);
+        let mut request = FakeRequest { route: Some("other"), ..get() };
+        let plan = decide(&cfg, &states(&cfg), &mut request, false);
+        assert!(plan.capture.is_none() && plan.skipped.is_empty());
+        assert_eq!(request.reads, ["route"]);
+    }
+
+    #[test]
+    fn no_mirrors_and_no_routes_read_nothing() {
+        let cfg = config(r#"{"forward": {}}"#);
+        let mut request = get();
+        let plan = decide(&cfg, &states(&cfg), &mut request, false);
+        assert!(plan.capture.is_none() && plan.route.is_none());
+        assert!(request.reads.is_empty(), "{:?}", request.reads);
+    }
+
+    #[test]
+    fn sampled_out_reads_no_route_no_head() {
+        let cfg = mirrors(r#"[{"destinationId": "a", "percentage": 50}]"#);
+        let states = states(&cfg);
+        let mut request = FakeRequest { draw: u32::MAX, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none() && plan.skipped.is_empty() && plan.route.is_none());
+        assert_eq!(request.reads, ["draw"]);
+        assert_eq!(outstanding(&states), [0]);
+    }
+
+    #[test]
+    fn sampled_in_admits_and_captures_in_read_order() {
+        let cfg = mirrors(
+            r#"[{"destinationId": "a", "percentage": 50, "sampleBy": "x-user", "methods": ["GET"]},
+                {"destinationId": "b", "maxBodyBytes": 64}]"#,
+        );
+        let states = states(&cfg);
+        let mut request = FakeRequest {
+            route: Some("r1"),
+            headers: vec![(":method", "GET")],
+            draw: 0,
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(admitted(&plan), ["a", "b"]);
+        assert!(plan.skipped.is_empty());
+        assert_eq!(plan.route.as_deref(), Some(b"r1".as_slice()));
+        assert_eq!(request.reads, ["header :method", "header x-user", "draw", "route", "head"]);
+        let capture = plan.capture.unwrap();
+        assert!(!capture.complete);
+        assert_eq!(capture.head, request.head.unwrap());
+        let default_cap = cfg.default_policy.mirrors[0].max_body_bytes;
+        assert_eq!(capture.body.room(), default_cap.max(64));
+        assert_eq!(outstanding(&states), [1, 1], "each admitted copy holds a slot");
+    }
+
+    #[test]
+    fn the_route_name_is_read_at_most_once() {
+        let cfg = config(
+            r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s"}}}},
+                "forward": {"mirror": {"destinationId": "d"}}}"#,
+        );
+        for route in [Some("api"), Some("other"), None] {
+            let mut request = FakeRequest { route, ..get() };
+            let plan = decide(&cfg, &states(&cfg), &mut request, false);
+            let expected = if route == Some("api") { "s" } else { "d" };
+            assert_eq!(admitted(&plan), [expected]);
+            assert_eq!(request.reads, ["route", "head"], "{route:?}");
+            assert_eq!(plan.route.as_deref(), route.map(str::as_bytes));
+        }
+    }
+
+    #[test]
+    fn a_backed_off_or_full_destination_refuses_without_a_head_read() {
+        let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b", "maxInFlight": 1}]"#);
+        let states = states(&cfg);
+        back_off(&states[0]);
+        let held = states[1].borrow_mut().admit(1, || 0).unwrap();
+        let mut request = FakeRequest { now_ms: 1, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(
+            skipped(&plan),
+            [("a", SkipReason::Backoff), ("b", SkipReason::InFlightLimit)]
+        );
+        assert_eq!(request.reads, ["route", "clock"], "no head read when every mirror is refused");
+        assert_eq!(outstanding(&states), [0, 1]);
+        states[1].borrow_mut().abandon(held);
+    }
+
+    #[test]
+    fn a_refused_mirror_does_not_stop_the_others() {
+        let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b"}]"#);
+        let states = states(&cfg);
+        back_off(&states[0]);
+        let mut request = FakeRequest { now_ms: 1, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(skipped(&plan), [("a", SkipReason::Backoff)]);
+        assert_eq!(admitted(&plan), ["b"]);
+        assert_eq!(request.reads, ["route", "clock", "head"]);
+    }
+
+    #[test]
+    fn upgrades_end_every_admission() {
+        let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b"}]"#);
+        let states = states(&cfg);
+        let mut request = FakeRequest {
+            head: Some(head(&[(":method", "GET"), ("upgrade", "websocket")])),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(skipped(&plan), [("a", SkipReason::Upgrade), ("b", SkipReason::Upgrade)]);
+        assert_eq!(outstanding(&states), [0, 0]);
+    }
+
+    #[test]
+    fn a_declared_length_is_held_against_each_mirrors_cap() {
+        let cfg = mirrors(
+            r#"[{"destinationId": "small", "maxBodyBytes": 10},
+                {"destinationId": "large", "maxBodyBytes": 100},
+                {"destinationId": "tiny", "maxBodyBytes": 5},
+                {"destinationId": "medium", "maxBodyBytes": 50}]"#,
+        );
+        let states = states(&cfg);
+        let mut request = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "20")])),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(
+            skipped(&plan),
+            [("small", SkipReason::BodyTooLarge), ("tiny", SkipReason::BodyTooLarge)]
+        );
+        assert_eq!(admitted(&plan), ["large", "medium"]);
+        assert_eq!(plan.capture.unwrap().body.room(), 100, "the largest cap of those kept");
+        assert_eq!(outstanding(&states), [0, 1, 0, 1]);
+
+        let mut request = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "101")])),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(plan.skipped.len(), 4);
+        assert!(plan.skipped.iter().all(|s| s.reason == SkipReason::BodyTooLarge));
+        assert_eq!(outstanding(&states), [0, 1, 0, 1], "unchanged: every new admission ended");
+    }
+
+    #[test]
+    fn a_request_ending_at_its_headers_is_complete() {
+        let cfg = mirrors(r#"[{"destinationId": "a"}]"#);
+        let plan = decide(&cfg, &states(&cfg), &mut get(), true);
+        let capture = plan.capture.unwrap();
+        assert!(capture.complete);
+        assert!(capture.body.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_head_ends_every_admission_as_a_host_error() {
+        let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b"}]"#);
+        let states = states(&cfg);
+        let mut request = FakeRequest { head: None, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(skipped(&plan), [("a", SkipReason::HostError), ("b", SkipReason::HostError)]);
+        assert_eq!(outstanding(&states), [0, 0]);
+        assert_eq!(request.reads("head"), 1);
+    }
+
+    #[test]
+    fn routes_mirroring_to_one_destination_share_its_cap() {
+        let cfg = config(
+            r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "maxInFlight": 1}}}},
+                "forward": {"mirror": {"destinationId": "s", "maxInFlight": 1}}}"#,
+        );
+        let states = states(&cfg);
+        assert_eq!(states.len(), 1);
+        let first = decide(&cfg, &states, &mut FakeRequest { route: Some("api"), ..get() }, false);
+        assert_eq!(admitted(&first), ["s"]);
+        let second = decide(&cfg, &states, &mut get(), false);
+        assert_eq!(skipped(&second), [("s", SkipReason::InFlightLimit)]);
+    }
+}
