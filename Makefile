@@ -6,7 +6,7 @@ SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
 export VRATA_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: build envoy test test-envoys unit lint run bench fuzz clean print-unused-callbacks print-envoy-versions
+.PHONY: build envoy e2e-deps test test-envoys unit lint run bench fuzz clean print-unused-callbacks print-envoy-versions
 
 # Callbacks the filter does nothing in (a stream's end is handled when its
 # context is deleted). The SDK exports every callback and Envoy calls each
@@ -26,9 +26,14 @@ build:
 envoy:
 	@./scripts/ensure-envoy.sh >/dev/null
 
+# What the end-to-end tests run besides Envoy: a grpc-core (grpcio) shadow,
+# the gRPC stack that refuses calls without `te: trailers`.
+e2e-deps: envoy
+	@./scripts/ensure-grpcio.sh >/dev/null
+
 # Tests find Envoy through VRATA_ENVOY and the module through VRATA_WASM;
 # without them they fail and say how to get them.
-test: build envoy lint
+test: build e2e-deps lint
 	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test -- --test-threads=2
 
 # The end-to-end tests (tests/e2e_*.rs) against every Envoy version PyPI's
@@ -38,7 +43,7 @@ test: build envoy lint
 # `make test` stays on the pinned 1.40.0. One version: make test-envoys ENVOY_VERSIONS=1.36.4
 ENVOY_VERSIONS := 1.36.4 1.37.0 1.39.3 1.40.0
 
-test-envoys: build
+test-envoys: build e2e-deps
 	@./scripts/test-envoys.sh $(ENVOY_VERSIONS)
 
 # For .ci/run, which installs them all up front.

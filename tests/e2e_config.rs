@@ -18,6 +18,16 @@ fn the_reference_envoy_yaml_validates() {
     assert!(ok, "envoy --mode validate refused envoy/envoy.yaml:\n{output}");
 }
 
+/// The gRPC example: both clusters HTTP/2, as the README's gRPC section says.
+#[test]
+fn the_grpc_envoy_yaml_validates_and_speaks_http2_to_the_shadow() {
+    let yaml = read("envoy/grpc.yaml");
+    let shadow = &yaml[yaml.find("  - name: shadow").expect("a shadow cluster")..];
+    assert!(shadow.contains("http2_protocol_options"), "the shadow cluster must speak HTTP/2");
+    let (ok, output) = validate(&yaml);
+    assert!(ok, "envoy --mode validate refused envoy/grpc.yaml:\n{output}");
+}
+
 /// The plugin JSON in the Istio WasmPlugin sits between markers as a JSON
 /// object (YAML accepts JSON): it must load in the filter's own parser.
 #[test]
