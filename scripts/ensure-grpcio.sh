@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs grpcio from PyPI (pinned) into the project's own virtualenv, .venv/,
-# and prints the path of that virtualenv's python. tests/e2e_grpc.rs runs a
-# grpc-core shadow (tests/support/grpcio_server.py) with it: grpc-core is the
+# and prints the path of that virtualenv's python. tests/e2e/grpc.rs runs a
+# grpc-core shadow (crates/testkit/grpcio_server.py) with it: grpc-core is the
 # stack that cancels calls arriving without `te: trailers`.
 set -euo pipefail
 GRPCIO_VERSION=1.85.3

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the end-to-end tests (every tests/e2e_*.rs) against each Envoy version
+# Runs the end-to-end tests (tests/e2e/, one test binary) against each Envoy version
 # given, one after the other: `make test-envoys` passes the supported ones.
 #
 #   scripts/test-envoys.sh 1.36.4 1.37.0 1.39.3 1.40.0
@@ -21,15 +21,12 @@ if [ ! -f "$VRATA_WASM" ]; then
   exit 1
 fi
 
-tests=()
-for file in tests/e2e_*.rs; do
-  [ -e "$file" ] || continue
-  tests+=(--test "$(basename "$file" .rs)")
-done
-if [ ${#tests[@]} -eq 0 ]; then
-  echo "error: no tests/e2e_*.rs" >&2
+# The end-to-end tests are one test binary: tests/e2e/main.rs.
+if [ ! -f tests/e2e/main.rs ]; then
+  echo "error: no tests/e2e/main.rs" >&2
   exit 1
 fi
+tests=(--test e2e)
 logs=target/test-envoys
 mkdir -p "$logs"
 
@@ -55,7 +52,7 @@ for version in "$@"; do
   fi
   echo "   $("$envoy" --version 2>&1 | grep -m1 'version:' | sed 's/^.*version: //')"
   log="$logs/$version.log"
-  # e2e_config checks that the binary really is this version.
+  # e2e's config module checks that the binary really is this version.
   VRATA_ENVOY="$envoy" VRATA_EXPECT_ENVOY_VERSION="${version%%.post*}" cargo test --no-fail-fast "${tests[@]}" -- --test-threads=2 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   seconds=$(( $(date +%s) - started ))
@@ -82,8 +79,7 @@ for version in "$@"; do
     elif [ "$shown" -eq 11 ]; then
       line+=$'\n'"          ... and more (see $log)"
     fi
-  done < <(awk '/^ *Running tests\/e2e_/ { split($2, p, "/"); sub(/\.rs$/, "", p[2]); bin = p[2] }
-                /^test .* \.\.\. FAILED$/ { print bin "::" $2 }' "$log")
+  done < <(awk '/^test .* \.\.\. FAILED$/ { print $2 }' "$log")
   results+=("$line")
 done
 

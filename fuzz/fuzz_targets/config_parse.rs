@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vrata_mirror::config::parse;
+use vrata_mirror_core::config::parse;
 
 /// Refusals about the document as a whole: the only ones without a field path.
 const WHOLE_DOCUMENT: [&str; 3] = ["is empty", "is not valid JSON", "nothing to mirror"];

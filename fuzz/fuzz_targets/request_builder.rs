@@ -7,9 +7,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::rc::Rc;
-use vrata_mirror::abi::{decode_map, encode_map};
-use vrata_mirror::config::{parse, MirrorPolicy};
-use vrata_mirror::mirror::request::{copyable_trailers, shape_headers, RequestHead};
+use vrata_mirror_core::abi::{decode_map, encode_map};
+use vrata_mirror_core::config::{parse, MirrorPolicy};
+use vrata_mirror_core::mirror::request::{copyable_trailers, shape_headers, RequestHead};
 
 const HOP_BY_HOP: [&str; 8] = [
     "connection",

@@ -138,7 +138,7 @@ pub fn buffer(kind: Buffer, start: usize, max_size: usize) -> HostResult<Option<
     get_bytes(|data, size| unsafe { abi::proxy_get_buffer_bytes(kind as u32, start, max_size, data, size) })
 }
 
-/// A whole header map, serialized (decode with `crate::abi::decode_map`).
+/// A whole header map, serialized (decode with `vrata_mirror_core::abi::decode_map`).
 pub fn header_map(kind: Map) -> HostResult<Vec<u8>> {
     // SAFETY: out-pointers are live locals inside get_bytes.
     get_bytes(|data, size| unsafe { abi::proxy_get_header_map_pairs(kind as u32, data, size) })
@@ -153,7 +153,7 @@ pub fn header(kind: Map, name: &str) -> HostResult<Option<Vec<u8>>> {
 }
 
 pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
-    let encoded = crate::abi::encode_property_path(path);
+    let encoded = vrata_mirror_core::abi::encode_property_path(path);
     // SAFETY: `encoded` is live for the call; out-pointers are live locals.
     get_bytes(|data, size| unsafe { abi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
 }

@@ -4,8 +4,8 @@
 //! retried; its increments are dropped (metrics never fail a request).
 
 use super::host::{self, MetricKind};
-use crate::config::MirrorPolicy;
-use crate::telemetry::{names, ResponseClass, SkipReason};
+use vrata_mirror_core::config::MirrorPolicy;
+use vrata_mirror_core::telemetry::{names, ResponseClass, SkipReason};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

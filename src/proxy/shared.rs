@@ -10,9 +10,9 @@
 
 use super::host;
 use super::metrics::{MetricCache, Series};
-use crate::config::{MirrorPolicy, PluginConfig};
-use crate::dispatch::destination::{Admission, DestinationState};
-use crate::telemetry::SkipReason;
+use vrata_mirror_core::config::{MirrorPolicy, PluginConfig};
+use vrata_mirror_core::dispatch::destination::{Admission, DestinationState};
+use vrata_mirror_core::telemetry::SkipReason;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};

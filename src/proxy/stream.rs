@@ -8,12 +8,12 @@
 
 use super::host::{self, Buffer, Map};
 use super::shared::{draw_u32, Active, PendingCopy, Shared, Target};
-use crate::abi::decode_map;
-use crate::mirror::body::{BodyCopy, TooLarge};
-use crate::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
-use crate::mirror::request::{copyable_trailers, shape_headers, RequestHead};
-use crate::mirror::select::HeaderLookup;
-use crate::telemetry::SkipReason;
+use vrata_mirror_core::abi::decode_map;
+use vrata_mirror_core::mirror::body::{BodyCopy, TooLarge};
+use vrata_mirror_core::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
+use vrata_mirror_core::mirror::request::{copyable_trailers, shape_headers, RequestHead};
+use vrata_mirror_core::mirror::select::HeaderLookup;
+use vrata_mirror_core::telemetry::SkipReason;
 use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;

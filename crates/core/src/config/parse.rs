@@ -1,0 +1,667 @@
+//! Walks the plugin JSON into validated policies. Each check names the field
+//! path, the value it got and what it accepts, in one line.
+
+use super::json::{describe, parse_strict, quote, Json};
+use super::{
+    AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig,
+    DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT,
+    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
+};
+use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
+use crate::sampling::SampleRate;
+use std::rc::Rc;
+
+const TOP_KEYS: &[&str] = &["forward", "routes"];
+const ROUTE_KEYS: &[&str] = &["forward"];
+const FORWARD_KEYS: &[&str] = &["destinations", "mirror", "mirrors"];
+/// Vrata `forward` keys that Envoy's route owns here: accepted and ignored.
+const FORWARD_KEYS_FOR_ENVOY: &[&str] = &[
+    "destinationBalancing",
+    "timeouts",
+    "retry",
+    "rewrite",
+    "maxGrpcTimeout",
+];
+const DESTINATION_KEYS: &[&str] = &["destinationId", "weight"];
+const MIRROR_KEYS: &[&str] = &[
+    "destinationId",
+    "percentage",
+    "timeoutMs",
+    "maxBodyBytes",
+    "maxInFlight",
+    "sampleBy",
+    "methods",
+    "authority",
+    "hostSuffix",
+    "addHeaders",
+    "removeHeaders",
+    "compare",
+];
+const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches"];
+
+/// A JSON object's fields, in document order.
+#[derive(Clone, Copy)]
+struct Object<'a>(&'a [(String, Json)]);
+
+impl<'a> Object<'a> {
+    fn get(&self, key: &str) -> Option<&'a Json> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &'a String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a (String, Json)> {
+        self.0.iter()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+const EXAMPLE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#;
+
+/// Parses and validates the plugin configuration.
+pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(ConfigError::new(
+            "",
+            format!("the plugin configuration is empty; expected a JSON object such as {EXAMPLE}"),
+        ));
+    }
+    let root = parse_strict(text).map_err(|err| {
+        ConfigError::new("", format!("the plugin configuration is not valid JSON: {err}"))
+    })?;
+    let top = as_object(&root, "(top level)", "an object with \"forward\" and/or \"routes\"")?;
+    check_keys(top, "", TOP_KEYS, &[])?;
+
+    let mut destinations = Vec::new();
+    let default_policy = match top.get("forward") {
+        Some(forward) => parse_forward(forward, "forward", &mut destinations)?,
+        None => ForwardPolicy::default(),
+    };
+    let routes = match top.get("routes") {
+        Some(routes) => parse_routes(routes, &mut destinations)?,
+        None => Vec::new(),
+    };
+    if !top.contains_key("forward") && routes.is_empty() {
+        return Err(ConfigError::new(
+            "",
+            format!("nothing to mirror: set \"forward\" or \"routes\", e.g. {EXAMPLE}"),
+        ));
+    }
+    Ok(PluginConfig {
+        default_policy,
+        routes,
+        destinations,
+    })
+}
+
+fn parse_routes(
+    value: &Json,
+    destinations: &mut Vec<String>,
+) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
+    let routes = as_object(value, "routes", "an object from Envoy route name to {\"forward\": {...}}")?;
+    let mut parsed = Vec::with_capacity(routes.len());
+    for (name, entry) in routes.iter() {
+        let path = format!("routes[{}]", quote(name));
+        if name.is_empty() {
+            return Err(ConfigError::new(
+                "routes",
+                "a route name is empty; expected the name of an Envoy route (the route's `name`)",
+            ));
+        }
+        let entry_obj = as_object(entry, &path, "an object such as {\"forward\": {...}}")?;
+        check_keys(entry_obj, &path, ROUTE_KEYS, &[])?;
+        let policy = match entry_obj.get("forward") {
+            Some(forward) => parse_forward(forward, &format!("{path}.forward"), destinations)?,
+            None => ForwardPolicy::default(),
+        };
+        parsed.push((name.clone(), policy));
+    }
+    Ok(parsed)
+}
+
+fn parse_forward(
+    value: &Json,
+    path: &str,
+    destinations: &mut Vec<String>,
+) -> Result<ForwardPolicy, ConfigError> {
+    let forward = as_object(value, path, "an object with \"mirror\" or \"mirrors\"")?;
+    check_keys(forward, path, FORWARD_KEYS, FORWARD_KEYS_FOR_ENVOY)?;
+    if let Some(list) = forward.get("destinations") {
+        check_destinations(list, &format!("{path}.destinations"))?;
+    }
+    if forward.contains_key("mirror") && forward.contains_key("mirrors") {
+        return Err(ConfigError::new(
+            path,
+            "has both \"mirror\" and \"mirrors\"; use \"mirror\" for one shadow or \"mirrors\" (a list) for several",
+        ));
+    }
+
+    let mut mirrors: Vec<Rc<MirrorPolicy>> = Vec::new();
+    let mut add = |policy: MirrorPolicy, at: String| -> Result<(), ConfigError> {
+        if let Some(earlier) = mirrors.iter().position(|m| m.destination == policy.destination) {
+            return Err(ConfigError::new(
+                format!("{at}.destinationId"),
+                format!(
+                    "{} is already mirrored to by {path}.mirrors[{earlier}]; one mirror per destination",
+                    quote(&policy.destination)
+                ),
+            ));
+        }
+        mirrors.push(Rc::new(policy));
+        Ok(())
+    };
+    match forward.get("mirror") {
+        None | Some(Json::Null) => {}
+        Some(mirror) => {
+            let at = format!("{path}.mirror");
+            add(parse_mirror(mirror, &at, destinations)?, at)?;
+        }
+    }
+    match forward.get("mirrors") {
+        None => {}
+        Some(Json::Array(list)) => {
+            for (i, mirror) in list.iter().enumerate() {
+                let at = format!("{path}.mirrors[{i}]");
+                add(parse_mirror(mirror, &at, destinations)?, at)?;
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                format!("{path}.mirrors"),
+                format!("got {}, expected a list of mirror objects", describe(other)),
+            ))
+        }
+    }
+    Ok(ForwardPolicy { mirrors })
+}
+
+/// `destinations` does not route (Envoy's weighted_clusters do) but a
+/// malformed list is still a sign of a wrong config, so it is checked.
+fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
+    let Json::Array(list) = value else {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected a list of {{\"destinationId\", \"weight\"}} objects", describe(value)),
+        ));
+    };
+    for (i, entry) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let obj = as_object(entry, &at, "an object with \"destinationId\" and \"weight\"")?;
+        check_keys(obj, &at, DESTINATION_KEYS, &[])?;
+        required_name(obj, &at, "destinationId")?;
+        if let Some(weight) = obj.get("weight") {
+            if weight.as_u64().is_none() {
+                return Err(ConfigError::new(
+                    format!("{at}.weight"),
+                    format!("got {}, expected a non-negative integer", describe(weight)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_mirror(
+    value: &Json,
+    path: &str,
+    destinations: &mut Vec<String>,
+) -> Result<MirrorPolicy, ConfigError> {
+    let mirror = as_object(
+        value,
+        path,
+        "an object such as {\"destinationId\": \"shadow\", \"percentage\": 10}",
+    )?;
+    check_keys(mirror, path, MIRROR_KEYS, &[])?;
+    let field = |key: &str| format!("{path}.{key}");
+
+    let destination = required_name(mirror, path, "destinationId")?;
+    let percentage = match mirror.get("percentage") {
+        None => DEFAULT_PERCENTAGE,
+        Some(v) => match v.as_f64() {
+            Some(p) if (0.0..=100.0).contains(&p) => p,
+            _ => {
+                return Err(ConfigError::new(
+                    field("percentage"),
+                    format!("got {}, expected a number from 0 to 100", describe(v)),
+                ))
+            }
+        },
+    };
+    let timeout_ms = integer_in(mirror, path, "timeoutMs", 1, MAX_TIMEOUT_MS.into(), DEFAULT_TIMEOUT_MS.into())?;
+    let max_body_bytes = integer_in(
+        mirror,
+        path,
+        "maxBodyBytes",
+        0,
+        MAX_BODY_BYTES_LIMIT as u64,
+        DEFAULT_MAX_BODY_BYTES as u64,
+    )?;
+    let max_in_flight = integer_in(
+        mirror,
+        path,
+        "maxInFlight",
+        1,
+        MAX_IN_FLIGHT_LIMIT.into(),
+        DEFAULT_MAX_IN_FLIGHT.into(),
+    )?;
+
+    let sample_by = match mirror.get("sampleBy") {
+        None => None,
+        Some(v) => Some(header_name(v, &field("sampleBy"), true)?),
+    };
+    let methods = match mirror.get("methods") {
+        None => None,
+        Some(v) => Some(parse_methods(v, &field("methods"))?),
+    };
+    let authority = parse_authority(mirror, path)?;
+    let add_headers = match mirror.get("addHeaders") {
+        None => Vec::new(),
+        Some(v) => parse_add_headers(v, &field("addHeaders"))?,
+    };
+    let remove_headers = match mirror.get("removeHeaders") {
+        None => Vec::new(),
+        Some(v) => parse_remove_headers(v, &field("removeHeaders"))?,
+    };
+    let compare = match mirror.get("compare") {
+        None => None,
+        Some(v) => parse_compare(v, &field("compare"))?,
+    };
+
+    let destination_index = match destinations.iter().position(|d| *d == destination) {
+        Some(i) => i,
+        None => {
+            destinations.push(destination.clone());
+            destinations.len() - 1
+        }
+    };
+    Ok(MirrorPolicy {
+        destination,
+        destination_index,
+        rate: SampleRate::from_percentage(percentage),
+        timeout_ms: u32::try_from(timeout_ms).unwrap_or(DEFAULT_TIMEOUT_MS),
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        max_in_flight: u32::try_from(max_in_flight).unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+        sample_by,
+        methods,
+        authority,
+        add_headers,
+        remove_headers,
+        compare,
+    })
+}
+
+/// A mirror's `compare` object; `null` is the same as leaving it out.
+/// A setting that could not take effect (`ignoreFields` unless `body` is
+/// `"json"`, `maxBodyBytes` when `body` is `"none"`) is refused, like a typo:
+/// whoever wrote it expects it to change what is compared.
+fn parse_compare(value: &Json, path: &str) -> Result<Option<ComparePolicy>, ConfigError> {
+    if matches!(value, Json::Null) {
+        return Ok(None);
+    }
+    let compare = as_object(
+        value,
+        path,
+        "an object such as {\"body\": \"json\", \"ignoreFields\": [\"timestamp\"]}",
+    )?;
+    check_keys(compare, path, COMPARE_KEYS, &[])?;
+    let body = match compare.get("body") {
+        None => BodyComparison::None,
+        Some(v) => body_comparison(v, &format!("{path}.body"))?,
+    };
+    let ignore_fields = match compare.get("ignoreFields") {
+        None => Vec::new(),
+        Some(v) => parse_ignore_fields(v, &format!("{path}.ignoreFields"))?,
+    };
+    let max_body_bytes = integer_in(
+        compare,
+        path,
+        "maxBodyBytes",
+        0,
+        MAX_COMPARE_BODY_BYTES_LIMIT as u64,
+        DEFAULT_COMPARE_MAX_BODY_BYTES as u64,
+    )?;
+    let log_mismatches = integer_in(
+        compare,
+        path,
+        "logMismatches",
+        0,
+        MAX_LOG_MISMATCHES.into(),
+        DEFAULT_LOG_MISMATCHES.into(),
+    )?;
+    if !ignore_fields.is_empty() && body != BodyComparison::Json {
+        return Err(ConfigError::new(
+            format!("{path}.ignoreFields"),
+            format!(
+                "only applies when \"body\" is \"json\" (here it is {}); set \"body\": \"json\" or drop \"ignoreFields\"",
+                quote(body.name())
+            ),
+        ));
+    }
+    if body == BodyComparison::None && compare.contains_key("maxBodyBytes") {
+        return Err(ConfigError::new(
+            format!("{path}.maxBodyBytes"),
+            "only applies when bodies are compared (\"body\": \"exact\" or \"json\"); with \"body\": \"none\" only the status is",
+        ));
+    }
+    Ok(Some(ComparePolicy {
+        body,
+        ignore_fields,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_COMPARE_MAX_BODY_BYTES),
+        log_mismatches: u32::try_from(log_mismatches).unwrap_or(DEFAULT_LOG_MISMATCHES),
+    }))
+}
+
+/// `compare.body`'s values, and as an error message lists them (literals:
+/// nothing mapped or joined at run time in the module).
+const BODY_NAMES: [&str; 3] = ["none", "exact", "json"];
+const BODY_CHOICES: &str = r#""none", "exact", "json""#;
+
+fn body_comparison(value: &Json, path: &str) -> Result<BodyComparison, ConfigError> {
+    let mut hint = String::new();
+    if let Json::String(text) = value {
+        if let Some(body) = BodyComparison::ALL.into_iter().find(|b| b.name() == text) {
+            return Ok(body);
+        }
+        if let Some(name) = nearest(text, &BODY_NAMES) {
+            hint = format!("; did you mean \"{name}\"?");
+        }
+    }
+    Err(ConfigError::new(
+        path,
+        format!("got {}, expected one of {BODY_CHOICES}{hint}", describe(value)),
+    ))
+}
+
+/// `ignoreFields`: object keys, each a non-empty string, each once.
+fn parse_ignore_fields(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+    let Json::Array(list) = value else {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected a list of object keys such as [\"timestamp\", \"requestId\"]", describe(value)),
+        ));
+    };
+    let mut fields: Vec<String> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let field = non_empty_string(item, &at, "an object key such as \"timestamp\"")?;
+        if let Some(earlier) = fields.iter().position(|f| *f == field) {
+            return Err(ConfigError::new(at, format!("{} is already listed at {path}[{earlier}]", quote(&field))));
+        }
+        fields.push(field);
+    }
+    Ok(fields)
+}
+
+fn parse_authority(mirror: Object<'_>, path: &str) -> Result<AuthorityRewrite, ConfigError> {
+    match (mirror.get("authority"), mirror.get("hostSuffix")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            path,
+            "has both \"authority\" and \"hostSuffix\"; set one: \"authority\" replaces the copy's host, \"hostSuffix\" appends to it",
+        )),
+        (Some(v), None) => {
+            let at = format!("{path}.authority");
+            let value = non_empty_string(v, &at, "a host such as \"api-shadow\" or \"api-shadow:8080\"")?;
+            if value.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/') {
+                return Err(ConfigError::new(
+                    at,
+                    format!("got {}, expected a host[:port] without spaces or '/'", describe(v)),
+                ));
+            }
+            Ok(AuthorityRewrite::Replace(value))
+        }
+        (None, Some(v)) => {
+            let at = format!("{path}.hostSuffix");
+            let value = non_empty_string(v, &at, "a suffix such as \"-shadow\"")?;
+            if value
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/' || b == b':')
+            {
+                return Err(ConfigError::new(
+                    at,
+                    format!("got {}, expected a suffix without spaces, ':' or '/' such as \"-shadow\"", describe(v)),
+                ));
+            }
+            Ok(AuthorityRewrite::Suffix(value))
+        }
+        (None, None) => Ok(AuthorityRewrite::Keep),
+    }
+}
+
+fn parse_methods(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+    let list = match value {
+        Json::Array(list) if !list.is_empty() => list,
+        _ => {
+            return Err(ConfigError::new(
+                path,
+                format!("got {}, expected a non-empty list of methods such as [\"GET\", \"POST\"]", describe(value)),
+            ))
+        }
+    };
+    let mut methods: Vec<String> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let method = non_empty_string(item, &at, "a method such as \"GET\"")?;
+        if !is_token(method.as_bytes()) {
+            return Err(ConfigError::new(at, format!("got {}, expected an HTTP method token such as \"GET\"", describe(item))));
+        }
+        if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "got {}; methods are case-sensitive, expected upper case such as \"{}\"",
+                    describe(item),
+                    method.to_ascii_uppercase()
+                ),
+            ));
+        }
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    Ok(methods)
+}
+
+fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let Json::Object(map) = value else {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected an object of header name to value, such as {{\"x-mirrored\": \"true\"}}", describe(value)),
+        ));
+    };
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
+    for (name, v) in map {
+        let at = format!("{path}[{}]", quote(name));
+        let lower = header_name(&Json::String(name.clone()), &at, false)?;
+        if is_framing_or_hop_by_hop(&lower) {
+            return Err(ConfigError::new(
+                at,
+                "is a hop-by-hop or framing header; Envoy frames the copy itself, so it cannot be added",
+            ));
+        }
+        let Json::String(text) = v else {
+            return Err(ConfigError::new(at, format!("got {}, expected a string value", describe(v))));
+        };
+        if text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(ConfigError::new(at, format!("got {}, expected a value without CR, LF or NUL", describe(v))));
+        }
+        if headers.iter().any(|(n, _)| *n == lower) {
+            return Err(ConfigError::new(at, "is given twice (header names are case-insensitive)"));
+        }
+        headers.push((lower, text.clone()));
+    }
+    Ok(headers)
+}
+
+fn parse_remove_headers(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+    let Json::Array(list) = value else {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected a list of header names such as [\"authorization\", \"cookie\"]", describe(value)),
+        ));
+    };
+    let mut names: Vec<String> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let name = header_name(item, &format!("{path}[{i}]"), false)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// A header name, lower-cased. Pseudo-headers (`:path`) only where `allow_pseudo`.
+fn header_name(value: &Json, path: &str, allow_pseudo: bool) -> Result<String, ConfigError> {
+    let name = non_empty_string(value, path, "a header name such as \"x-user-id\"")?.to_ascii_lowercase();
+    let pseudo = name.starts_with(':');
+    if pseudo && !allow_pseudo {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "got {}; pseudo-headers cannot be added or removed (use \"authority\" or \"hostSuffix\" for :authority)",
+                describe(value)
+            ),
+        ));
+    }
+    if !is_header_name(name.as_bytes()) {
+        return Err(ConfigError::new(
+            path,
+            format!("got {}, expected a header name (letters, digits and !#$%&'*+-.^_`|~)", describe(value)),
+        ));
+    }
+    Ok(name)
+}
+
+/// A required, non-empty string naming something (a cluster, a destination).
+fn required_name(obj: Object<'_>, path: &str, key: &str) -> Result<String, ConfigError> {
+    let at = format!("{path}.{key}");
+    let Some(value) = obj.get(key) else {
+        return Err(ConfigError::new(at, "is required: the name of the Envoy cluster, e.g. \"shadow\""));
+    };
+    let name = non_empty_string(value, &at, "the name of an Envoy cluster, e.g. \"shadow\"")?;
+    if name.trim() != name || name.bytes().any(|b| b.is_ascii_control()) {
+        return Err(ConfigError::new(
+            at,
+            format!("got {}, expected a cluster name without surrounding spaces or control characters", describe(value)),
+        ));
+    }
+    Ok(name)
+}
+
+fn non_empty_string(value: &Json, path: &str, expected: &str) -> Result<String, ConfigError> {
+    match value {
+        Json::String(s) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
+    }
+}
+
+/// An optional integer field within `[min, max]`, or its default when absent.
+fn integer_in(
+    obj: Object<'_>,
+    path: &str,
+    key: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = obj.get(key) else {
+        return Ok(default);
+    };
+    match value.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => {
+            let why = if key == "timeoutMs" && value.as_u64() == Some(0) {
+                " (0 would mean no timeout at all to Envoy)"
+            } else {
+                ""
+            };
+            Err(ConfigError::new(
+                format!("{path}.{key}"),
+                format!("got {}, expected an integer from {min} to {max}{why}", describe(value)),
+            ))
+        }
+    }
+}
+
+fn as_object<'a>(value: &'a Json, path: &str, expected: &str) -> Result<Object<'a>, ConfigError> {
+    match value {
+        Json::Object(fields) => Ok(Object(fields)),
+        _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
+    }
+}
+
+/// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
+/// nearest allowed key: a typo must not silently change what is mirrored.
+fn check_keys(
+    obj: Object<'_>,
+    path: &str,
+    allowed: &[&str],
+    ignored: &[&str],
+) -> Result<(), ConfigError> {
+    for key in obj.keys() {
+        if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
+            continue;
+        }
+        let at = key_path(path, key);
+        let hint = nearest(key, allowed)
+            .map(|k| format!("did you mean \"{k}\"? "))
+            .unwrap_or_default();
+        return Err(ConfigError::new(
+            at,
+            format!("unknown key; {hint}allowed keys here: {}", allowed.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The path of `key` inside `path`: `forward.mirror` for a plain key, and
+/// the key JSON-quoted (`forward["\r"]`) otherwise, so that an error line
+/// can never be split, forged or left naming nothing by the key it echoes.
+fn key_path(path: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match (plain, path.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{path}.{key}"),
+        (false, _) => format!("{path}[{}]", quote(key)),
+    }
+}
+
+/// The allowed key within edit distance 2 of `key`, if any.
+fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| (edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), *candidate))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
+            let insert = current.get(j).copied().unwrap_or(0) + 1;
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

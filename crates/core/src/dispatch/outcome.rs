@@ -1,0 +1,237 @@
+//! Classifying how a mirror call ended.
+//!
+//! Envoy reports several delivery failures as responses it made up itself:
+//! a timeout as a 504 `upstream request timeout`, a refused connection or a
+//! reset before headers as a 503 `upstream connect error or disconnect/reset
+//! before headers. reset reason: ...`, a cluster without healthy hosts as a
+//! 503 `no healthy upstream`; a reset after headers arrives with no headers at
+//! all. Taking the class from `:status` alone would count a dead shadow as a
+//! shadow answering 5xx, so Envoy's own replies are told apart by their text.
+//!
+//! A gRPC answer is HTTP 200 whatever happened: its class comes from its
+//! `grpc-status` instead.
+
+use crate::http::grpc::{is_grpc_content_type, GrpcCode};
+use crate::http::parse_status;
+use crate::telemetry::ResponseClass;
+
+/// Set by Envoy's router on responses that came from an upstream; absent on
+/// the replies Envoy makes up itself (timeouts, connection failures).
+pub const UPSTREAM_SERVICE_TIME: &[u8] = b"x-envoy-upstream-service-time";
+/// Bytes of an Envoy-made reply's body read to classify it.
+pub const ENVOY_REPLY_PREFIX: usize = 160;
+
+/// What a finished call's response headers say, read from the host in one
+/// pass (see [`CallReport::from_headers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallReport {
+    /// `:status`; `None` when the call ended without (valid) response
+    /// headers: a reset.
+    pub status: Option<u16>,
+    /// The answer came from an upstream (it carries `x-envoy-upstream-service-time`).
+    pub from_upstream: bool,
+    /// The answer's `content-type` is gRPC's.
+    pub grpc: bool,
+    /// `grpc-status`: from the headers of a trailers-only answer, else from
+    /// the trailers (see [`CallReport::needs_trailers`]).
+    pub grpc_status: Option<Vec<u8>>,
+    /// The text of a reply Envoy may have made itself: the start of its
+    /// body, or its `grpc-message` (see [`CallReport::needs_reply_text`]).
+    pub envoy_reply: Option<Vec<u8>>,
+}
+
+impl CallReport {
+    /// Reads the response headers. `grpc-message` goes into `envoy_reply`
+    /// for a reply that did not come from an upstream: a gRPC request's
+    /// local replies carry their text there.
+    pub fn from_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> CallReport {
+        let mut report = CallReport::default();
+        let mut grpc_message = None;
+        for (name, value) in pairs {
+            match name {
+                b":status" => report.status = parse_status(value),
+                b"content-type" => report.grpc = is_grpc_content_type(value),
+                b"grpc-status" => report.grpc_status = Some(value.to_vec()),
+                b"grpc-message" => grpc_message = Some(value),
+                _ if name == UPSTREAM_SERVICE_TIME => report.from_upstream = true,
+                _ => {}
+            }
+        }
+        if !report.from_upstream {
+            report.envoy_reply = grpc_message.map(<[u8]>::to_vec);
+        }
+        report
+    }
+
+    /// Whether the status must be looked up in the call's trailers: a gRPC
+    /// answer that is not trailers-only.
+    pub fn needs_trailers(&self, num_trailers: usize) -> bool {
+        self.grpc && self.grpc_status.is_none() && num_trailers > 0
+    }
+
+    /// Whether the start of the body must be read: only a 503/504 that did
+    /// not come from an upstream can be one of Envoy's failure replies.
+    pub fn needs_reply_text(&self) -> bool {
+        !self.from_upstream && self.envoy_reply.is_none() && self.status.is_some_and(may_be_envoy_failure)
+    }
+
+    /// The class of the call.
+    pub fn classify(&self) -> ResponseClass {
+        let Some(status) = self.status else {
+            return ResponseClass::Reset;
+        };
+        if let Some(failure) = self.envoy_reply.as_deref().filter(|_| !self.from_upstream).and_then(envoy_failure) {
+            return failure;
+        }
+        if self.grpc {
+            return match &self.grpc_status {
+                Some(value) => ResponseClass::Grpc(GrpcCode::from_status_value(value)),
+                None => ResponseClass::GrpcMissingStatus,
+            };
+        }
+        match status {
+            100..=199 => ResponseClass::Informational,
+            200..=299 => ResponseClass::Success,
+            300..=399 => ResponseClass::Redirection,
+            400..=499 => ResponseClass::ClientError,
+            // Anything else a shadow could send is an error of the shadow's.
+            _ => ResponseClass::ServerError,
+        }
+    }
+}
+
+/// Statuses whose body is worth reading: only Envoy's failure replies use them.
+pub fn may_be_envoy_failure(status: u16) -> bool {
+    status == 503 || status == 504
+}
+
+/// The delivery failure an Envoy-made reply's text names, if any.
+fn envoy_failure(text: &[u8]) -> Option<ResponseClass> {
+    if text.starts_with(b"upstream request timeout") {
+        Some(ResponseClass::Timeout)
+    } else if text.starts_with(b"no healthy upstream") || contains(text, b"connection failure") {
+        Some(ResponseClass::ConnectFailure)
+    } else if text.starts_with(b"upstream connect error or disconnect/reset before headers") {
+        Some(ResponseClass::Reset)
+    } else {
+        None
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(headers: &[(&str, &str)]) -> CallReport {
+        CallReport::from_headers(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    }
+
+    fn shadow(status: &str) -> CallReport {
+        report(&[(":status", status), ("x-envoy-upstream-service-time", "3")])
+    }
+
+    fn envoy_reply(status: &str, body: &str) -> CallReport {
+        let mut r = report(&[(":status", status), ("content-type", "text/plain")]);
+        assert!(r.needs_reply_text());
+        r.envoy_reply = Some(body.as_bytes().to_vec());
+        r
+    }
+
+    #[test]
+    fn statuses_map_to_classes() {
+        assert_eq!(shadow("200").classify(), ResponseClass::Success);
+        assert_eq!(shadow("302").classify(), ResponseClass::Redirection);
+        assert_eq!(shadow("404").classify(), ResponseClass::ClientError);
+        assert_eq!(shadow("500").classify(), ResponseClass::ServerError);
+        assert_eq!(shadow("503").classify(), ResponseClass::ServerError);
+        assert_eq!(shadow("101").classify(), ResponseClass::Informational);
+        assert_eq!(shadow("999").classify(), ResponseClass::ServerError);
+        assert_eq!(report(&[]).classify(), ResponseClass::Reset);
+        assert_eq!(shadow("2x0").classify(), ResponseClass::Reset);
+    }
+
+    #[test]
+    fn envoy_failure_replies_are_delivery_failures() {
+        assert_eq!(envoy_reply("504", "upstream request timeout").classify(), ResponseClass::Timeout);
+        assert_eq!(
+            envoy_reply("503", "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: Connection refused").classify(),
+            ResponseClass::ConnectFailure
+        );
+        assert_eq!(
+            envoy_reply("503", "upstream connect error or disconnect/reset before headers. reset reason: connection termination").classify(),
+            ResponseClass::Reset
+        );
+        assert_eq!(envoy_reply("503", "no healthy upstream").classify(), ResponseClass::ConnectFailure);
+        assert_eq!(envoy_reply("503", "the shadow says no").classify(), ResponseClass::ServerError);
+    }
+
+    #[test]
+    fn only_replies_envoy_may_have_made_are_read() {
+        assert!(!shadow("503").needs_reply_text(), "from an upstream");
+        assert!(!report(&[(":status", "500")]).needs_reply_text(), "not a status Envoy fails with");
+        assert!(!report(&[]).needs_reply_text(), "a reset");
+        // The shadow's own 503 is its answer, whatever its body says.
+        let mut own = shadow("503");
+        own.envoy_reply = Some(b"upstream request timeout".to_vec());
+        assert_eq!(own.classify(), ResponseClass::ServerError);
+    }
+
+    #[test]
+    fn grpc_answers_are_classed_by_grpc_status() {
+        let trailers_only = report(&[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "13"),
+            ("grpc-message", "boom"),
+            ("x-envoy-upstream-service-time", "1"),
+        ]);
+        assert!(!trailers_only.needs_trailers(0));
+        assert_eq!(trailers_only.classify(), ResponseClass::Grpc(GrpcCode::Internal));
+
+        let mut with_body = report(&[(":status", "200"), ("content-type", "application/grpc+proto"), ("x-envoy-upstream-service-time", "1")]);
+        assert!(with_body.needs_trailers(1));
+        assert!(!with_body.needs_trailers(0));
+        assert_eq!(with_body.classify(), ResponseClass::GrpcMissingStatus);
+        with_body.grpc_status = Some(b"0".to_vec());
+        assert_eq!(with_body.classify(), ResponseClass::Grpc(GrpcCode::Ok));
+        with_body.grpc_status = Some(b"not a number".to_vec());
+        assert_eq!(with_body.classify(), ResponseClass::Grpc(GrpcCode::Unknown));
+
+        let not_grpc = report(&[(":status", "200"), ("content-type", "application/json"), ("grpc-status", "13")]);
+        assert!(!not_grpc.needs_trailers(1));
+        assert_eq!(not_grpc.classify(), ResponseClass::Success);
+    }
+
+    #[test]
+    fn envoy_replies_to_grpc_calls_stay_delivery_failures() {
+        // Envoy answers a gRPC request's failure trailers-only, its text in grpc-message.
+        let local = report(&[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "14"),
+            ("grpc-message", "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
+        ]);
+        assert!(!local.needs_reply_text(), "the text is already there");
+        assert_eq!(local.classify(), ResponseClass::ConnectFailure);
+        let timeout = report(&[(":status", "504"), ("content-type", "application/grpc"), ("grpc-status", "4"), ("grpc-message", "upstream request timeout")]);
+        assert_eq!(timeout.classify(), ResponseClass::Timeout);
+        // The same text from the shadow itself is the shadow's answer.
+        let from_shadow = report(&[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "14"),
+            ("grpc-message", "upstream request timeout"),
+            ("x-envoy-upstream-service-time", "9"),
+        ]);
+        assert_eq!(from_shadow.classify(), ResponseClass::Grpc(GrpcCode::Unavailable));
+    }
+
+    #[test]
+    fn envoy_failure_statuses() {
+        assert!(may_be_envoy_failure(503) && may_be_envoy_failure(504) && !may_be_envoy_failure(500));
+    }
+}

@@ -1,0 +1,160 @@
+//! The copy's headers: never hop-by-hop or framing (but `te: trailers`), no
+//! trace context or mesh peer metadata, always an `:authority`, removes and
+//! adds applied, everything else carried over in order.
+
+use crate::strategies::header_pairs;
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use std::rc::Rc;
+use vrata_mirror_core::config::{parse, MirrorPolicy};
+use vrata_mirror_core::mirror::request::{shape_headers, RequestHead};
+
+/// RFC 9110 connection-specific fields plus body framing, written out here
+/// rather than taken from the crate.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "content-length",
+    "expect",
+];
+
+/// Trace context and Istio peer metadata: the copy is not the primary's span
+/// and is not sent by the primary's caller.
+const NOT_THE_PRIMARYS: [&str; 16] = [
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "x-ot-span-context",
+    "uber-trace-id",
+    "grpc-trace-bin",
+    "x-cloud-trace-context",
+    "x-datadog-trace-id",
+    "x-datadog-parent-id",
+    "x-envoy-peer-metadata",
+    "x-envoy-peer-metadata-id",
+];
+
+/// Whether the copy may carry the primary's `name: value`: gRPC needs
+/// `te: trailers`, the only `te` HTTP/2 allows.
+fn carried(name: &str, value: &str) -> bool {
+    if name == "te" {
+        return value.trim().eq_ignore_ascii_case("trailers");
+    }
+    !HOP_BY_HOP.contains(&name) && !NOT_THE_PRIMARYS.contains(&name)
+}
+
+#[derive(Debug, Clone)]
+enum Authority {
+    Keep,
+    Replace(String),
+    Suffix(String),
+}
+
+fn policy(removes: &[String], adds: &[(String, String)], authority: &Authority) -> Rc<MirrorPolicy> {
+    let mut m = Map::new();
+    m.insert("destinationId".into(), json!("shadow"));
+    m.insert("removeHeaders".into(), json!(removes));
+    let adds: Map<String, Value> = adds.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+    m.insert("addHeaders".into(), Value::Object(adds));
+    match authority {
+        Authority::Keep => {}
+        Authority::Replace(a) => {
+            m.insert("authority".into(), json!(a));
+        }
+        Authority::Suffix(s) => {
+            m.insert("hostSuffix".into(), json!(s));
+        }
+    }
+    let text = json!({"forward": {"mirror": m}}).to_string();
+    match parse(text.as_bytes()) {
+        Ok(cfg) => cfg.default_policy.mirrors[0].clone(),
+        Err(err) => panic!("generated policy refused: {err}\n{text}"),
+    }
+}
+
+fn name_pool() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9-]{0,6}",
+        prop::sample::select(vec!["cookie", "authorization", "x-user-id", "accept", "host"]).prop_map(str::to_owned),
+    ]
+}
+
+fn authority() -> impl Strategy<Value = Authority> {
+    prop_oneof![
+        Just(Authority::Keep),
+        "[a-z][a-z0-9.-]{0,10}(:[0-9]{1,4})?".prop_map(Authority::Replace),
+        "-[a-z0-9]{1,6}".prop_map(Authority::Suffix),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_copy_follows_the_policy(
+        input in header_pairs(),
+        removes in prop::collection::vec(name_pool(), 0..4),
+        adds in prop::collection::btree_map(name_pool(), "[ -~]{0,12}", 0..3),
+        authority in authority(),
+    ) {
+        let adds: Vec<(String, String)> = adds.into_iter().collect();
+        let policy = policy(&removes, &adds, &authority);
+        let head = RequestHead::from_pairs(input.iter().map(|(n, v)| (n.as_bytes(), v.as_slice())));
+        let shaped = shape_headers(head.headers.clone(), &policy);
+        let is_added = |name: &str| adds.iter().any(|(n, _)| n == name);
+
+        for (name, value) in &shaped {
+            prop_assert!(carried(name, value) || is_added(name), "{name}: {value:?} in {shaped:?}");
+        }
+        for removed in removes.iter().filter(|r| !is_added(r)) {
+            prop_assert!(shaped.iter().all(|(n, _)| n != removed), "{removed} not removed: {shaped:?}");
+        }
+        for (name, value) in &adds {
+            let found: Vec<&String> = shaped.iter().filter(|(n, _)| n == name).map(|(_, v)| v).collect();
+            prop_assert_eq!(found, vec![value], "added header {} in {:?}", name, shaped);
+        }
+
+        // :authority: always there; rewritten as the policy says.
+        let utf8_input: Vec<(String, String)> = input
+            .iter()
+            .filter_map(|(n, v)| Some((n.clone(), String::from_utf8(v.clone()).ok()?)))
+            .collect();
+        let original = utf8_input.iter().find(|(n, _)| n == ":authority").map(|(_, v)| v.clone());
+        let authorities: Vec<&String> = shaped.iter().filter(|(n, _)| n == ":authority").map(|(_, v)| v).collect();
+        prop_assert!(!authorities.is_empty(), "no :authority in {shaped:?}");
+        let first = authorities[0].clone();
+        match (&original, &authority) {
+            (None, Authority::Replace(a)) => prop_assert_eq!(&first, a),
+            (None, _) => prop_assert_eq!(first.as_str(), "shadow"),
+            (Some(o), Authority::Keep) => prop_assert_eq!(&first, o),
+            (Some(_), Authority::Replace(a)) => prop_assert_eq!(&first, a),
+            (Some(o), Authority::Suffix(s)) => {
+                prop_assert_eq!(first.len(), o.len() + s.len());
+                let at = first.find(s.as_str());
+                prop_assert!(at.is_some_and(|i| format!("{}{}", &first[..i], &first[i + s.len()..]) == *o),
+                    "{first:?} is not {o:?} with {s:?} inserted");
+            }
+        }
+        if original.is_none() {
+            prop_assert_eq!(authorities.len(), 1);
+        }
+
+        // Everything else: the request's own UTF-8 headers, in order.
+        let untouched = |name: &str| name != ":authority" && !is_added(name) && !removes.iter().any(|r| r == name);
+        let kept: Vec<&(String, String)> = shaped.iter().filter(|(n, _)| untouched(n)).collect();
+        let expected: Vec<&(String, String)> = utf8_input
+            .iter()
+            .filter(|(n, v)| untouched(n) && carried(n, v))
+            .collect();
+        prop_assert_eq!(kept, expected);
+    }
+}

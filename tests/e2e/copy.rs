@@ -1,0 +1,184 @@
+//! End to end through the real Envoy: the shadow receives the same method,
+//! path with query, headers (minus hop-by-hop) and body as the primary, for
+//! every way a request can arrive; the client sees only the primary.
+
+use bytes::Bytes;
+use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::rig::{Rig, ARRIVAL, QUIET};
+use vrata_mirror_testkit::upstream::{Behaviour, Recorded};
+use std::time::Duration;
+
+const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
+
+/// Headers Envoy itself adds or rewrites on one side only.
+const HOP_OR_ENVOY: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "expect",
+    "x-envoy-internal",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-forwarded-for",
+];
+
+fn comparable_headers(request: &Recorded) -> Vec<(String, Vec<u8>)> {
+    let mut headers: Vec<_> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| !HOP_OR_ENVOY.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    headers.sort();
+    headers
+}
+
+/// The one request the primary got and the one copy the shadow got.
+async fn primary_and_copy(rig: &Rig) -> (Recorded, Recorded) {
+    let copies = rig.shadow.wait_for(1, ARRIVAL).await;
+    let primaries = rig.primary.received();
+    assert_eq!(primaries.len(), 1, "primary requests: {primaries:?}");
+    assert_eq!(copies.len(), 1, "shadow requests: {copies:?}");
+    (primaries[0].clone(), copies[0].clone())
+}
+
+fn assert_same_request(primary: &Recorded, copy: &Recorded) {
+    assert_eq!(copy.method, primary.method);
+    assert_eq!(copy.uri, primary.uri);
+    assert_eq!(copy.body.len(), primary.body.len(), "body length");
+    assert!(copy.body == primary.body, "bodies differ");
+    assert_eq!(comparable_headers(copy), comparable_headers(primary));
+    for hop in ["transfer-encoding", "connection", "expect", "te", "keep-alive"] {
+        assert!(copy.header(hop).is_none(), "copy carries {hop}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_with_query_string() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    let reply = client::http1("GET", &rig.url("/api/items?id=7&q=a%20b"), &[("x-user-id", "42")], "").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.text().starts_with("primary saw GET /api/items?id=7&q=a%20b"), "{}", reply.text());
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_same_request(&primary, &copy);
+    assert_eq!(copy.header("x-user-id"), Some("42"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_and_put_with_a_body() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    for (i, method) in ["POST", "PUT"].iter().enumerate() {
+        let body = format!("{{\"order\": {i}, \"items\": [1, 2, 3]}}");
+        let reply = client::http1(method, &rig.url("/orders"), &[("content-type", "application/json")], body.clone()).await;
+        assert_eq!(reply.status, 200);
+        let copies = rig.shadow.wait_for(i + 1, ARRIVAL).await;
+        let copy = &copies[i];
+        assert_eq!(copy.method, *method);
+        assert_eq!(copy.body, body.as_bytes());
+        assert_eq!(copy.header("content-type"), Some("application/json"));
+        assert_same_request(&rig.primary.received()[i], copy);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_mebibyte_body_arrives_whole() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    let body: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
+    let reply = client::http1("POST", &rig.url("/upload"), &[], body.clone()).await;
+    assert_eq!(reply.status, 200);
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_eq!(primary.body, body);
+    assert_same_request(&primary, &copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_chunked_upload_is_copied_piece_by_piece() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    let pieces: Vec<Bytes> = (0..6).map(|i| Bytes::from(vec![b'a' + i as u8; 3000 + i * 7])).collect();
+    let expected: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+    let reply = client::http1_slow_chunked(&rig.url("/stream"), pieces, Duration::from_millis(150)).await;
+    assert_eq!(reply.status, 200);
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_eq!(primary.body, expected);
+    assert_same_request(&primary, &copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_request() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    let reply = client::h2c("POST", &rig.url("/h2?x=1"), &[("x-h2", "yes")], vec![Bytes::from_static(b"over h2")], None).await;
+    assert_eq!(reply.status, 200);
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_eq!(copy.body, b"over h2");
+    assert_same_request(&primary, &copy);
+}
+
+/// HTTP/2 can end a request with trailers and no end-of-stream data frame:
+/// the copy must still be sent, with the whole body. (Envoy's
+/// dispatch_http_call does not send request trailers — its AsyncClient has
+/// no support for them — so the copy itself ends without them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_request_that_ends_with_trailers() {
+    // HTTP/1 upstreams drop request trailers, so both clusters speak h2c here.
+    let rig = Rig::build(MIRROR_ALL, Behaviour::Answer, |setup| setup.http2_upstreams = true).await;
+    let chunks = vec![Bytes::from_static(b"part one, "), Bytes::from_static(b"part two")];
+    let reply = client::h2c("POST", &rig.url("/grpcish"), &[], chunks, Some(&[("x-checksum", "abc123")])).await;
+    assert_eq!(reply.status, 200);
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_eq!(primary.trailers, [("x-checksum".to_owned(), b"abc123".to_vec())], "the primary ended with trailers");
+    assert_eq!(copy.body, b"part one, part two");
+    assert_same_request(&primary, &copy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_policy_acts_on_the_copy_only() {
+    let rig = Rig::start(
+        r#"{"forward": {"mirror": {"destinationId": "shadow",
+            "removeHeaders": ["authorization", "cookie"],
+            "addHeaders": {"x-mirror": "1", "x-env": "shadow"},
+            "hostSuffix": "-shadow"}}}"#,
+    )
+    .await;
+    let headers = [("authorization", "Bearer secret"), ("cookie", "sid=1"), ("x-env", "prod"), ("host", "api.example:8080")];
+    let reply = client::http1("GET", &rig.url("/me"), &headers, "").await;
+    assert_eq!(reply.status, 200);
+    let (primary, copy) = primary_and_copy(&rig).await;
+    assert_eq!(primary.header("authorization"), Some("Bearer secret"));
+    assert_eq!(primary.header("cookie"), Some("sid=1"));
+    assert_eq!(primary.header("x-env"), Some("prod"));
+    assert_eq!(primary.header("host"), Some("api.example:8080"));
+    assert_eq!(primary.header("x-mirror"), None);
+    assert_eq!(copy.header("authorization"), None);
+    assert_eq!(copy.header("cookie"), None);
+    assert_eq!(copy.header("x-env"), Some("shadow"));
+    assert_eq!(copy.header("x-mirror"), Some("1"));
+    assert_eq!(copy.header("host"), Some("api.example-shadow:8080"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authority_rewrite_and_methods_filter() {
+    let rig = Rig::start(
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "authority": "canary.internal", "methods": ["POST"]}}}"#,
+    )
+    .await;
+    assert_eq!(client::http1("GET", &rig.url("/read"), &[("host", "api")], "").await.status, 200);
+    assert_eq!(client::http1("POST", &rig.url("/write"), &[("host", "api")], "w").await.status, 200);
+    let copies = rig.shadow.wait_for(1, ARRIVAL).await;
+    let copies_after = rig.shadow.settle(QUIET).await;
+    assert_eq!(copies_after.len(), 1, "only the POST is mirrored: {copies:?}");
+    assert_eq!(copies[0].method, "POST");
+    assert_eq!(copies[0].header("host"), Some("canary.internal"));
+    assert!(rig.primary.received().iter().all(|r| r.header("host") == Some("api")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upgrade_passes_through_and_is_not_mirrored() {
+    let rig = Rig::start(MIRROR_ALL).await;
+    let (status, echoed) = client::websocket_echo(rig.envoy.listener, "/ws", b"hello over ws").await;
+    assert!(status.contains("101"), "{status}");
+    assert_eq!(echoed, b"hello over ws");
+    assert_eq!(rig.shadow.settle(QUIET).await.len(), 0);
+    assert!(vrata_mirror_testkit::rig::eventually(ARRIVAL, || rig.skipped("default", "shadow", "upgrade") == 1.0).await);
+    assert_eq!(rig.mirrored("default", "shadow"), 0.0);
+}

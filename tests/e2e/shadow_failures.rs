@@ -1,0 +1,129 @@
+//! End to end: whatever the shadow does (refuse connections, never answer,
+//! answer slowly, answer 500, reset), every client response is identical to
+//! the run without mirroring, and the mirror metrics say what happened.
+
+use bytes::Bytes;
+use vrata_mirror_testkit::client::{self, Reply};
+use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
+use vrata_mirror_testkit::upstream::{closed_port, Behaviour};
+
+/// The same small mix of requests for every scenario.
+async fn traffic(rig: &Rig) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for i in 0..12 {
+        let reply = if i % 2 == 0 {
+            client::http1("GET", &rig.url(&format!("/api/get/{i}?q={i}")), &[], "").await
+        } else {
+            client::http1("POST", &rig.url(&format!("/api/post/{i}")), &[], vec![b'p'; 100 * i]).await
+        };
+        replies.push(reply);
+    }
+    replies
+}
+
+/// The replies with mirroring off: what every scenario must reproduce.
+async fn baseline() -> Vec<Reply> {
+    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#).await;
+    traffic(&rig).await
+}
+
+fn config(timeout_ms: u32) -> String {
+    format!(r#"{{"forward": {{"mirror": {{"destinationId": "shadow", "timeoutMs": {timeout_ms}}}}}}}"#)
+}
+
+async fn assert_clients_unaffected(rig: &Rig) {
+    let expected = baseline().await;
+    let got = traffic(rig).await;
+    assert!(got.iter().all(|r| r.status == 200), "{got:?}");
+    assert_eq!(got, expected, "client responses differ from the run without mirroring");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_that_refuses_connections() {
+    let rig = Rig::build(&config(1000), Behaviour::Answer, |setup| setup.shadows[0].port = closed_port()).await;
+    assert_clients_unaffected(&rig).await;
+    // The first copies fail to connect; then the back-off stops sending.
+    let failures = || rig.responses("api", "shadow", "connect_failure");
+    assert!(eventually(ARRIVAL, || failures() >= 5.0).await, "{}", rig.envoy.prometheus());
+    assert!(rig.skipped("api", "shadow", "backoff") >= 1.0, "{}", rig.envoy.prometheus());
+    assert_eq!(
+        rig.mirrored("api", "shadow") + rig.skipped("api", "shadow", "backoff"),
+        12.0,
+        "every request is either sent or skipped, once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_shadow_is_held_to_the_in_flight_cap() {
+    let rig = Rig::build(
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 10000, "maxInFlight": 4}}}"#,
+        Behaviour::Stuck,
+        |_| {},
+    )
+    .await;
+    assert_clients_unaffected(&rig).await;
+    let copies = rig.shadow.settle(QUIET).await;
+    assert_eq!(copies.len(), 4, "only maxInFlight copies were sent");
+    assert_eq!(rig.mirrored("api", "shadow"), 4.0);
+    assert_eq!(rig.skipped("api", "shadow", "in_flight_limit"), 8.0, "{}", rig.envoy.prometheus());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_shadow_is_timed_out_and_counted() {
+    let rig = Rig::build(&config(200), Behaviour::SlowMs(1500), |_| {}).await;
+    assert_clients_unaffected(&rig).await;
+    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "timeout") >= 5.0).await, "{}", rig.envoy.prometheus());
+    assert_eq!(rig.responses("api", "shadow", "2xx"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_shadow_within_its_timeout_shows_its_latency() {
+    let rig = Rig::build(&config(2000), Behaviour::SlowMs(300), |_| {}).await;
+    assert_clients_unaffected(&rig).await;
+    let count = || {
+        rig.envoy
+            .metric("vrata_mirror_response_time_ms_count", &[("route", "api"), ("destination", "shadow")])
+    };
+    assert!(eventually(ARRIVAL, || count() == 12.0).await, "{}", rig.envoy.prometheus());
+    let sum = rig.envoy.metric("vrata_mirror_response_time_ms_sum", &[("route", "api"), ("destination", "shadow")]);
+    assert!(sum >= 12.0 * 300.0 * 0.95, "latency sum {sum} ms for 12 copies of a 300 ms shadow");
+    assert_eq!(rig.responses("api", "shadow", "2xx"), 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_answering_500_shows_up_as_5xx() {
+    let rig = Rig::build(&config(1000), Behaviour::Status(500), |_| {}).await;
+    assert_clients_unaffected(&rig).await;
+    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "5xx") == 12.0).await, "{}", rig.envoy.prometheus());
+    assert_eq!(rig.mirrored("api", "shadow"), 12.0);
+    assert_eq!(rig.skipped("api", "shadow", "backoff"), 0.0, "a shadow that answers is not backed off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_that_resets_is_counted_as_reset() {
+    let rig = Rig::build(&config(1000), Behaviour::Reset, |_| {}).await;
+    assert_clients_unaffected(&rig).await;
+    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "reset") >= 5.0).await, "{}", rig.envoy.prometheus());
+    assert_eq!(rig.responses("api", "shadow", "5xx"), 0.0);
+}
+
+/// A body larger than maxBodyBytes: the primary gets all of it and answers
+/// 200, no 413 anywhere, the mirror is skipped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored() {
+    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1048576}}}"#).await;
+    let body: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    // Declared length: refused before any byte is copied.
+    let reply = client::http1("POST", &rig.url("/api/big"), &[], body.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // No declared length (chunked): dropped once the copy would pass the cap.
+    let pieces: Vec<Bytes> = body.chunks(256 * 1024).map(Bytes::copy_from_slice).collect();
+    let reply = client::http1_slow_chunked(&rig.url("/api/big"), pieces, std::time::Duration::from_millis(1)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let primaries = rig.primary.received();
+    assert_eq!(primaries.len(), 2);
+    assert!(primaries.iter().all(|p| p.body == body), "the primary got every byte");
+    assert_eq!(rig.shadow.settle(QUIET).await.len(), 0);
+    assert_eq!(rig.skipped("api", "shadow", "body_too_large"), 2.0, "{}", rig.envoy.prometheus());
+    assert_eq!(rig.envoy.stat("http.ingress.downstream_rq_4xx"), 0, "no 413 anywhere");
+}

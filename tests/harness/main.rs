@@ -1,0 +1,16 @@
+//! Harness tests: the compiled `vrata_mirror.wasm` (`make build`) in our own
+//! proxy-wasm host on wasmtime ([`wasmhost`]), driven as Envoy drives it.
+//! One test binary: wasmtime is compiled and linked once. One module per topic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod wasmhost;
+
+mod backoff;
+mod config;
+mod faults;
+mod imports;
+mod lifecycle;
+mod limits;
+mod requests;
+mod responses;
+mod sampling;
