@@ -18,11 +18,22 @@ pub enum HostError {
 
 pub type HostResult<T> = Result<T, HostError>;
 
-fn check(status: u32) -> HostResult<()> {
-    match status {
-        0 => Ok(()),
-        1 => Err(HostError::NotFound),
-        2 => Err(HostError::BadArgument),
+/// proxy-wasm `WasmResult` codes the filter tells apart.
+mod status {
+    pub const OK: u32 = 0;
+    pub const NOT_FOUND: u32 = 1;
+    pub const BAD_ARGUMENT: u32 = 2;
+    /// A shared queue with nothing in it.
+    pub const EMPTY: u32 = 7;
+}
+
+const NANOS_PER_MILLI: u64 = 1_000_000;
+
+fn check(code: u32) -> HostResult<()> {
+    match code {
+        status::OK => Ok(()),
+        status::NOT_FOUND => Err(HostError::NotFound),
+        status::BAD_ARGUMENT => Err(HostError::BadArgument),
         other => Err(HostError::Status(other)),
     }
 }
@@ -53,7 +64,7 @@ pub enum MetricKind {
     Histogram = 2,
 }
 
-mod abi {
+mod ffi {
     #[link(wasm_import_module = "env")]
     extern "C" {
         pub fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
@@ -115,13 +126,13 @@ fn get_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> HostResult<O
 
 pub fn log(level: u32, message: &str) {
     // SAFETY: the pointer and length describe a live &str.
-    let _ = unsafe { abi::proxy_log(level, message.as_ptr(), message.len()) };
+    let _ = unsafe { ffi::proxy_log(level, message.as_ptr(), message.len()) };
 }
 
 pub fn log_level() -> HostResult<u32> {
     let mut level = 0;
     // SAFETY: `level` outlives the call.
-    check(unsafe { abi::proxy_get_log_level(&mut level) })?;
+    check(unsafe { ffi::proxy_get_log_level(&mut level) })?;
     Ok(level)
 }
 
@@ -129,45 +140,45 @@ pub fn log_level() -> HostResult<u32> {
 pub fn now_ms() -> HostResult<u64> {
     let mut nanos = 0;
     // SAFETY: `nanos` outlives the call.
-    check(unsafe { abi::proxy_get_current_time_nanoseconds(&mut nanos) })?;
-    Ok(nanos / 1_000_000)
+    check(unsafe { ffi::proxy_get_current_time_nanoseconds(&mut nanos) })?;
+    Ok(nanos / NANOS_PER_MILLI)
 }
 
 pub fn buffer(kind: Buffer, start: usize, max_size: usize) -> HostResult<Option<Vec<u8>>> {
     // SAFETY: out-pointers are live locals inside get_bytes.
-    get_bytes(|data, size| unsafe { abi::proxy_get_buffer_bytes(kind as u32, start, max_size, data, size) })
+    get_bytes(|data, size| unsafe { ffi::proxy_get_buffer_bytes(kind as u32, start, max_size, data, size) })
 }
 
 /// A whole header map, serialized (decode with `vrata_mirror_core::abi::decode_map`).
 pub fn header_map(kind: Map) -> HostResult<Vec<u8>> {
     // SAFETY: out-pointers are live locals inside get_bytes.
-    get_bytes(|data, size| unsafe { abi::proxy_get_header_map_pairs(kind as u32, data, size) })
+    get_bytes(|data, size| unsafe { ffi::proxy_get_header_map_pairs(kind as u32, data, size) })
         .map(Option::unwrap_or_default)
 }
 
 pub fn header(kind: Map, name: &str) -> HostResult<Option<Vec<u8>>> {
     // SAFETY: `name` is live for the call; out-pointers are live locals.
     get_bytes(|data, size| unsafe {
-        abi::proxy_get_header_map_value(kind as u32, name.as_ptr(), name.len(), data, size)
+        ffi::proxy_get_header_map_value(kind as u32, name.as_ptr(), name.len(), data, size)
     })
 }
 
 pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
     let encoded = vrata_mirror_core::abi::encode_property_path(path);
     // SAFETY: `encoded` is live for the call; out-pointers are live locals.
-    get_bytes(|data, size| unsafe { abi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
+    get_bytes(|data, size| unsafe { ffi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
 }
 
 pub fn register_shared_queue(name: &str) -> HostResult<u32> {
     let mut id = 0;
     // SAFETY: `name` and `id` are live for the call.
-    check(unsafe { abi::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { ffi::proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 
 pub fn enqueue_shared_queue(queue_id: u32, value: &[u8]) -> HostResult<()> {
     // SAFETY: `value` is live for the call.
-    check(unsafe { abi::proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) })
+    check(unsafe { ffi::proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) })
 }
 
 /// Takes one item off a queue; `None` when it is empty.
@@ -175,31 +186,31 @@ pub fn dequeue_shared_queue(queue_id: u32) -> HostResult<Option<Vec<u8>>> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
     // SAFETY: out-pointers are live locals.
-    match unsafe { abi::proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) } {
-        0 => Ok(Some(owned(data, size))),
-        7 => Ok(None), // Empty
+    match unsafe { ffi::proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) } {
+        status::OK => Ok(Some(owned(data, size))),
+        status::EMPTY => Ok(None),
         other => check(other).map(|()| None),
     }
 }
 
 pub fn set_tick_period_ms(period_ms: u32) -> HostResult<()> {
     // SAFETY: plain value call.
-    check(unsafe { abi::proxy_set_tick_period_milliseconds(period_ms) })
+    check(unsafe { ffi::proxy_set_tick_period_milliseconds(period_ms) })
 }
 
 pub fn define_metric(kind: MetricKind, name: &str) -> HostResult<u32> {
     let mut id = 0;
     // SAFETY: `name` and `id` are live for the call.
-    check(unsafe { abi::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { ffi::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 
 pub fn increment_metric(id: u32, delta: i64) -> HostResult<()> {
     // SAFETY: plain value call.
-    check(unsafe { abi::proxy_increment_metric(id, delta) })
+    check(unsafe { ffi::proxy_increment_metric(id, delta) })
 }
 
 pub fn record_metric(id: u32, value: u64) -> HostResult<()> {
     // SAFETY: plain value call.
-    check(unsafe { abi::proxy_record_metric(id, value) })
+    check(unsafe { ffi::proxy_record_metric(id, value) })
 }

@@ -22,13 +22,23 @@ impl log::Log for HostLogger {
     fn flush(&self) {}
 }
 
+/// proxy-wasm log levels (`proxy_log`, `proxy_get_log_level`).
+mod level {
+    pub const TRACE: u32 = 0;
+    pub const DEBUG: u32 = 1;
+    pub const INFO: u32 = 2;
+    pub const WARN: u32 = 3;
+    pub const ERROR: u32 = 4;
+    pub const CRITICAL: u32 = 5;
+}
+
 fn proxy_level(level: log::Level) -> u32 {
     match level {
-        log::Level::Trace => 0,
-        log::Level::Debug => 1,
-        log::Level::Info => 2,
-        log::Level::Warn => 3,
-        log::Level::Error => 4,
+        log::Level::Trace => level::TRACE,
+        log::Level::Debug => level::DEBUG,
+        log::Level::Info => level::INFO,
+        log::Level::Warn => level::WARN,
+        log::Level::Error => level::ERROR,
     }
 }
 
@@ -36,14 +46,14 @@ fn proxy_level(level: log::Level) -> u32 {
 /// so disabled `debug!` lines cost no formatting.
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
-        std::panic::set_hook(Box::new(|info| host::log(5, &format!("vrata-mirror panicked: {info}"))));
+        std::panic::set_hook(Box::new(|info| host::log(level::CRITICAL, &format!("vrata-mirror panicked: {info}"))));
     }
     let filter = match host::log_level() {
-        Ok(0) => log::LevelFilter::Trace,
-        Ok(1) => log::LevelFilter::Debug,
-        Ok(2) => log::LevelFilter::Info,
-        Ok(3) => log::LevelFilter::Warn,
-        Ok(4) => log::LevelFilter::Error,
+        Ok(level::TRACE) => log::LevelFilter::Trace,
+        Ok(level::DEBUG) => log::LevelFilter::Debug,
+        Ok(level::INFO) => log::LevelFilter::Info,
+        Ok(level::WARN) => log::LevelFilter::Warn,
+        Ok(level::ERROR) => log::LevelFilter::Error,
         Ok(_) => log::LevelFilter::Off,
         Err(_) => log::LevelFilter::Info,
     };

@@ -3,7 +3,7 @@
 //!
 //! - `root`: configuration, and every mirror call (dispatch and outcome);
 //! - `stream`: one request: act on the decision, copy, hand over;
-//! - `shared`: what the two share inside one worker VM;
+//! - `vm_state`: what the two share inside one worker VM (`VmState`, the `Loaded` configuration);
 //! - `metrics`: metric ids, defined once and cached;
 //! - `host`: typed host calls that return errors instead of panicking;
 //! - `logger`: `log` records to the host;
@@ -14,7 +14,7 @@ mod logger;
 mod metrics;
 mod root;
 mod sdk_defaults;
-mod shared;
+mod vm_state;
 mod stream;
 
 proxy_wasm::main! {{

@@ -3,7 +3,7 @@
 
 use super::host::{self, Buffer, Map};
 use super::logger;
-use super::shared::{draw_u64, Active, Call, Calls, PendingCopy, Shared, Waker};
+use super::vm_state::{draw_u64, Loaded, Call, Calls, PendingCopy, VmState, Waker};
 use super::stream::MirrorStream;
 use vrata_mirror_core::config;
 use vrata_mirror_core::abi::decode_map;
@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub struct MirrorRoot {
-    shared: Rc<Shared>,
+    shared: Rc<VmState>,
     calls: Calls,
     /// A reconfiguration keeps the queue registered the first time.
     waker_registered: bool,
@@ -26,7 +26,7 @@ impl MirrorRoot {
     pub fn new() -> Self {
         logger::install();
         MirrorRoot {
-            shared: Rc::new(Shared::new()),
+            shared: Rc::new(VmState::new()),
             calls: Calls::default(),
             waker_registered: false,
         }
@@ -38,7 +38,7 @@ impl MirrorRoot {
             .unwrap_or_default();
         let config = config::parse(&text).map_err(|err| err.to_string())?;
         let previous = self.shared.active();
-        self.shared.set_active(Active::new(config, previous.as_deref()));
+        self.shared.set_active(Loaded::new(config, previous.as_deref()));
         Ok(())
     }
 

@@ -11,6 +11,10 @@
 //!
 //! One stub per default of proxy-wasm 0.2.5 whose body calls `hostcalls`;
 //! callbacks (`on_*`) keep the SDK's own no-op defaults.
+//!
+//! Cargo.toml pins proxy-wasm to exactly 0.2.5 for this reason: on any bump,
+//! re-read the new version's `traits.rs` and add a stub for every new
+//! default that calls the host, or a panicking path comes back silently.
 
 /// For `impl Context for ...`.
 macro_rules! inert_context_methods {

@@ -7,7 +7,7 @@
 //! a 413 for the client).
 
 use super::host::{self, Buffer, Map};
-use super::shared::{draw_u32, Active, PendingCopy, Shared, Target};
+use super::vm_state::{draw_u32, Loaded, PendingCopy, VmState, Target};
 use vrata_mirror_core::abi::decode_map;
 use vrata_mirror_core::mirror::body::{BodyCopy, TooLarge};
 use vrata_mirror_core::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
@@ -22,7 +22,7 @@ use std::rc::Rc;
 const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
 
 pub struct MirrorStream {
-    shared: Rc<Shared>,
+    shared: Rc<VmState>,
     state: State,
 }
 
@@ -68,14 +68,14 @@ impl RequestView for HostRequest {
 }
 
 impl MirrorStream {
-    pub fn new(shared: Rc<Shared>) -> Self {
+    pub fn new(shared: Rc<VmState>) -> Self {
         MirrorStream { shared, state: State::Idle }
     }
 
     /// Acts on the decision (`mirror::decide`): counts the skips, and starts
     /// the copy for the mirrors admitted, or sends it at once when the
     /// request has no body.
-    fn start(&self, active: &Active, end_of_stream: bool) -> State {
+    fn start(&self, active: &Loaded, end_of_stream: bool) -> State {
         let Plan { route, skipped, capture } =
             decide(&active.config, &active.destinations, &mut HostRequest, end_of_stream);
         let route = route.as_deref();

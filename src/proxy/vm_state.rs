@@ -21,17 +21,17 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// One configuration and what is derived from it.
-pub struct Active {
+pub struct Loaded {
     pub config: PluginConfig,
     /// Aligned with `config.destinations`.
     pub destinations: Vec<Rc<RefCell<DestinationState>>>,
     pub metrics: MetricCache,
 }
 
-impl Active {
+impl Loaded {
     /// Builds the active state, carrying over destination states by name so
     /// that copies in flight across a reconfiguration stay accounted.
-    pub fn new(config: PluginConfig, previous: Option<&Active>) -> Active {
+    pub fn new(config: PluginConfig, previous: Option<&Loaded>) -> Loaded {
         let destinations = config
             .destinations
             .iter()
@@ -44,7 +44,7 @@ impl Active {
                     .unwrap_or_default()
             })
             .collect();
-        Active {
+        Loaded {
             config,
             destinations,
             metrics: MetricCache::default(),
@@ -88,26 +88,26 @@ pub enum Waker {
     Tick,
 }
 
-pub struct Shared {
-    active: RefCell<Option<Rc<Active>>>,
+pub struct VmState {
+    active: RefCell<Option<Rc<Loaded>>>,
     pending: RefCell<VecDeque<PendingCopy>>,
     waker: Cell<Waker>,
 }
 
-impl Shared {
-    pub fn new() -> Shared {
-        Shared {
+impl VmState {
+    pub fn new() -> VmState {
+        VmState {
             active: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             waker: Cell::new(Waker::Tick),
         }
     }
 
-    pub fn active(&self) -> Option<Rc<Active>> {
+    pub fn active(&self) -> Option<Rc<Loaded>> {
         self.active.borrow().clone()
     }
 
-    pub fn set_active(&self, active: Active) {
+    pub fn set_active(&self, active: Loaded) {
         *self.active.borrow_mut() = Some(Rc::new(active));
     }
 
