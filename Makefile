@@ -65,6 +65,7 @@ print-envoy-versions:
 	@echo $(ENVOY_VERSIONS)
 
 lint:
+	cargo fmt --all --check
 	cargo clippy --target wasm32-wasip1 --release -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -10,7 +10,6 @@
 // Measurement tooling, not filter code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;

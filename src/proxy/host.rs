@@ -95,7 +95,12 @@ mod ffi {
         pub fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
         pub fn proxy_dequeue_shared_queue(queue_id: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
         pub fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
-        pub fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+        pub fn proxy_define_metric(
+            metric_type: u32,
+            name_data: *const u8,
+            name_size: usize,
+            return_id: *mut u32,
+        ) -> u32;
         pub fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
         pub fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     }

@@ -46,7 +46,9 @@ fn proxy_level(level: log::Level) -> u32 {
 /// so disabled `debug!` lines cost no formatting.
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
-        std::panic::set_hook(Box::new(|info| host::log(level::CRITICAL, &format!("vrata-mirror panicked: {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            host::log(level::CRITICAL, &format!("vrata-mirror panicked: {info}"))
+        }));
     }
     let filter = match host::log_level() {
         Ok(level::TRACE) => log::LevelFilter::Trace,

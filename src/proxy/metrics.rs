@@ -4,10 +4,10 @@
 //! retried; its increments are dropped (metrics never fail a request).
 
 use super::host::{self, MetricKind};
-use vrata_mirror_core::config::MirrorPolicy;
-use vrata_mirror_core::telemetry::{names, ResponseClass, SkipReason};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use vrata_mirror_core::config::MirrorPolicy;
+use vrata_mirror_core::telemetry::{names, ResponseClass, SkipReason};
 
 #[derive(Clone, Copy)]
 enum Slot {
@@ -71,17 +71,22 @@ impl Series {
 
     /// A copy Envoy accepted.
     pub fn count_request(&self) {
-        let id = self
-            .requests
-            .id(MetricKind::Counter, || names::requests_total(&self.route, &self.destination));
+        let id = self.requests.id(MetricKind::Counter, || {
+            names::requests_total(&self.route, &self.destination)
+        });
         increment(id);
     }
 
     /// A sampled request that was not mirrored.
     pub fn count_skip(&self, reason: SkipReason) {
-        let slot = SkipReason::ALL.iter().position(|r| *r == reason).and_then(|i| self.skipped.get(i));
+        let slot = SkipReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| self.skipped.get(i));
         if let Some(lazy) = slot {
-            let id = lazy.id(MetricKind::Counter, || names::skipped_total(&self.route, &self.destination, reason));
+            let id = lazy.id(MetricKind::Counter, || {
+                names::skipped_total(&self.route, &self.destination, reason)
+            });
             increment(id);
         }
     }
@@ -90,13 +95,15 @@ impl Series {
     pub fn count_response(&self, class: ResponseClass, latency_ms: Option<u64>) {
         let slot = self.responses.get(class.index());
         if let Some(lazy) = slot {
-            let id = lazy.id(MetricKind::Counter, || names::responses_total(&self.route, &self.destination, class));
+            let id = lazy.id(MetricKind::Counter, || {
+                names::responses_total(&self.route, &self.destination, class)
+            });
             increment(id);
         }
         if let Some(ms) = latency_ms {
-            let id = self
-                .latency
-                .id(MetricKind::Histogram, || names::latency_ms(&self.route, &self.destination));
+            let id = self.latency.id(MetricKind::Histogram, || {
+                names::latency_ms(&self.route, &self.destination)
+            });
             if let Some(id) = id {
                 let _ = host::record_metric(id, ms);
             }

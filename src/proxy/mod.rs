@@ -14,8 +14,8 @@ mod logger;
 mod metrics;
 mod root;
 mod sdk_defaults;
-mod vm_state;
 mod stream;
+mod vm_state;
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_context_id| -> Box<dyn proxy_wasm::traits::RootContext> {

@@ -3,17 +3,17 @@
 
 use super::host::{self, Buffer, Map};
 use super::logger;
-use super::vm_state::{draw_u64, Loaded, Call, Calls, PendingCopy, VmState, Waker};
-use super::stream::MirrorStream;
-use vrata_mirror_core::config;
-use vrata_mirror_core::abi::decode_map;
-use vrata_mirror_core::dispatch::outcome::{CallReport, ENVOY_REPLY_PREFIX};
-use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
+use super::stream::MirrorStream;
+use super::vm_state::{draw_u64, Call, Calls, Loaded, PendingCopy, VmState, Waker};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 use std::time::Duration;
+use vrata_mirror_core::abi::decode_map;
+use vrata_mirror_core::config;
+use vrata_mirror_core::dispatch::outcome::{CallReport, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
 pub struct MirrorRoot {
     shared: Rc<VmState>,
@@ -73,7 +73,12 @@ impl MirrorRoot {
     }
 
     fn dispatch(&mut self, copy: PendingCopy, now: u64) {
-        let PendingCopy { target, headers, body, trailers } = copy;
+        let PendingCopy {
+            target,
+            headers,
+            body,
+            trailers,
+        } = copy;
         let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let body = (!body.is_empty()).then_some(body.as_slice());
@@ -90,12 +95,21 @@ impl MirrorRoot {
         match dispatched {
             Ok(token) => {
                 target.series.count_request();
-                self.calls.insert(token, Call { target, started_ms: now });
+                self.calls.insert(
+                    token,
+                    Call {
+                        target,
+                        started_ms: now,
+                    },
+                );
             }
             Err(status) => {
                 // Unknown cluster, or the shadow's circuit breaker is full:
                 // counted, not retried, and it feeds the back-off.
-                log::debug!("vrata-mirror: dispatch to {} refused: {status:?}", target.mirror.destination);
+                log::debug!(
+                    "vrata-mirror: dispatch to {} refused: {status:?}",
+                    target.mirror.destination
+                );
                 target.series.count_skip(SkipReason::DispatchFailed);
                 target.destination.borrow_mut().complete(target.admission, false, now);
             }

@@ -7,17 +7,17 @@
 //! a 413 for the client).
 
 use super::host::{self, Buffer, Map};
-use super::vm_state::{draw_u32, Loaded, PendingCopy, VmState, Target};
+use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
+use super::vm_state::{draw_u32, Loaded, PendingCopy, Target, VmState};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
 use vrata_mirror_core::abi::decode_map;
 use vrata_mirror_core::mirror::body::{BodyCopy, TooLarge};
 use vrata_mirror_core::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
 use vrata_mirror_core::mirror::request::{copyable_trailers, shape_headers, RequestHead};
 use vrata_mirror_core::mirror::select::HeaderLookup;
 use vrata_mirror_core::telemetry::SkipReason;
-use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
-use std::rc::Rc;
 
 const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
 
@@ -69,26 +69,48 @@ impl RequestView for HostRequest {
 
 impl MirrorStream {
     pub fn new(shared: Rc<VmState>) -> Self {
-        MirrorStream { shared, state: State::Idle }
+        MirrorStream {
+            shared,
+            state: State::Idle,
+        }
     }
 
     /// Acts on the decision (`mirror::decide`): counts the skips, and starts
     /// the copy for the mirrors admitted, or sends it at once when the
     /// request has no body.
     fn start(&self, active: &Loaded, end_of_stream: bool) -> State {
-        let Plan { route, skipped, capture } =
-            decide(&active.config, &active.destinations, &mut HostRequest, end_of_stream);
+        let Plan {
+            route,
+            skipped,
+            capture,
+        } = decide(&active.config, &active.destinations, &mut HostRequest, end_of_stream);
         let route = route.as_deref();
         for Skipped { mirror, reason } in &skipped {
             active.metrics.series(route, mirror).count_skip(*reason);
         }
-        let Some(decide::Capture { head, body, admitted, complete }) = capture else {
+        let Some(decide::Capture {
+            head,
+            body,
+            admitted,
+            complete,
+        }) = capture
+        else {
             return State::Idle;
         };
         let mut targets = Vec::with_capacity(admitted.len());
-        for Admitted { mirror, destination, admission } in admitted {
+        for Admitted {
+            mirror,
+            destination,
+            admission,
+        } in admitted
+        {
             let series = active.metrics.series(route, &mirror);
-            targets.push(Target { mirror, series, destination, admission });
+            targets.push(Target {
+                mirror,
+                series,
+                destination,
+                admission,
+            });
         }
         let capture = Capture { head, body, targets };
         if complete {
@@ -111,7 +133,12 @@ impl MirrorStream {
                 continue;
             }
             let headers = shape_headers(head.headers.clone(), &target.mirror);
-            copies.push(PendingCopy { target, headers, body: body.clone(), trailers: trailers.clone() });
+            copies.push(PendingCopy {
+                target,
+                headers,
+                body: body.clone(),
+                trailers: trailers.clone(),
+            });
         }
         self.shared.submit(copies);
     }

@@ -10,15 +10,15 @@
 
 use super::host;
 use super::metrics::{MetricCache, Series};
-use vrata_mirror_core::config::{MirrorPolicy, PluginConfig};
-use vrata_mirror_core::dispatch::destination::{Admission, DestinationState};
-use vrata_mirror_core::telemetry::SkipReason;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use vrata_mirror_core::config::{MirrorPolicy, PluginConfig};
+use vrata_mirror_core::dispatch::destination::{Admission, DestinationState};
+use vrata_mirror_core::telemetry::SkipReason;
 
 /// One configuration and what is derived from it.
 pub struct Loaded {

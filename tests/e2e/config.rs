@@ -20,7 +20,10 @@ fn the_reference_envoy_yaml_validates() {
 fn the_grpc_envoy_yaml_validates_and_speaks_http2_to_the_shadow() {
     let yaml = read("envoy/grpc.yaml");
     let shadow = &yaml[yaml.find("  - name: shadow").expect("a shadow cluster")..];
-    assert!(shadow.contains("http2_protocol_options"), "the shadow cluster must speak HTTP/2");
+    assert!(
+        shadow.contains("http2_protocol_options"),
+        "the shadow cluster must speak HTTP/2"
+    );
     let (ok, output) = validate(&yaml);
     assert!(ok, "envoy --mode validate refused envoy/grpc.yaml:\n{output}");
 }
@@ -39,10 +42,22 @@ fn the_istio_plugin_config_loads() {
 }
 
 const BAD: &[(&str, &str)] = &[
-    (r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 150}}}"#, "forward.mirror.percentage"),
-    (r#"{"forward": {"mirrror": {"destinationId": "shadow"}}}"#, "forward.mirrror"),
-    (r#"{"forward": {"mirror": {"destinationId": ""}}}"#, "forward.mirror.destinationId"),
-    (r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 0}}}"#, "forward.mirror.timeoutMs"),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 150}}}"#,
+        "forward.mirror.percentage",
+    ),
+    (
+        r#"{"forward": {"mirrror": {"destinationId": "shadow"}}}"#,
+        "forward.mirrror",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": ""}}}"#,
+        "forward.mirror.destinationId",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 0}}}"#,
+        "forward.mirror.timeoutMs",
+    ),
     ("{not json", "not valid JSON"),
 ];
 
@@ -62,13 +77,20 @@ fn bad_plugin_configs_are_refused_at_validation_naming_the_field() {
 
 #[test]
 fn a_bad_plugin_config_stops_envoy_from_starting() {
-    let yaml = Setup::new(r#"{"forward": {"mirror": {"destinationId": "shadow", "percentge": 5}}}"#, 1, 2).render();
+    let yaml = Setup::new(
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "percentge": 5}}}"#,
+        1,
+        2,
+    )
+    .render();
     let failure = match Envoy::try_start(&yaml, 1) {
         Ok(_) => panic!("Envoy started with a bad plugin config"),
         Err(failure) => failure,
     };
     assert!(
-        failure.log.contains("forward.mirror.percentge: unknown key; did you mean \"percentage\"?"),
+        failure
+            .log
+            .contains("forward.mirror.percentge: unknown key; did you mean \"percentage\"?"),
         "{}",
         failure.log
     );
@@ -80,7 +102,10 @@ fn a_bad_plugin_config_stops_envoy_from_starting() {
 #[test]
 fn the_compose_file_mounts_the_validated_config_and_the_built_module() {
     let compose = read("envoy/docker-compose.yaml");
-    assert!(compose.contains("image: envoyproxy/envoy:v1.40"), "the same Envoy minor version as the tests");
+    assert!(
+        compose.contains("image: envoyproxy/envoy:v1.40"),
+        "the same Envoy minor version as the tests"
+    );
     assert!(compose.contains("- ./envoy.yaml:/vrata/envoy/envoy.yaml:ro"));
     let reference = read("envoy/envoy.yaml");
     let module = "target/wasm32-wasip1/release/vrata_mirror.wasm";
@@ -98,10 +123,24 @@ fn the_compose_file_mounts_the_validated_config_and_the_built_module() {
 #[test]
 fn the_envoy_under_test_is_the_one_asked_for_and_a_supported_one() {
     let reported = "\nenvoy  version: bad8280de85c25b147a90c1d9b8a8c67a13e7134/1.36.4/Clean/RELEASE/BoringSSL\n";
-    assert_eq!(EnvoyVersion::parse(reported), Some(EnvoyVersion { major: 1, minor: 36, patch: 4 }));
+    assert_eq!(
+        EnvoyVersion::parse(reported),
+        Some(EnvoyVersion {
+            major: 1,
+            minor: 36,
+            patch: 4
+        })
+    );
     let version = envoy_version();
-    assert!(version.at_least(1, 36), "Envoy {version}: the filter is tested on Envoy 1.36 and later");
+    assert!(
+        version.at_least(1, 36),
+        "Envoy {version}: the filter is tested on Envoy 1.36 and later"
+    );
     if let Ok(expected) = std::env::var("VRATA_EXPECT_ENVOY_VERSION") {
-        assert_eq!(version.to_string(), expected, "VRATA_ENVOY runs Envoy {version}, not the {expected} asked for");
+        assert_eq!(
+            version.to_string(),
+            expected,
+            "VRATA_ENVOY runs Envoy {version}, not the {expected} asked for"
+        );
     }
 }

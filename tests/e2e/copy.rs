@@ -3,10 +3,10 @@
 //! every way a request can arrive; the client sees only the primary.
 
 use bytes::Bytes;
+use std::time::Duration;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::rig::{Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded};
-use std::time::Duration;
 
 const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
 
@@ -59,7 +59,11 @@ async fn get_with_query_string() {
     let rig = Rig::start(MIRROR_ALL).await;
     let reply = client::http1("GET", &rig.url("/api/items?id=7&q=a%20b"), &[("x-user-id", "42")], "").await;
     assert_eq!(reply.status, 200);
-    assert!(reply.text().starts_with("primary saw GET /api/items?id=7&q=a%20b"), "{}", reply.text());
+    assert!(
+        reply.text().starts_with("primary saw GET /api/items?id=7&q=a%20b"),
+        "{}",
+        reply.text()
+    );
     let (primary, copy) = primary_and_copy(&rig).await;
     assert_same_request(&primary, &copy);
     assert_eq!(copy.header("x-user-id"), Some("42"));
@@ -70,7 +74,13 @@ async fn post_and_put_with_a_body() {
     let rig = Rig::start(MIRROR_ALL).await;
     for (i, method) in ["POST", "PUT"].iter().enumerate() {
         let body = format!("{{\"order\": {i}, \"items\": [1, 2, 3]}}");
-        let reply = client::http1(method, &rig.url("/orders"), &[("content-type", "application/json")], body.clone()).await;
+        let reply = client::http1(
+            method,
+            &rig.url("/orders"),
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await;
         assert_eq!(reply.status, 200);
         let copies = rig.shadow.wait_for(i + 1, ARRIVAL).await;
         let copy = &copies[i];
@@ -95,7 +105,9 @@ async fn a_one_mebibyte_body_arrives_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_chunked_upload_is_copied_piece_by_piece() {
     let rig = Rig::start(MIRROR_ALL).await;
-    let pieces: Vec<Bytes> = (0..6).map(|i| Bytes::from(vec![b'a' + i as u8; 3000 + i * 7])).collect();
+    let pieces: Vec<Bytes> = (0..6)
+        .map(|i| Bytes::from(vec![b'a' + i as u8; 3000 + i * 7]))
+        .collect();
     let expected: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
     let reply = client::http1_slow_chunked(&rig.url("/stream"), pieces, Duration::from_millis(150)).await;
     assert_eq!(reply.status, 200);
@@ -107,7 +119,14 @@ async fn a_slow_chunked_upload_is_copied_piece_by_piece() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_request() {
     let rig = Rig::start(MIRROR_ALL).await;
-    let reply = client::h2c("POST", &rig.url("/h2?x=1"), &[("x-h2", "yes")], vec![Bytes::from_static(b"over h2")], None).await;
+    let reply = client::h2c(
+        "POST",
+        &rig.url("/h2?x=1"),
+        &[("x-h2", "yes")],
+        vec![Bytes::from_static(b"over h2")],
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let (primary, copy) = primary_and_copy(&rig).await;
     assert_eq!(copy.body, b"over h2");
@@ -123,10 +142,21 @@ async fn an_http2_request_that_ends_with_trailers() {
     // HTTP/1 upstreams drop request trailers, so both clusters speak h2c here.
     let rig = Rig::build(MIRROR_ALL, Behaviour::Answer, |setup| setup.http2_upstreams = true).await;
     let chunks = vec![Bytes::from_static(b"part one, "), Bytes::from_static(b"part two")];
-    let reply = client::h2c("POST", &rig.url("/grpcish"), &[], chunks, Some(&[("x-checksum", "abc123")])).await;
+    let reply = client::h2c(
+        "POST",
+        &rig.url("/grpcish"),
+        &[],
+        chunks,
+        Some(&[("x-checksum", "abc123")]),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     let (primary, copy) = primary_and_copy(&rig).await;
-    assert_eq!(primary.trailers, [("x-checksum".to_owned(), b"abc123".to_vec())], "the primary ended with trailers");
+    assert_eq!(
+        primary.trailers,
+        [("x-checksum".to_owned(), b"abc123".to_vec())],
+        "the primary ended with trailers"
+    );
     assert_eq!(copy.body, b"part one, part two");
     assert_same_request(&primary, &copy);
 }
@@ -140,7 +170,12 @@ async fn header_policy_acts_on_the_copy_only() {
             "hostSuffix": "-shadow"}}}"#,
     )
     .await;
-    let headers = [("authorization", "Bearer secret"), ("cookie", "sid=1"), ("x-env", "prod"), ("host", "api.example:8080")];
+    let headers = [
+        ("authorization", "Bearer secret"),
+        ("cookie", "sid=1"),
+        ("x-env", "prod"),
+        ("host", "api.example:8080"),
+    ];
     let reply = client::http1("GET", &rig.url("/me"), &headers, "").await;
     assert_eq!(reply.status, 200);
     let (primary, copy) = primary_and_copy(&rig).await;
@@ -162,8 +197,18 @@ async fn authority_rewrite_and_methods_filter() {
         r#"{"forward": {"mirror": {"destinationId": "shadow", "authority": "canary.internal", "methods": ["POST"]}}}"#,
     )
     .await;
-    assert_eq!(client::http1("GET", &rig.url("/read"), &[("host", "api")], "").await.status, 200);
-    assert_eq!(client::http1("POST", &rig.url("/write"), &[("host", "api")], "w").await.status, 200);
+    assert_eq!(
+        client::http1("GET", &rig.url("/read"), &[("host", "api")], "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        client::http1("POST", &rig.url("/write"), &[("host", "api")], "w")
+            .await
+            .status,
+        200
+    );
     let copies = rig.shadow.wait_for(1, ARRIVAL).await;
     let copies_after = rig.shadow.settle(QUIET).await;
     assert_eq!(copies_after.len(), 1, "only the POST is mirrored: {copies:?}");
@@ -179,6 +224,8 @@ async fn a_websocket_upgrade_passes_through_and_is_not_mirrored() {
     assert!(status.contains("101"), "{status}");
     assert_eq!(echoed, b"hello over ws");
     assert_eq!(rig.shadow.settle(QUIET).await.len(), 0);
-    assert!(vrata_mirror_testkit::rig::eventually(ARRIVAL, || rig.skipped("default", "shadow", "upgrade") == 1.0).await);
+    assert!(
+        vrata_mirror_testkit::rig::eventually(ARRIVAL, || rig.skipped("default", "shadow", "upgrade") == 1.0).await
+    );
     assert_eq!(rig.mirrored("default", "shadow"), 0.0);
 }

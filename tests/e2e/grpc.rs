@@ -6,14 +6,14 @@
 
 use bytes::Bytes;
 use std::time::Duration;
+use tonic::Code;
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{
-    always_ok, mirrored, replies, response_classes, responses, skipped, start_envoy_for_grpc, timed_responses,
-    Answer, Call, GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
+    always_ok, mirrored, replies, response_classes, responses, skipped, start_envoy_for_grpc, timed_responses, Answer,
+    Call, GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
 };
 use vrata_mirror_testkit::rig::{eventually, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::closed_port;
-use tonic::Code;
 
 const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
 const MIRROR_NONE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#;
@@ -21,33 +21,64 @@ const MIRROR_NONE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", 
 /// Trace context and Istio peer metadata: the primary gets them, the copy
 /// must not (a copy must not join the caller's trace, nor claim its peer).
 const DROPPED: &[(&str, &[u8])] = &[
-    ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+    (
+        "traceparent",
+        b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    ),
     ("tracestate", b"congo=t61rcWkgMzE"),
-    ("b3", b"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90"),
+    (
+        "b3",
+        b"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+    ),
     ("x-b3-traceid", b"80f198ee56343ba864fe8b2a57d3eff7"),
     ("x-b3-spanid", b"e457b5a2e4d86bd1"),
     ("x-b3-parentspanid", b"05e3ac9a4f6e3b90"),
     ("x-b3-sampled", b"1"),
     ("x-b3-flags", b"1"),
-    ("grpc-trace-bin", &[0, 0, 0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c, 1, 0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31, 2, 1]),
+    (
+        "grpc-trace-bin",
+        &[
+            0, 0, 0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c, 1,
+            0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31, 2, 1,
+        ],
+    ),
     ("x-ot-span-context", b"0af7651916cd43dd;b7ad6b7169203331;0;cs"),
-    ("uber-trace-id", b"0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1"),
+    (
+        "uber-trace-id",
+        b"0af7651916cd43dd8448eb211c80319c:b7ad6b7169203331:0:1",
+    ),
     ("x-cloud-trace-context", b"105445aa7843bc8bf206b12000100000/1;o=1"),
     ("x-envoy-peer-metadata", b"ChQKDkFQUF9DT05UQUlORVJTEgIaAA=="),
-    ("x-envoy-peer-metadata-id", b"sidecar~10.1.2.3~app-7d4f.ns~ns.svc.cluster.local"),
+    (
+        "x-envoy-peer-metadata-id",
+        b"sidecar~10.1.2.3~app-7d4f.ns~ns.svc.cluster.local",
+    ),
 ];
 
 /// Application metadata the copy keeps unchanged.
-const KEPT: &[(&str, &[u8])] = &[("x-tenant", b"acme"), ("x-tenant-bin", &[0xde, 0xad, 0xbe, 0xef, 0, 0xff])];
+const KEPT: &[(&str, &[u8])] = &[
+    ("x-tenant", b"acme"),
+    ("x-tenant-bin", &[0xde, 0xad, 0xbe, 0xef, 0, 0xff]),
+];
 
 /// Headers compared between the primary's request and the copy.
-const SAME_ON_BOTH: &[&str] = &["content-type", "grpc-timeout", "user-agent", "x-request-id", "x-tenant", "x-tenant-bin"];
+const SAME_ON_BOTH: &[&str] = &[
+    "content-type",
+    "grpc-timeout",
+    "user-agent",
+    "x-request-id",
+    "x-tenant",
+    "x-tenant-bin",
+];
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A message with every byte value, `len` long, varied by `seed`.
 fn message(seed: u8, len: usize) -> Bytes {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect::<Vec<u8>>().into()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 fn rpc(path: &'static str, messages: Vec<Bytes>, metadata: &[(&'static str, &[u8])]) -> Rpc {
@@ -69,8 +100,22 @@ fn traffic() -> Vec<Rpc> {
         rpc(UNARY, vec![message(1, 256)], &metadata),
         rpc(UNARY, vec![Bytes::new()], &metadata),
         rpc(UNARY, vec![message(2, 100 * 1024)], &metadata),
-        rpc(CLIENT_STREAM, vec![message(3, 10), message(4, 20), message(5, 30)], &metadata),
-        rpc(CLIENT_STREAM, vec![message(6, 1), Bytes::new(), message(7, 17_000), message(8, 2), message(9, 70_000)], &metadata),
+        rpc(
+            CLIENT_STREAM,
+            vec![message(3, 10), message(4, 20), message(5, 30)],
+            &metadata,
+        ),
+        rpc(
+            CLIENT_STREAM,
+            vec![
+                message(6, 1),
+                Bytes::new(),
+                message(7, 17_000),
+                message(8, 2),
+                message(9, 70_000),
+            ],
+            &metadata,
+        ),
         rpc(CLIENT_STREAM, vec![message(10, 40 * 1024); 2], &metadata),
         rpc(SERVER_STREAM, vec![message(11, 64)], &metadata),
         rpc(SERVER_STREAM, vec![message(12, 20_000)], &metadata),
@@ -80,7 +125,11 @@ fn traffic() -> Vec<Rpc> {
 /// What a healthy primary answers.
 fn primary_outcomes(rpcs: &[Rpc]) -> Vec<Outcome> {
     rpcs.iter()
-        .map(|rpc| Outcome { code: Code::Ok, status_message: String::new(), replies: replies("primary", rpc.path, &rpc.messages) })
+        .map(|rpc| Outcome {
+            code: Code::Ok,
+            status_message: String::new(),
+            replies: replies("primary", rpc.path, &rpc.messages),
+        })
         .collect()
 }
 
@@ -95,13 +144,24 @@ async fn baseline(rpcs: &[Rpc]) -> Vec<Outcome> {
 }
 
 async fn assert_clients_unaffected(outcomes: &[Outcome], rpcs: &[Rpc]) {
-    assert_eq!(outcomes, primary_outcomes(rpcs), "the client got something other than the primary's answers");
-    assert_eq!(outcomes, baseline(rpcs).await, "client results differ from the run without mirroring");
+    assert_eq!(
+        outcomes,
+        primary_outcomes(rpcs),
+        "the client got something other than the primary's answers"
+    );
+    assert_eq!(
+        outcomes,
+        baseline(rpcs).await,
+        "client results differ from the run without mirroring"
+    );
 }
 
 /// The call in `calls` with this path and exactly these messages.
 fn find<'a>(calls: &'a [Call], rpc: &Rpc) -> &'a Call {
-    let matching: Vec<&Call> = calls.iter().filter(|c| c.path == rpc.path && c.messages == rpc.messages).collect();
+    let matching: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.path == rpc.path && c.messages == rpc.messages)
+        .collect();
     assert_eq!(
         matching.len(),
         1,
@@ -110,13 +170,21 @@ fn find<'a>(calls: &'a [Call], rpc: &Rpc) -> &'a Call {
         rpc.messages.len(),
         rpc.messages.iter().map(Bytes::len).collect::<Vec<_>>(),
         matching.len(),
-        calls.iter().map(|c| (&c.path, c.messages.iter().map(Bytes::len).collect::<Vec<_>>())).collect::<Vec<_>>()
+        calls
+            .iter()
+            .map(|c| (&c.path, c.messages.iter().map(Bytes::len).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
     );
     matching[0]
 }
 
 fn prometheus(envoy: &Envoy) -> String {
-    envoy.prometheus().lines().filter(|l| l.contains("vrata_mirror")).collect::<Vec<_>>().join("\n")
+    envoy
+        .prometheus()
+        .lines()
+        .filter(|l| l.contains("vrata_mirror"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Tests 1 and 5: every unary, client-streaming and server-streaming call is
@@ -138,22 +206,63 @@ async fn calls_are_mirrored_whole_with_grpc_headers_and_without_trace_context() 
         let copy = find(&copies, rpc);
         let original = find(&originals, rpc);
         assert_eq!(copy.header("content-type"), Some("application/grpc"));
-        assert_eq!(copy.header("te"), Some("trailers"), "{}: gRPC needs te: trailers; copy headers {:?}", rpc.path, copy.headers);
-        assert!(copy.header("grpc-timeout").is_some(), "{}: the deadline travels as grpc-timeout", rpc.path);
-        assert!(copy.header("x-request-id").is_some(), "{}: x-request-id is kept", rpc.path);
+        assert_eq!(
+            copy.header("te"),
+            Some("trailers"),
+            "{}: gRPC needs te: trailers; copy headers {:?}",
+            rpc.path,
+            copy.headers
+        );
+        assert!(
+            copy.header("grpc-timeout").is_some(),
+            "{}: the deadline travels as grpc-timeout",
+            rpc.path
+        );
+        assert!(
+            copy.header("x-request-id").is_some(),
+            "{}: x-request-id is kept",
+            rpc.path
+        );
         for name in SAME_ON_BOTH {
-            assert_eq!(copy.header(name), original.header(name), "{}: {name} differs between primary and copy", rpc.path);
+            assert_eq!(
+                copy.header(name),
+                original.header(name),
+                "{}: {name} differs between primary and copy",
+                rpc.path
+            );
         }
         for (name, _) in DROPPED {
-            assert!(original.header(name).is_some(), "{}: the primary got {name} (so the filter saw it)", rpc.path);
-            assert!(copy.header(name).is_none(), "{}: the copy carries {name}: {:?}", rpc.path, copy.header(name));
+            assert!(
+                original.header(name).is_some(),
+                "{}: the primary got {name} (so the filter saw it)",
+                rpc.path
+            );
+            assert!(
+                copy.header(name).is_none(),
+                "{}: the copy carries {name}: {:?}",
+                rpc.path,
+                copy.header(name)
+            );
         }
     }
 
-    assert!(eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == rpcs.len() as f64).await, "{}", prometheus(&envoy));
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == rpcs.len() as f64).await,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_eq!(mirrored(&envoy), rpcs.len() as f64);
-    assert_eq!(response_classes(&envoy), vec![("grpc_ok".to_owned(), rpcs.len() as f64)], "{}", prometheus(&envoy));
-    assert!(eventually(ARRIVAL, || timed_responses(&envoy) == rpcs.len() as f64).await, "{}", prometheus(&envoy));
+    assert_eq!(
+        response_classes(&envoy),
+        vec![("grpc_ok".to_owned(), rpcs.len() as f64)],
+        "{}",
+        prometheus(&envoy)
+    );
+    assert!(
+        eventually(ARRIVAL, || timed_responses(&envoy) == rpcs.len() as f64).await,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_clients_unaffected(&outcomes, &rpcs).await;
 }
 
@@ -230,8 +339,16 @@ async fn a_shadow_answering_grpc_errors_is_counted_by_grpc_status() {
     assert!(eventually(ARRIVAL, all_counted).await, "{}", prometheus(&envoy));
     assert_eq!(response_classes(&envoy), expected, "{}", prometheus(&envoy));
     assert_eq!(mirrored(&envoy), rpcs.len() as f64);
-    assert_eq!(skipped(&envoy, "backoff"), 0.0, "a shadow answering gRPC errors is not backed off");
-    assert!(eventually(ARRIVAL, || timed_responses(&envoy) == rpcs.len() as f64).await, "{}", prometheus(&envoy));
+    assert_eq!(
+        skipped(&envoy, "backoff"),
+        0.0,
+        "a shadow answering gRPC errors is not backed off"
+    );
+    assert!(
+        eventually(ARRIVAL, || timed_responses(&envoy) == rpcs.len() as f64).await,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_clients_unaffected(&outcomes, &rpcs).await;
 }
 
@@ -246,8 +363,16 @@ async fn a_grpc_shadow_that_is_down_counts_as_connect_failure() {
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
 
     let failures = || responses(&envoy, "connect_failure");
-    assert!(eventually(ARRIVAL, || failures() >= 5.0).await, "{}", prometheus(&envoy));
-    assert!(eventually(ARRIVAL, || failures() == mirrored(&envoy)).await, "{}", prometheus(&envoy));
+    assert!(
+        eventually(ARRIVAL, || failures() >= 5.0).await,
+        "{}",
+        prometheus(&envoy)
+    );
+    assert!(
+        eventually(ARRIVAL, || failures() == mirrored(&envoy)).await,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_eq!(
         mirrored(&envoy) + skipped(&envoy, "backoff"),
         rpcs.len() as f64,
@@ -255,7 +380,12 @@ async fn a_grpc_shadow_that_is_down_counts_as_connect_failure() {
         prometheus(&envoy)
     );
     let classes = response_classes(&envoy);
-    assert_eq!(classes, vec![("connect_failure".to_owned(), mirrored(&envoy))], "{}", prometheus(&envoy));
+    assert_eq!(
+        classes,
+        vec![("connect_failure".to_owned(), mirrored(&envoy))],
+        "{}",
+        prometheus(&envoy)
+    );
     assert_clients_unaffected(&outcomes, &rpcs).await;
 }
 
@@ -271,11 +401,33 @@ async fn a_stuck_grpc_shadow_counts_as_timeout() {
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
     assert_eq!(outcomes, primary_outcomes(&rpcs));
 
-    assert!(eventually(ARRIVAL, || responses(&envoy, "timeout") >= 5.0).await, "{}", prometheus(&envoy));
-    assert!(eventually(ARRIVAL, || responses(&envoy, "timeout") == mirrored(&envoy)).await, "{}", prometheus(&envoy));
-    assert_eq!(mirrored(&envoy) + skipped(&envoy, "backoff"), rpcs.len() as f64, "{}", prometheus(&envoy));
-    assert_eq!(response_classes(&envoy), vec![("timeout".to_owned(), mirrored(&envoy))], "{}", prometheus(&envoy));
-    assert_eq!(shadow.calls().len() as f64, mirrored(&envoy), "each copy sent reached the stuck shadow");
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "timeout") >= 5.0).await,
+        "{}",
+        prometheus(&envoy)
+    );
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "timeout") == mirrored(&envoy)).await,
+        "{}",
+        prometheus(&envoy)
+    );
+    assert_eq!(
+        mirrored(&envoy) + skipped(&envoy, "backoff"),
+        rpcs.len() as f64,
+        "{}",
+        prometheus(&envoy)
+    );
+    assert_eq!(
+        response_classes(&envoy),
+        vec![("timeout".to_owned(), mirrored(&envoy))],
+        "{}",
+        prometheus(&envoy)
+    );
+    assert_eq!(
+        shadow.calls().len() as f64,
+        mirrored(&envoy),
+        "each copy sent reached the stuck shadow"
+    );
 }
 
 /// Test 4: the request body (the gRPC frames: 5 bytes of prefix per message
@@ -311,9 +463,18 @@ async fn calls_over_max_body_bytes_are_skipped_and_counted() {
     for rpc in &rpcs {
         find(&originals, rpc);
     }
-    assert_eq!(skipped(&envoy, "body_too_large"), over_cap.len() as f64, "{}", prometheus(&envoy));
+    assert_eq!(
+        skipped(&envoy, "body_too_large"),
+        over_cap.len() as f64,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_eq!(mirrored(&envoy), at_cap.len() as f64, "{}", prometheus(&envoy));
-    assert!(eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == at_cap.len() as f64).await, "{}", prometheus(&envoy));
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == at_cap.len() as f64).await,
+        "{}",
+        prometheus(&envoy)
+    );
     assert_clients_unaffected(&outcomes, &rpcs).await;
 }
 
@@ -323,29 +484,69 @@ async fn calls_over_max_body_bytes_are_skipped_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_core_shadow_accepts_every_copy() {
     let primary = GrpcServer::start("primary", always_ok).await;
-    let shadow = tokio::task::spawn_blocking(GrpcioServer::start).await.expect("grpcio start");
+    let shadow = tokio::task::spawn_blocking(GrpcioServer::start)
+        .await
+        .expect("grpcio start");
     let envoy = start_envoy_for_grpc(MIRROR_ALL, primary.port(), shadow.port).await;
     let rpcs = traffic();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
     assert_eq!(outcomes, primary_outcomes(&rpcs));
 
     let calls = shadow.wait_for(rpcs.len(), ARRIVAL).await;
-    let summary = || format!("{}\ngrpcio printed: {:?}", prometheus(&envoy), shadow.output().iter().map(|l| l.chars().take(300).collect::<String>()).collect::<Vec<_>>());
-    assert_eq!(calls.len(), rpcs.len(), "every copy reaches the grpc-core handlers: {}", summary());
+    let summary = || {
+        format!(
+            "{}\ngrpcio printed: {:?}",
+            prometheus(&envoy),
+            shadow
+                .output()
+                .iter()
+                .map(|l| l.chars().take(300).collect::<String>())
+                .collect::<Vec<_>>()
+        )
+    };
+    assert_eq!(
+        calls.len(),
+        rpcs.len(),
+        "every copy reaches the grpc-core handlers: {}",
+        summary()
+    );
     for rpc in &rpcs {
         let wanted: Vec<Vec<u8>> = rpc.messages.iter().map(|m| m.to_vec()).collect();
-        let matching: Vec<_> = calls.iter().filter(|c| c.path == rpc.path && c.messages == wanted).collect();
+        let matching: Vec<_> = calls
+            .iter()
+            .filter(|c| c.path == rpc.path && c.messages == wanted)
+            .collect();
         assert_eq!(matching.len(), 1, "{} with {} messages", rpc.path, rpc.messages.len());
         let call = matching[0];
         assert_eq!(call.metadata("x-tenant"), Some("acme"));
-        assert_eq!(call.metadata("x-tenant-bin"), Some("deadbeef00ff"), "binary metadata arrives decoded, unchanged");
+        assert_eq!(
+            call.metadata("x-tenant-bin"),
+            Some("deadbeef00ff"),
+            "binary metadata arrives decoded, unchanged"
+        );
         for name in ["traceparent", "x-b3-traceid", "grpc-trace-bin", "x-envoy-peer-metadata"] {
-            assert!(call.metadata(name).is_none(), "the copy carries {name}: {:?}", call.metadata);
+            assert!(
+                call.metadata(name).is_none(),
+                "the copy carries {name}: {:?}",
+                call.metadata
+            );
         }
         let remaining = call.time_remaining.unwrap_or(f64::INFINITY);
-        assert!(remaining <= DEADLINE.as_secs_f64(), "grpc-core read the deadline from grpc-timeout: {remaining}");
+        assert!(
+            remaining <= DEADLINE.as_secs_f64(),
+            "grpc-core read the deadline from grpc-timeout: {remaining}"
+        );
     }
-    assert!(eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == rpcs.len() as f64).await, "{}", summary());
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == rpcs.len() as f64).await,
+        "{}",
+        summary()
+    );
     assert_eq!(mirrored(&envoy), rpcs.len() as f64);
-    assert_eq!(response_classes(&envoy), vec![("grpc_ok".to_owned(), rpcs.len() as f64)], "{}", summary());
+    assert_eq!(
+        response_classes(&envoy),
+        vec![("grpc_ok".to_owned(), rpcs.len() as f64)],
+        "{}",
+        summary()
+    );
 }

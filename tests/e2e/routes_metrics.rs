@@ -21,11 +21,24 @@ async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing()
         Behaviour::Answer,
         |setup| {
             setup.routes = vec![
-                Route { name: Some("api"), prefix: "/api" },
-                Route { name: Some("admin"), prefix: "/admin" },
-                Route { name: Some("default"), prefix: "/" },
+                Route {
+                    name: Some("api"),
+                    prefix: "/api",
+                },
+                Route {
+                    name: Some("admin"),
+                    prefix: "/admin",
+                },
+                Route {
+                    name: Some("default"),
+                    prefix: "/",
+                },
             ];
-            setup.shadows.push(Cluster { name: "canary", port: second_port, max_requests: 1024 });
+            setup.shadows.push(Cluster {
+                name: "canary",
+                port: second_port,
+                max_requests: 1024,
+            });
         },
     )
     .await;
@@ -37,13 +50,22 @@ async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing()
     let to_canary = second.settle(QUIET).await;
     let to_shadow = rig.shadow.received();
     assert_eq!(to_canary.len(), 2, "the api route mirrors to its own destination");
-    assert!(to_canary.iter().all(|c| c.header("x-route") == Some("api") && c.uri.starts_with("/api")));
-    assert_eq!(to_shadow.len(), 1, "only /other uses the top-level block; /admin is off");
+    assert!(to_canary
+        .iter()
+        .all(|c| c.header("x-route") == Some("api") && c.uri.starts_with("/api")));
+    assert_eq!(
+        to_shadow.len(),
+        1,
+        "only /other uses the top-level block; /admin is off"
+    );
     assert_eq!(to_shadow[0].uri, "/other");
     assert_eq!(rig.mirrored("api", "canary"), 2.0);
     assert_eq!(rig.mirrored("default", "shadow"), 1.0);
     assert_eq!(rig.mirrored("admin", "shadow"), 0.0);
-    assert!(!rig.envoy.prometheus().contains("route=\"admin\""), "nothing at all is counted for a route turned off");
+    assert!(
+        !rig.envoy.prometheus().contains("route=\"admin\""),
+        "nothing at all is counted for a route turned off"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +76,11 @@ async fn prometheus_prints_the_counter_with_route_and_destination_labels() {
     }
     let copies = rig.shadow.wait_for(3, ARRIVAL).await.len();
     let line = "vrata_mirror_requests_total{route=\"api\",destination=\"shadow\"} 3";
-    assert!(eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == line)).await, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == line)).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(copies, 3, "N equals what the shadow received");
     assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "2xx") == 3.0).await);
     let histogram_count = "vrata_mirror_response_time_ms_count{route=\"api\",destination=\"shadow\"} 3";
@@ -67,15 +93,26 @@ async fn prometheus_prints_the_counter_with_route_and_destination_labels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unnamed_route_gets_a_stable_label() {
-    let rig = Rig::build(r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#, Behaviour::Answer, |setup| {
-        setup.routes = vec![Route { name: None, prefix: "/" }];
-    })
+    let rig = Rig::build(
+        r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#,
+        Behaviour::Answer,
+        |setup| {
+            setup.routes = vec![Route {
+                name: None,
+                prefix: "/",
+            }];
+        },
+    )
     .await;
     for _ in 0..2 {
         assert_eq!(client::http1("GET", &rig.url("/x"), &[], "").await.status, 200);
     }
     rig.shadow.wait_for(2, ARRIVAL).await;
-    assert!(eventually(ARRIVAL, || rig.mirrored("unnamed", "shadow") == 2.0).await, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || rig.mirrored("unnamed", "shadow") == 2.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +124,13 @@ async fn several_mirrors_each_get_a_copy() {
             {"destinationId": "shadow"},
             {"destinationId": "analytics", "removeHeaders": ["cookie"]}]}}"#,
         Behaviour::Answer,
-        |setup| setup.shadows.push(Cluster { name: "analytics", port, max_requests: 1024 }),
+        |setup| {
+            setup.shadows.push(Cluster {
+                name: "analytics",
+                port,
+                max_requests: 1024,
+            })
+        },
     )
     .await;
     let reply = client::http1("POST", &rig.url("/api/orders"), &[("cookie", "s=1")], "order").await;
@@ -99,5 +142,9 @@ async fn several_mirrors_each_get_a_copy() {
     assert_eq!(analytics[0].body, b"order");
     assert_eq!(shadow[0].header("cookie"), Some("s=1"));
     assert_eq!(analytics[0].header("cookie"), None);
-    assert!(eventually(ARRIVAL, || rig.mirrored("api", "analytics") == 1.0 && rig.mirrored("api", "shadow") == 1.0).await);
+    assert!(
+        eventually(ARRIVAL, || rig.mirrored("api", "analytics") == 1.0
+            && rig.mirrored("api", "shadow") == 1.0)
+        .await
+    );
 }

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::rig::{eventually, start_envoy, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::config::Setup;
+use vrata_mirror_testkit::rig::{eventually, start_envoy, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 /// The range a Binomial(n, p) count falls outside of with probability
@@ -16,7 +16,10 @@ use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 fn binomial_bounds(n: u64, p: f64) -> (u64, u64) {
     let mean = n as f64 * p;
     let sd = (n as f64 * p * (1.0 - p)).sqrt();
-    ((mean - 6.0 * sd).floor().max(0.0) as u64, (mean + 6.0 * sd).ceil() as u64)
+    (
+        (mean - 6.0 * sd).floor().max(0.0) as u64,
+        (mean + 6.0 * sd).ceil() as u64,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,14 +46,32 @@ async fn hundred_percent_mirrors_every_request_under_load() {
     let envoy = start_envoy(setup.render(), 2).await;
     let replies = client::load(&envoy.url("/api/load"), 2000, 32, "POST", Bytes::from(vec![b'x'; 2048])).await;
     let failures: Vec<_> = replies.iter().filter(|r| r.status != 200).collect();
-    assert!(failures.is_empty(), "{} client failures, e.g. {:?}", failures.len(), failures.first());
+    assert!(
+        failures.is_empty(),
+        "{} client failures, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
     let copies = shadow.wait_for(2000, ARRIVAL).await;
     assert_eq!(copies.len(), 2000, "the shadow received every request");
-    let counted = || envoy.metric("vrata_mirror_requests_total", &[("route", "api"), ("destination", "shadow")]);
-    assert!(eventually(ARRIVAL, || counted() == 2000.0).await, "counter says {}", counted());
+    let counted = || {
+        envoy.metric(
+            "vrata_mirror_requests_total",
+            &[("route", "api"), ("destination", "shadow")],
+        )
+    };
+    assert!(
+        eventually(ARRIVAL, || counted() == 2000.0).await,
+        "counter says {}",
+        counted()
+    );
     assert_eq!(shadow.settle(QUIET).await.len(), 2000, "and nothing more");
     assert!(copies.iter().all(|c| c.body.len() == 2048));
-    let skipped = envoy.prometheus().lines().filter(|l| l.starts_with("vrata_mirror_skipped_total")).count();
+    let skipped = envoy
+        .prometheus()
+        .lines()
+        .filter(|l| l.starts_with("vrata_mirror_skipped_total"))
+        .count();
     assert_eq!(skipped, 0, "nothing skipped:\n{}", envoy.prometheus());
 }
 
@@ -61,7 +82,10 @@ async fn ten_percent_lands_within_binomial_bounds() {
     assert!(replies.iter().all(|r| r.status == 200));
     let mirrored = rig.shadow.settle(QUIET * 2).await.len() as u64;
     let (low, high) = binomial_bounds(2000, 0.10);
-    assert!((low..=high).contains(&mirrored), "{mirrored} mirrored, expected {low}..={high}");
+    assert!(
+        (low..=high).contains(&mirrored),
+        "{mirrored} mirrored, expected {low}..={high}"
+    );
     assert!(eventually(ARRIVAL, || rig.mirrored("default", "shadow") == mirrored as f64).await);
 }
 
@@ -76,7 +100,12 @@ async fn sample_by_sends_the_same_key_the_same_way_every_time() {
     for _ in 0..3 {
         let before = rig.shadow.count();
         for user in &users {
-            assert_eq!(client::http1("GET", &rig.url("/profile"), &[("x-user-id", user)], "").await.status, 200);
+            assert_eq!(
+                client::http1("GET", &rig.url("/profile"), &[("x-user-id", user)], "")
+                    .await
+                    .status,
+                200
+            );
         }
         let copies = rig.shadow.settle(QUIET).await;
         let keys: BTreeSet<String> = copies[before..]
@@ -90,5 +119,8 @@ async fn sample_by_sends_the_same_key_the_same_way_every_time() {
     assert_eq!(rounds[1], rounds[2]);
     let (low, high) = binomial_bounds(200, 0.5);
     let n = rounds[0].len() as u64;
-    assert!((low..=high).contains(&n), "{n} of 200 users in the sample, expected {low}..={high}");
+    assert!(
+        (low..=high).contains(&n),
+        "{n} of 200 users in the sample, expected {low}..={high}"
+    );
 }

@@ -40,12 +40,23 @@ async fn assert_clients_unaffected(rig: &Rig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_that_refuses_connections() {
-    let rig = Rig::build(&config(1000), Behaviour::Answer, |setup| setup.shadows[0].port = closed_port()).await;
+    let rig = Rig::build(&config(1000), Behaviour::Answer, |setup| {
+        setup.shadows[0].port = closed_port()
+    })
+    .await;
     assert_clients_unaffected(&rig).await;
     // The first copies fail to connect; then the back-off stops sending.
     let failures = || rig.responses("api", "shadow", "connect_failure");
-    assert!(eventually(ARRIVAL, || failures() >= 5.0).await, "{}", rig.envoy.prometheus());
-    assert!(rig.skipped("api", "shadow", "backoff") >= 1.0, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || failures() >= 5.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
+    assert!(
+        rig.skipped("api", "shadow", "backoff") >= 1.0,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(
         rig.mirrored("api", "shadow") + rig.skipped("api", "shadow", "backoff"),
         12.0,
@@ -65,14 +76,23 @@ async fn a_stuck_shadow_is_held_to_the_in_flight_cap() {
     let copies = rig.shadow.settle(QUIET).await;
     assert_eq!(copies.len(), 4, "only maxInFlight copies were sent");
     assert_eq!(rig.mirrored("api", "shadow"), 4.0);
-    assert_eq!(rig.skipped("api", "shadow", "in_flight_limit"), 8.0, "{}", rig.envoy.prometheus());
+    assert_eq!(
+        rig.skipped("api", "shadow", "in_flight_limit"),
+        8.0,
+        "{}",
+        rig.envoy.prometheus()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_shadow_is_timed_out_and_counted() {
     let rig = Rig::build(&config(200), Behaviour::SlowMs(1500), |_| {}).await;
     assert_clients_unaffected(&rig).await;
-    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "timeout") >= 5.0).await, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || rig.responses("api", "shadow", "timeout") >= 5.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(rig.responses("api", "shadow", "2xx"), 0.0);
 }
 
@@ -81,12 +101,24 @@ async fn a_slow_shadow_within_its_timeout_shows_its_latency() {
     let rig = Rig::build(&config(2000), Behaviour::SlowMs(300), |_| {}).await;
     assert_clients_unaffected(&rig).await;
     let count = || {
-        rig.envoy
-            .metric("vrata_mirror_response_time_ms_count", &[("route", "api"), ("destination", "shadow")])
+        rig.envoy.metric(
+            "vrata_mirror_response_time_ms_count",
+            &[("route", "api"), ("destination", "shadow")],
+        )
     };
-    assert!(eventually(ARRIVAL, || count() == 12.0).await, "{}", rig.envoy.prometheus());
-    let sum = rig.envoy.metric("vrata_mirror_response_time_ms_sum", &[("route", "api"), ("destination", "shadow")]);
-    assert!(sum >= 12.0 * 300.0 * 0.95, "latency sum {sum} ms for 12 copies of a 300 ms shadow");
+    assert!(
+        eventually(ARRIVAL, || count() == 12.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
+    let sum = rig.envoy.metric(
+        "vrata_mirror_response_time_ms_sum",
+        &[("route", "api"), ("destination", "shadow")],
+    );
+    assert!(
+        sum >= 12.0 * 300.0 * 0.95,
+        "latency sum {sum} ms for 12 copies of a 300 ms shadow"
+    );
     assert_eq!(rig.responses("api", "shadow", "2xx"), 12.0);
 }
 
@@ -94,16 +126,28 @@ async fn a_slow_shadow_within_its_timeout_shows_its_latency() {
 async fn a_shadow_answering_500_shows_up_as_5xx() {
     let rig = Rig::build(&config(1000), Behaviour::Status(500), |_| {}).await;
     assert_clients_unaffected(&rig).await;
-    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "5xx") == 12.0).await, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || rig.responses("api", "shadow", "5xx") == 12.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(rig.mirrored("api", "shadow"), 12.0);
-    assert_eq!(rig.skipped("api", "shadow", "backoff"), 0.0, "a shadow that answers is not backed off");
+    assert_eq!(
+        rig.skipped("api", "shadow", "backoff"),
+        0.0,
+        "a shadow that answers is not backed off"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_that_resets_is_counted_as_reset() {
     let rig = Rig::build(&config(1000), Behaviour::Reset, |_| {}).await;
     assert_clients_unaffected(&rig).await;
-    assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "reset") >= 5.0).await, "{}", rig.envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || rig.responses("api", "shadow", "reset") >= 5.0).await,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(rig.responses("api", "shadow", "5xx"), 0.0);
 }
 
@@ -124,6 +168,11 @@ async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored() {
     assert_eq!(primaries.len(), 2);
     assert!(primaries.iter().all(|p| p.body == body), "the primary got every byte");
     assert_eq!(rig.shadow.settle(QUIET).await.len(), 0);
-    assert_eq!(rig.skipped("api", "shadow", "body_too_large"), 2.0, "{}", rig.envoy.prometheus());
+    assert_eq!(
+        rig.skipped("api", "shadow", "body_too_large"),
+        2.0,
+        "{}",
+        rig.envoy.prometheus()
+    );
     assert_eq!(rig.envoy.stat("http.ingress.downstream_rq_4xx"), 0, "no 413 anywhere");
 }

@@ -15,7 +15,10 @@ fn a_refused_dispatch_is_counted_as_dispatch_failed() {
         host.run_pending();
         assert!(host.calls().is_empty());
         assert_eq!(host.refused_calls().len(), 3);
-        assert!(host.refused_calls().iter().all(|c| c.headers.iter().any(|(n, v)| n == ":method" && v == "POST")));
+        assert!(host
+            .refused_calls()
+            .iter()
+            .all(|c| c.headers.iter().any(|(n, v)| n == ":method" && v == "POST")));
         assert_eq!(host.skipped("unnamed", "shadow", "dispatch_failed"), 3, "{refusal:?}");
         host.assert_accounted("unnamed", "shadow", 3);
     }

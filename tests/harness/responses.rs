@@ -53,18 +53,46 @@ fn grpc_answers_are_counted_by_their_grpc_status() {
         (Response::grpc_trailers_only("13"), "grpc_internal"),
         (Response::grpc_trailers_only("16"), "grpc_unauthenticated"),
         // After a message: the status is in the trailers.
-        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "0")]), "grpc_ok"),
-        (Response::grpc("application/grpc+proto", b"hi", &[("grpc-status", "5"), ("grpc-message", "gone")]), "grpc_not_found"),
-        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "14")]), "grpc_unavailable"),
+        (
+            Response::grpc("application/grpc", b"hi", &[("grpc-status", "0")]),
+            "grpc_ok",
+        ),
+        (
+            Response::grpc(
+                "application/grpc+proto",
+                b"hi",
+                &[("grpc-status", "5"), ("grpc-message", "gone")],
+            ),
+            "grpc_not_found",
+        ),
+        (
+            Response::grpc("application/grpc", b"hi", &[("grpc-status", "14")]),
+            "grpc_unavailable",
+        ),
         // No status anywhere.
         (Response::grpc("application/grpc", b"hi", &[]), "grpc_missing_status"),
-        (Response::grpc("application/grpc", b"hi", &[("x-other", "1")]), "grpc_missing_status"),
+        (
+            Response::grpc("application/grpc", b"hi", &[("x-other", "1")]),
+            "grpc_missing_status",
+        ),
         // A status that is not one of the 17 codes.
-        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "thirteen")]), "grpc_unknown"),
-        (Response::grpc("application/grpc", b"hi", &[("grpc-status", "42")]), "grpc_unknown"),
+        (
+            Response::grpc("application/grpc", b"hi", &[("grpc-status", "thirteen")]),
+            "grpc_unknown",
+        ),
+        (
+            Response::grpc("application/grpc", b"hi", &[("grpc-status", "42")]),
+            "grpc_unknown",
+        ),
         // Not gRPC's content type: the HTTP status decides, whatever the trailers say.
-        (Response::grpc("application/json", b"hi", &[("grpc-status", "13")]), "2xx"),
-        (Response::grpc("application/grpc-web", b"hi", &[("grpc-status", "13")]), "2xx"),
+        (
+            Response::grpc("application/json", b"hi", &[("grpc-status", "13")]),
+            "2xx",
+        ),
+        (
+            Response::grpc("application/grpc-web", b"hi", &[("grpc-status", "13")]),
+            "2xx",
+        ),
         // Envoy's own replies to a gRPC call stay delivery failures.
         (
             Response::envoy_grpc_local(
@@ -91,11 +119,22 @@ fn grpc_errors_record_their_latency_and_never_back_off() {
     for _ in 0..20 {
         mirror_and_answer(&mut host, 11, Response::grpc_trailers_only("13"));
     }
-    mirror_and_answer(&mut host, 7, Response::grpc("application/grpc", b"x", &[("grpc-status", "2")]));
+    mirror_and_answer(
+        &mut host,
+        7,
+        Response::grpc("application/grpc", b"x", &[("grpc-status", "2")]),
+    );
     assert_eq!(host.responses("unnamed", "shadow", "grpc_internal"), 20);
     assert_eq!(host.responses("unnamed", "shadow", "grpc_unknown"), 1);
-    assert!(host.skips("unnamed", "shadow").is_empty(), "{:?}", host.skips("unnamed", "shadow"));
-    assert_eq!(host.histogram(&names::latency("unnamed", "shadow")), [[11; 20].as_slice(), &[7]].concat());
+    assert!(
+        host.skips("unnamed", "shadow").is_empty(),
+        "{:?}",
+        host.skips("unnamed", "shadow")
+    );
+    assert_eq!(
+        host.histogram(&names::latency("unnamed", "shadow")),
+        [[11; 20].as_slice(), &[7]].concat()
+    );
 }
 
 #[test]

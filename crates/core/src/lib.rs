@@ -13,7 +13,10 @@
 //!    call ended), [`compare`] (the shadow's answer against the primary's).
 //!
 //! The filter crate (the repository root) is the proxy-wasm glue over these.
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 pub mod abi;
 pub mod compare;

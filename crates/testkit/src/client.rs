@@ -48,7 +48,9 @@ where
 }
 
 fn build<B>(method: &str, url: &str, headers: &[(&str, &str)], body: B) -> Request<B> {
-    let mut request = Request::builder().method(Method::from_bytes(method.as_bytes()).expect("method")).uri(url);
+    let mut request = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).expect("method"))
+        .uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -57,7 +59,13 @@ fn build<B>(method: &str, url: &str, headers: &[(&str, &str)], body: B) -> Reque
 
 async fn read_reply(response: hyper::Response<hyper::body::Incoming>) -> Reply {
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.expect("response body").to_bytes().to_vec();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("response body")
+        .to_bytes()
+        .to_vec();
     Reply { status, body }
 }
 
@@ -102,7 +110,10 @@ pub async fn h2c(
         }
     });
     let client = h2c_client::<Channel<Bytes, Infallible>>();
-    let response = client.request(build(method, url, headers, body)).await.expect("h2c request");
+    let response = client
+        .request(build(method, url, headers, body))
+        .await
+        .expect("h2c request");
     read_reply(response).await
 }
 
@@ -119,7 +130,10 @@ pub async fn http1_slow_chunked(url: &str, pieces: Vec<Bytes>, pause: Duration) 
         }
     });
     let client = http1_client::<Channel<Bytes, Infallible>>();
-    let response = client.request(build("POST", url, &[], body)).await.expect("chunked upload");
+    let response = client
+        .request(build("POST", url, &[], body))
+        .await
+        .expect("chunked upload");
     read_reply(response).await
 }
 
@@ -130,14 +144,23 @@ pub async fn load(url: &str, total: usize, concurrency: usize, method: &str, bod
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, next, url, method, body) = (client.clone(), next.clone(), url.to_owned(), method.to_owned(), body.clone());
+        let (client, next, url, method, body) = (
+            client.clone(),
+            next.clone(),
+            url.to_owned(),
+            method.to_owned(),
+            body.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut replies = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
                 let response = client.request(build(&method, &url, &[], Full::new(body.clone()))).await;
                 match response {
                     Ok(response) => replies.push(read_reply(response).await),
-                    Err(err) => replies.push(Reply { status: 0, body: err.to_string().into_bytes() }),
+                    Err(err) => replies.push(Reply {
+                        status: 0,
+                        body: err.to_string().into_bytes(),
+                    }),
                 }
             }
             replies
@@ -171,7 +194,11 @@ pub async fn websocket_echo(addr: std::net::SocketAddr, path: &str, payload: &[u
         }
         head.push(byte[0]);
     }
-    let status_line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_owned();
+    let status_line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     stream.write_all(payload).await.expect("payload");
     let mut echoed = vec![0u8; payload.len()];
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed)).await;

@@ -35,11 +35,21 @@ impl Setup {
             plugin_json: plugin_json.to_owned(),
             http2_upstreams: false,
             routes: vec![
-                Route { name: Some("api"), prefix: "/api" },
-                Route { name: Some("default"), prefix: "/" },
+                Route {
+                    name: Some("api"),
+                    prefix: "/api",
+                },
+                Route {
+                    name: Some("default"),
+                    prefix: "/",
+                },
             ],
             primary_port,
-            shadows: vec![Cluster { name: "shadow", port: shadow_port, max_requests: 1024 }],
+            shadows: vec![Cluster {
+                name: "shadow",
+                port: shadow_port,
+                max_requests: 1024,
+            }],
         }
     }
 

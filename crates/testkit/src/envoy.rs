@@ -90,9 +90,9 @@ pub fn envoy_version() -> EnvoyVersion {
 
 /// The filter module: $VRATA_WASM, else the release build. Fails loudly.
 pub fn wasm_module() -> PathBuf {
-    let path = std::env::var("VRATA_WASM").map(PathBuf::from).unwrap_or_else(|_| {
-        crate::repo_root().join("target/wasm32-wasip1/release/vrata_mirror.wasm")
-    });
+    let path = std::env::var("VRATA_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| crate::repo_root().join("target/wasm32-wasip1/release/vrata_mirror.wasm"));
     assert!(
         path.is_file(),
         "the filter module {} is missing: build it with `make build` (`make test` does)",
@@ -168,7 +168,13 @@ impl Envoy {
         let child = Command::new(envoy_binary())
             .arg("-c")
             .arg(&config)
-            .args(["--disable-hot-restart", "--concurrency", &concurrency.to_string(), "-l", "warning"])
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                &concurrency.to_string(),
+                "-l",
+                "warning",
+            ])
             .args(["--component-log-level", "wasm:info"])
             .arg("--admin-address-path")
             .arg(&admin_file)
@@ -199,7 +205,10 @@ impl Envoy {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Err(());
             }
-            if let Some(admin) = std::fs::read_to_string(admin_file).ok().and_then(|s| s.trim().parse().ok()) {
+            if let Some(admin) = std::fs::read_to_string(admin_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
                 self.admin = admin;
                 if let Some(listener) = self.bound_listener() {
                     if admin_get(self.admin, "/ready").is_some_and(|r| r.contains("LIVE")) {
@@ -288,7 +297,11 @@ pub fn prometheus_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Opti
         if metric != name {
             return None;
         }
-        let mut present: Vec<&str> = rest.trim_end_matches('}').split(',').filter(|s| !s.is_empty()).collect();
+        let mut present: Vec<&str> = rest
+            .trim_end_matches('}')
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .collect();
         present.sort_unstable();
         let mut expected: Vec<&str> = wanted.iter().map(String::as_str).collect();
         expected.sort_unstable();
@@ -300,7 +313,11 @@ pub fn prometheus_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Opti
 pub fn admin_get(admin: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&admin, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     let text = String::from_utf8_lossy(&response).into_owned();

@@ -146,7 +146,10 @@ pub fn replies(server: &str, path: &str, messages: &[Bytes]) -> Vec<Bytes> {
     match path {
         CLIENT_STREAM => {
             let total: usize = messages.iter().map(Bytes::len).sum();
-            vec![Bytes::from(format!("{server}: {} messages, {total} bytes", messages.len()))]
+            vec![Bytes::from(format!(
+                "{server}: {} messages, {total} bytes",
+                messages.len()
+            ))]
         }
         SERVER_STREAM => (0..3).map(|i| prefixed(format!("{server} #{i}: "))).collect(),
         _ => vec![prefixed(format!("{server}: "))],
@@ -168,7 +171,11 @@ impl Handler {
     /// Records the call, then answers with the replies or a status.
     async fn finish(self, messages: Vec<Bytes>) -> Result<Vec<Bytes>, Status> {
         let replies = replies(&self.shared.name, &self.path, &messages);
-        self.shared.record(Call { path: self.path, headers: self.headers, messages });
+        self.shared.record(Call {
+            path: self.path,
+            headers: self.headers,
+            messages,
+        });
         match self.answer {
             Answer::Fail(code) => Err(Status::new(code, "the test server fails this call")),
             Answer::Stall => std::future::pending().await,
@@ -244,7 +251,10 @@ impl StreamingService<Bytes> for Handler {
             let messages = read_all(request.into_inner()).await?;
             let replies = handler.finish(messages).await?;
             let first = replies.into_iter().next().unwrap_or_default();
-            let items = vec![Ok(first), Err(Status::new(code, "the test server fails after one message"))];
+            let items = vec![
+                Ok(first),
+                Err(Status::new(code, "the test server fails after one message")),
+            ];
             let stream: ReplyStream = Box::pin(tokio_stream::iter(items));
             Ok(Response::new(stream))
         })
@@ -299,7 +309,11 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for EchoService {
                 (SERVER_STREAM, _) => grpc.server_streaming(handler, request).await,
                 _ => Status::unimplemented(format!("no method {path}")).into_http(),
             };
-            Ok(if answer == Answer::NoStatus { without_trailers(response) } else { response })
+            Ok(if answer == Answer::NoStatus {
+                without_trailers(response)
+            } else {
+                response
+            })
         })
     }
 }
@@ -346,7 +360,12 @@ impl GrpcServer {
                 })
                 .await;
         });
-        GrpcServer { addr, shared, stop: Some(stop), task }
+        GrpcServer {
+            addr,
+            shared,
+            stop: Some(stop),
+            task,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -414,11 +433,19 @@ pub struct Outcome {
 
 impl Outcome {
     fn ok(replies: Vec<Bytes>) -> Outcome {
-        Outcome { code: Code::Ok, status_message: String::new(), replies }
+        Outcome {
+            code: Code::Ok,
+            status_message: String::new(),
+            replies,
+        }
     }
 
     fn failed(status: &Status, replies: Vec<Bytes>) -> Outcome {
-        Outcome { code: status.code(), status_message: status.message().to_owned(), replies }
+        Outcome {
+            code: status.code(),
+            status_message: status.message().to_owned(),
+            replies,
+        }
     }
 }
 
@@ -435,7 +462,9 @@ impl GrpcClient {
             .connect()
             .await
             .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
-        GrpcClient { grpc: tonic::client::Grpc::new(channel) }
+        GrpcClient {
+            grpc: tonic::client::Grpc::new(channel),
+        }
     }
 
     fn request<T>(rpc: &Rpc, message: T) -> Request<T> {
@@ -467,12 +496,20 @@ impl GrpcClient {
             },
             CLIENT_STREAM => {
                 let stream = tokio_stream::iter(rpc.messages.clone());
-                match self.grpc.client_streaming(Self::request(rpc, stream), path, RawCodec).await {
+                match self
+                    .grpc
+                    .client_streaming(Self::request(rpc, stream), path, RawCodec)
+                    .await
+                {
                     Ok(response) => Outcome::ok(vec![response.into_inner()]),
                     Err(status) => Outcome::failed(&status, Vec::new()),
                 }
             }
-            _ => match self.grpc.server_streaming(Self::request(rpc, first), path, RawCodec).await {
+            _ => match self
+                .grpc
+                .server_streaming(Self::request(rpc, first), path, RawCodec)
+                .await
+            {
                 Ok(response) => {
                     let mut stream = response.into_inner();
                     let mut replies = Vec::new();
@@ -507,15 +544,24 @@ pub async fn start_envoy_for_grpc(plugin_json: &str, primary_port: u16, shadow_p
     let mut setup = Setup::new(plugin_json, primary_port, shadow_port);
     setup.http2_upstreams = true;
     setup.routes = vec![
-        Route { name: Some(ROUTE), prefix: "/test.Echo/" },
-        Route { name: Some("default"), prefix: "/" },
+        Route {
+            name: Some(ROUTE),
+            prefix: "/test.Echo/",
+        },
+        Route {
+            name: Some("default"),
+            prefix: "/",
+        },
     ];
     start_envoy(setup.render(), 1).await
 }
 
 /// `vrata_mirror_requests_total` for the gRPC route.
 pub fn mirrored(envoy: &Envoy) -> f64 {
-    envoy.metric("vrata_mirror_requests_total", &[("route", ROUTE), ("destination", SHADOW)])
+    envoy.metric(
+        "vrata_mirror_requests_total",
+        &[("route", ROUTE), ("destination", SHADOW)],
+    )
 }
 
 /// `vrata_mirror_skipped_total{reason}` for the gRPC route.
@@ -557,7 +603,10 @@ pub fn response_classes(envoy: &Envoy) -> Vec<(String, f64)> {
 
 /// `vrata_mirror_response_time_ms_count` for the gRPC route.
 pub fn timed_responses(envoy: &Envoy) -> f64 {
-    envoy.metric("vrata_mirror_response_time_ms_count", &[("route", ROUTE), ("destination", SHADOW)])
+    envoy.metric(
+        "vrata_mirror_response_time_ms_count",
+        &[("route", ROUTE), ("destination", SHADOW)],
+    )
 }
 
 // ---------------------------------------------------------------- grpcio
@@ -627,7 +676,9 @@ impl GrpcioServer {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 reader_output.lock().unwrap().push(line.clone());
-                let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
                 if let Some(port) = json["port"].as_u64() {
                     let _ = port_tx.send(port as u16);
                 } else if let Some(call) = parse_grpcio_call(&json) {
@@ -635,10 +686,18 @@ impl GrpcioServer {
                 }
             }
         });
-        let port = port_rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the grpcio server did not print its port; it printed {:?}", output.lock().unwrap()));
-        GrpcioServer { port, child, calls, output }
+        let port = port_rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!(
+                "the grpcio server did not print its port; it printed {:?}",
+                output.lock().unwrap()
+            )
+        });
+        GrpcioServer {
+            port,
+            child,
+            calls,
+            output,
+        }
     }
 
     pub fn calls(&self) -> Vec<GrpcioCall> {
@@ -678,7 +737,12 @@ fn parse_grpcio_call(json: &serde_json::Value) -> Option<GrpcioCall> {
         .iter()
         .filter_map(|hex| decode_hex(hex.as_str()?))
         .collect();
-    Some(GrpcioCall { path, metadata, messages, time_remaining: json["time_remaining"].as_f64() })
+    Some(GrpcioCall {
+        path,
+        metadata,
+        messages,
+        time_remaining: json["time_remaining"].as_f64(),
+    })
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

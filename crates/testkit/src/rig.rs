@@ -39,8 +39,10 @@ impl Rig {
 
     /// `vrata_mirror_requests_total{route, destination}`.
     pub fn mirrored(&self, route: &str, destination: &str) -> f64 {
-        self.envoy
-            .metric("vrata_mirror_requests_total", &[("route", route), ("destination", destination)])
+        self.envoy.metric(
+            "vrata_mirror_requests_total",
+            &[("route", route), ("destination", destination)],
+        )
     }
 
     /// `vrata_mirror_skipped_total{route, destination, reason}`.

@@ -90,7 +90,9 @@ impl Upstream {
         let accept_shared = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let shared = accept_shared.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
@@ -172,7 +174,17 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
                 }
             }
         });
-        record(&shared, Recorded { method, uri, headers, body: Vec::new(), trailers: Vec::new(), arrived });
+        record(
+            &shared,
+            Recorded {
+                method,
+                uri,
+                headers,
+                body: Vec::new(),
+                trailers: Vec::new(),
+                arrived,
+            },
+        );
         return Ok(Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
@@ -184,7 +196,11 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     let collected = req.into_body().collect().await.map_err(std::io::Error::other)?;
     let trailers: Vec<(String, Vec<u8>)> = collected
         .trailers()
-        .map(|t| t.iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect())
+        .map(|t| {
+            t.iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect()
+        })
         .unwrap_or_default();
     let body = collected.to_bytes().to_vec();
     let summary = format!("{} saw {} {} with {} body bytes", shared.name, method, uri, body.len());
@@ -195,7 +211,17 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
             .collect();
         println!("{summary}\n    {}", header_list.join("\n    "));
     }
-    record(&shared, Recorded { method, uri, headers, body, trailers, arrived });
+    record(
+        &shared,
+        Recorded {
+            method,
+            uri,
+            headers,
+            body,
+            trailers,
+            arrived,
+        },
+    );
 
     let status = match behaviour {
         Behaviour::Answer => 200,

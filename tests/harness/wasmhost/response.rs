@@ -76,7 +76,10 @@ impl Response {
                 ("x-envoy-upstream-service-time".to_owned(), "2".to_owned()),
             ],
             body,
-            trailers: trailers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+            trailers: trailers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 

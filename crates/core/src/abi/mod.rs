@@ -31,7 +31,10 @@ pub fn decode_map(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 /// `tests/properties`). The wasm harness's host encodes with a codec of its
 /// own, so that a bug here cannot hide a bug in `decode_map`.
 pub fn encode_map<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
-    let size = 4 + pairs.iter().map(|(n, v)| 10 + n.as_ref().len() + v.as_ref().len()).sum::<usize>();
+    let size = 4 + pairs
+        .iter()
+        .map(|(n, v)| 10 + n.as_ref().len() + v.as_ref().len())
+        .sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (name, value) in pairs {

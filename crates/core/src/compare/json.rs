@@ -136,8 +136,12 @@ impl Number {
             (Number::Unsigned(a), Number::Unsigned(b)) => a == b,
             (Number::Negative(a), Number::Negative(b)) => a == b,
             (Number::Float(a), Number::Float(b)) => a == b,
-            (Number::Float(f), Number::Unsigned(u)) | (Number::Unsigned(u), Number::Float(f)) => float_is_unsigned(f, u),
-            (Number::Float(f), Number::Negative(n)) | (Number::Negative(n), Number::Float(f)) => float_is_negative(f, n),
+            (Number::Float(f), Number::Unsigned(u)) | (Number::Unsigned(u), Number::Float(f)) => {
+                float_is_unsigned(f, u)
+            }
+            (Number::Float(f), Number::Negative(n)) | (Number::Negative(n), Number::Float(f)) => {
+                float_is_negative(f, n)
+            }
             (Number::Unsigned(_), Number::Negative(_)) | (Number::Negative(_), Number::Unsigned(_)) => false,
         }
     }
@@ -393,8 +397,16 @@ mod tests {
 
     #[test]
     fn key_order_and_whitespace_do_not_matter() {
-        assert!(equal(r#"{"a":1,"b":[true,null,"x"]}"#, r#" { "b" : [ true , null , "x" ] , "a" : 1 } "#, &[]));
-        assert!(equal(r#"{"o":{"z":1,"y":{"b":2,"a":3}}}"#, r#"{"o":{"y":{"a":3,"b":2},"z":1}}"#, &[]));
+        assert!(equal(
+            r#"{"a":1,"b":[true,null,"x"]}"#,
+            r#" { "b" : [ true , null , "x" ] , "a" : 1 } "#,
+            &[]
+        ));
+        assert!(equal(
+            r#"{"o":{"z":1,"y":{"b":2,"a":3}}}"#,
+            r#"{"o":{"y":{"a":3,"b":2},"z":1}}"#,
+            &[]
+        ));
         assert!(!equal("[1,2]", "[2,1]", &[]), "array order matters");
     }
 
@@ -405,30 +417,60 @@ mod tests {
             r#"{"items":[{"id":1,"price":10},{"id":2,"price":20},{"id":3},{"id":4,"price":6}]}"#,
         );
         assert_eq!((path.as_str(), kind), ("items[3].price", JsonDifferenceKind::Value));
-        assert_eq!(differ(r#"{"a":{"b":1}}"#, r#"{"a":{"b":"1"}}"#), ("a.b".to_owned(), JsonDifferenceKind::Type));
+        assert_eq!(
+            differ(r#"{"a":{"b":1}}"#, r#"{"a":{"b":"1"}}"#),
+            ("a.b".to_owned(), JsonDifferenceKind::Type)
+        );
         assert_eq!(differ("1", "2"), ("$".to_owned(), JsonDifferenceKind::Value));
         assert_eq!(differ("{}", "[]"), ("$".to_owned(), JsonDifferenceKind::Type));
-        assert_eq!(differ(r#"[{"id":1}]"#, r#"[{"id":2}]"#), ("[0].id".to_owned(), JsonDifferenceKind::Value));
-        assert_eq!(differ(r#"{"a.b":1}"#, r#"{"a.b":2}"#), (r#"["a.b"]"#.to_owned(), JsonDifferenceKind::Value));
+        assert_eq!(
+            differ(r#"[{"id":1}]"#, r#"[{"id":2}]"#),
+            ("[0].id".to_owned(), JsonDifferenceKind::Value)
+        );
+        assert_eq!(
+            differ(r#"{"a.b":1}"#, r#"{"a.b":2}"#),
+            (r#"["a.b"]"#.to_owned(), JsonDifferenceKind::Value)
+        );
         assert_eq!(
             differ(r#"{"m":{"x y":{"":1}}}"#, r#"{"m":{"x y":{"":2}}}"#),
             (r#"m["x y"][""]"#.to_owned(), JsonDifferenceKind::Value)
         );
         assert_eq!(differ(r#"{"$":1}"#, r#"{"$":2}"#).0, r#"["$"]"#);
         assert_eq!(differ(r#"{"a\nb":1}"#, r#"{"a\nb":2}"#).0, r#"["a\nb"]"#);
-        assert_eq!(differ(r#"{"x-request-id":1,"_k9":2}"#, r#"{"x-request-id":1,"_k9":3}"#).0, "_k9");
+        assert_eq!(
+            differ(r#"{"x-request-id":1,"_k9":2}"#, r#"{"x-request-id":1,"_k9":3}"#).0,
+            "_k9"
+        );
     }
 
     #[test]
     fn missing_and_extra_members_and_elements() {
-        assert_eq!(differ("[1,2,3]", "[1,2]"), ("[2]".to_owned(), JsonDifferenceKind::OnlyInPrimary));
-        assert_eq!(differ("[1]", "[1,2,3]"), ("[1]".to_owned(), JsonDifferenceKind::OnlyInShadow));
-        assert_eq!(differ(r#"{"a":1,"b":2}"#, r#"{"a":1}"#), ("b".to_owned(), JsonDifferenceKind::OnlyInPrimary));
-        assert_eq!(differ(r#"{"a":1}"#, r#"{"a":1,"c":2}"#), ("c".to_owned(), JsonDifferenceKind::OnlyInShadow));
+        assert_eq!(
+            differ("[1,2,3]", "[1,2]"),
+            ("[2]".to_owned(), JsonDifferenceKind::OnlyInPrimary)
+        );
+        assert_eq!(
+            differ("[1]", "[1,2,3]"),
+            ("[1]".to_owned(), JsonDifferenceKind::OnlyInShadow)
+        );
+        assert_eq!(
+            differ(r#"{"a":1,"b":2}"#, r#"{"a":1}"#),
+            ("b".to_owned(), JsonDifferenceKind::OnlyInPrimary)
+        );
+        assert_eq!(
+            differ(r#"{"a":1}"#, r#"{"a":1,"c":2}"#),
+            ("c".to_owned(), JsonDifferenceKind::OnlyInShadow)
+        );
         // First in key order: "b" (only in the primary) sorts before "c".
-        assert_eq!(differ(r#"{"c":1,"b":1}"#, r#"{"c":2}"#), ("b".to_owned(), JsonDifferenceKind::OnlyInPrimary));
+        assert_eq!(
+            differ(r#"{"c":1,"b":1}"#, r#"{"c":2}"#),
+            ("b".to_owned(), JsonDifferenceKind::OnlyInPrimary)
+        );
         // A value difference inside an earlier element wins over a length difference.
-        assert_eq!(differ("[[1],2]", "[[2]]"), ("[0][0]".to_owned(), JsonDifferenceKind::Value));
+        assert_eq!(
+            differ("[[1],2]", "[[2]]"),
+            ("[0][0]".to_owned(), JsonDifferenceKind::Value)
+        );
     }
 
     #[test]
@@ -507,10 +549,19 @@ mod tests {
         assert_eq!(not_json("{}", "{} x"), JsonComparison::NotJson(Side::Shadow));
         assert_eq!(not_json("", "{}"), JsonComparison::NotJson(Side::Primary));
         assert_eq!(not_json("1e400", "1"), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(not_json(r#"{"a":1,"a":2}"#, r#"{"a":2}"#), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(not_json(r#"{"a":2}"#, r#"{"a":1,"\u0061":2}"#), JsonComparison::NotJson(Side::Shadow));
+        assert_eq!(
+            not_json(r#"{"a":1,"a":2}"#, r#"{"a":2}"#),
+            JsonComparison::NotJson(Side::Primary)
+        );
+        assert_eq!(
+            not_json(r#"{"a":2}"#, r#"{"a":1,"\u0061":2}"#),
+            JsonComparison::NotJson(Side::Shadow)
+        );
         assert_eq!(not_json(r#"["\ud800"]"#, "[]"), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(compare(b"[\"\xff\"]", b"[]", &[]), JsonComparison::NotJson(Side::Primary));
+        assert_eq!(
+            compare(b"[\"\xff\"]", b"[]", &[]),
+            JsonComparison::NotJson(Side::Primary)
+        );
         assert_eq!(not_json("NaN", "1"), JsonComparison::NotJson(Side::Primary));
     }
 
@@ -522,11 +573,26 @@ mod tests {
         assert_eq!(path, "[0]".repeat(127));
         let objects = |depth: usize| format!("{}1{}", "{\"k\":".repeat(depth), "}".repeat(depth));
         assert!(equal(&objects(127), &objects(127), &[]));
-        assert_eq!(compare(objects(128).as_bytes(), b"1", &[]), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(compare(nest(128, "1").as_bytes(), b"1", &[]), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(compare(nest(129, "1").as_bytes(), b"1", &[]), JsonComparison::NotJson(Side::Primary));
-        assert_eq!(compare(b"1", nest(100_000, "1").as_bytes(), &[]), JsonComparison::NotJson(Side::Shadow));
-        assert_eq!(compare(b"1", objects(100_000).as_bytes(), &[]), JsonComparison::NotJson(Side::Shadow));
+        assert_eq!(
+            compare(objects(128).as_bytes(), b"1", &[]),
+            JsonComparison::NotJson(Side::Primary)
+        );
+        assert_eq!(
+            compare(nest(128, "1").as_bytes(), b"1", &[]),
+            JsonComparison::NotJson(Side::Primary)
+        );
+        assert_eq!(
+            compare(nest(129, "1").as_bytes(), b"1", &[]),
+            JsonComparison::NotJson(Side::Primary)
+        );
+        assert_eq!(
+            compare(b"1", nest(100_000, "1").as_bytes(), &[]),
+            JsonComparison::NotJson(Side::Shadow)
+        );
+        assert_eq!(
+            compare(b"1", objects(100_000).as_bytes(), &[]),
+            JsonComparison::NotJson(Side::Shadow)
+        );
     }
 
     #[test]
@@ -536,19 +602,26 @@ mod tests {
             if reversed {
                 keys.reverse();
             }
-            let members: Vec<String> =
-                keys.iter().map(|k| format!("\"k{k}\":{}", if *k == n - 1 { last } else { 0 })).collect();
+            let members: Vec<String> = keys
+                .iter()
+                .map(|k| format!("\"k{k}\":{}", if *k == n - 1 { last } else { 0 }))
+                .collect();
             format!("{{{}}}", members.join(","))
         };
         let n = 50_000;
         assert!(equal(&object(n, false, 0), &object(n, true, 0), &[]));
-        assert_eq!(differ(&object(n, false, 0), &object(n, true, 1)).0, format!("k{}", n - 1));
+        assert_eq!(
+            differ(&object(n, false, 0), &object(n, true, 1)).0,
+            format!("k{}", n - 1)
+        );
     }
 
     #[test]
     fn strings_without_escapes_are_borrowed() {
         let body = br#"{"key":"value","esc\n":"a\u0041"}"#;
-        let Some(Node::Object(members)) = parse(body, &[]) else { panic!() };
+        let Some(Node::Object(members)) = parse(body, &[]) else {
+            panic!()
+        };
         let (escaped_key, escaped_value) = &members[0];
         assert!(matches!(escaped_key, Cow::Owned(_)));
         assert!(matches!(escaped_value, Node::String(Cow::Owned(s)) if s == "aA"));

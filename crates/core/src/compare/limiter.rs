@@ -101,10 +101,17 @@ mod tests {
             }
             for (i, &start) in allowed.iter().enumerate() {
                 let in_window = allowed[i..].iter().take_while(|&&t| t < start + WINDOW_MS).count();
-                assert!(in_window <= per_minute as usize, "{per_minute}/min: {in_window} lines from {start}");
+                assert!(
+                    in_window <= per_minute as usize,
+                    "{per_minute}/min: {in_window} lines from {start}"
+                );
             }
             // And the budget is used: about N per minute over ten minutes.
-            assert!(allowed.len() >= 10 * per_minute as usize, "{per_minute}/min: {}", allowed.len());
+            assert!(
+                allowed.len() >= 10 * per_minute as usize,
+                "{per_minute}/min: {}",
+                allowed.len()
+            );
         }
     }
 

@@ -96,7 +96,10 @@ fn field(line: &mut String, key: &str, value: &str, max_chars: usize) {
         Some((end, _)) => (value.get(..end).unwrap_or_default(), true),
         None => (value, false),
     };
-    let bare = !shown.is_empty() && shown.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'='));
+    let bare = !shown.is_empty()
+        && shown
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'='));
     if bare {
         line.push_str(shown);
     } else {
@@ -171,9 +174,9 @@ mod tests {
         grpc.path = "/shop.Cart/Get";
         grpc.primary = Status::Grpc(Some(GrpcCode::Ok));
         grpc.shadow = Status::Grpc(None);
-        assert!(grpc
-            .render()
-            .ends_with("path=/shop.Cart/Get request_id=5f1e-77 primary=grpc_ok shadow=grpc_missing_status differs=status"));
+        assert!(grpc.render().ends_with(
+            "path=/shop.Cart/Get request_id=5f1e-77 primary=grpc_ok shadow=grpc_missing_status differs=status"
+        ));
     }
 
     #[test]
@@ -197,14 +200,18 @@ mod tests {
             path: r#"meta["a.b"]"#.to_owned(),
             kind: JsonDifferenceKind::OnlyInShadow,
         }));
-        assert!(line(&quoted).render().ends_with(r#"json_path="meta[\"a.b\"]" what=only_in_shadow"#));
+        assert!(line(&quoted)
+            .render()
+            .ends_with(r#"json_path="meta[\"a.b\"]" what=only_in_shadow"#));
 
         let bytes = Outcome::BodyMismatch(BodyDifference::Bytes {
             offset: 17,
             primary_len: 120,
             shadow_len: 118,
         });
-        assert!(line(&bytes).render().ends_with("differs=body byte=17 primary_bytes=120 shadow_bytes=118"));
+        assert!(line(&bytes)
+            .render()
+            .ends_with("differs=body byte=17 primary_bytes=120 shadow_bytes=118"));
     }
 
     #[test]
@@ -235,10 +242,16 @@ mod tests {
         let rendered = evil.render();
         assert_eq!(rendered.lines().count(), 1, "{rendered}");
         assert!(!rendered.chars().any(needs_escape), "{rendered:?}");
-        assert!(rendered.contains(r#" route="api\n[critical] forged route=x" "#), "{rendered}");
+        assert!(
+            rendered.contains(r#" route="api\n[critical] forged route=x" "#),
+            "{rendered}"
+        );
         assert!(rendered.contains(r#" destination="a b" "#), "{rendered}");
         assert!(rendered.contains(r#" method="G\"ET\\" "#), "{rendered}");
-        assert!(rendered.contains(r#" path="/a\r\nb\u2028c\u202ed\u0085e\u007f" "#), "{rendered}");
+        assert!(
+            rendered.contains(r#" path="/a\r\nb\u2028c\u202ed\u0085e\u007f" "#),
+            "{rendered}"
+        );
         assert!(rendered.contains(r#" request_id="id=1\tx\u0000" "#), "{rendered}");
     }
 
@@ -251,8 +264,14 @@ mod tests {
         long.path = &long_path;
         long.request_id = Some(&long_id);
         let rendered = long.render();
-        assert!(rendered.contains(&format!(" path=/{}... ", "a".repeat(MAX_PATH_CHARS - 1))), "{rendered}");
-        assert!(rendered.contains(&format!(" request_id=\"{}...\" ", "é".repeat(MAX_NAME_CHARS))), "{rendered}");
+        assert!(
+            rendered.contains(&format!(" path=/{}... ", "a".repeat(MAX_PATH_CHARS - 1))),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(&format!(" request_id=\"{}...\" ", "é".repeat(MAX_NAME_CHARS))),
+            "{rendered}"
+        );
         assert!(rendered.len() < 1_000);
     }
 
@@ -260,9 +279,19 @@ mod tests {
     fn only_the_query_is_cut_from_the_path() {
         let outcome = Outcome::StatusMismatch;
         let mut l = line(&outcome);
-        for (path, shown) in [("/", "/"), ("/a/b", "/a/b"), ("/a?", "/a"), ("?x", "\"\""), ("/a;b=c?d", "\"/a;b=c\"")] {
+        for (path, shown) in [
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("/a?", "/a"),
+            ("?x", "\"\""),
+            ("/a;b=c?d", "\"/a;b=c\""),
+        ] {
             l.path = path;
-            assert!(l.render().contains(&format!(" path={shown} ")), "{path}: {}", l.render());
+            assert!(
+                l.render().contains(&format!(" path={shown} ")),
+                "{path}: {}",
+                l.render()
+            );
         }
     }
 }

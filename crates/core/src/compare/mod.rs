@@ -132,7 +132,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 4] = [Verdict::Match, Verdict::StatusMismatch, Verdict::BodyMismatch, Verdict::NotCompared];
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Match,
+        Verdict::StatusMismatch,
+        Verdict::BodyMismatch,
+        Verdict::NotCompared,
+    ];
 
     /// A dense index in `0..ALL.len()`, in the order of [`Verdict::ALL`].
     pub fn index(self) -> usize {

@@ -33,18 +33,30 @@ fn verdict_labels() {
 #[test]
 fn statuses_come_from_the_class() {
     assert_eq!(Status::from_class(Some(201), ResponseClass::Success), Status::Http(201));
-    assert_eq!(Status::from_class(Some(503), ResponseClass::ServerError), Status::Http(503));
+    assert_eq!(
+        Status::from_class(Some(503), ResponseClass::ServerError),
+        Status::Http(503)
+    );
     assert_eq!(
         Status::from_class(Some(200), ResponseClass::Grpc(GrpcCode::NotFound)),
         Status::Grpc(Some(GrpcCode::NotFound))
     );
-    assert_eq!(Status::from_class(Some(200), ResponseClass::GrpcMissingStatus), Status::Grpc(None));
+    assert_eq!(
+        Status::from_class(Some(200), ResponseClass::GrpcMissingStatus),
+        Status::Grpc(None)
+    );
     assert_eq!(
         Status::from_class(Some(504), ResponseClass::Timeout),
         Status::NoAnswer(ResponseClass::Timeout)
     );
-    assert_eq!(Status::from_class(None, ResponseClass::Reset), Status::NoAnswer(ResponseClass::Reset));
-    assert_eq!(Status::from_class(None, ResponseClass::Success), Status::NoAnswer(ResponseClass::Reset));
+    assert_eq!(
+        Status::from_class(None, ResponseClass::Reset),
+        Status::NoAnswer(ResponseClass::Reset)
+    );
+    assert_eq!(
+        Status::from_class(None, ResponseClass::Success),
+        Status::NoAnswer(ResponseClass::Reset)
+    );
     let shown: Vec<String> = [
         Status::Http(404),
         Status::Grpc(Some(GrpcCode::Unavailable)),
@@ -54,14 +66,20 @@ fn statuses_come_from_the_class() {
     .iter()
     .map(ToString::to_string)
     .collect();
-    assert_eq!(shown, ["404", "grpc_unavailable", "grpc_missing_status", "connect_failure"]);
+    assert_eq!(
+        shown,
+        ["404", "grpc_unavailable", "grpc_missing_status", "connect_failure"]
+    );
 }
 
 #[test]
 fn the_status_is_compared_first() {
     let json = policy(BodyComparison::Json);
     assert_eq!(compare(http(200, b"{}"), http(200, b"{}"), &json), Outcome::Match);
-    assert_eq!(compare(http(200, b"{}"), http(201, b"{}"), &json), Outcome::StatusMismatch);
+    assert_eq!(
+        compare(http(200, b"{}"), http(201, b"{}"), &json),
+        Outcome::StatusMismatch
+    );
     // A status mismatch is reported even when the bodies could not be compared.
     let too_large = Observed {
         status: Status::Http(500),
@@ -77,21 +95,34 @@ fn grpc_answers_compare_their_grpc_status() {
         body: Body::Unavailable,
     };
     let none = policy(BodyComparison::None);
-    assert_eq!(compare(grpc(Some(GrpcCode::Ok)), grpc(Some(GrpcCode::Ok)), &none), Outcome::Match);
+    assert_eq!(
+        compare(grpc(Some(GrpcCode::Ok)), grpc(Some(GrpcCode::Ok)), &none),
+        Outcome::Match
+    );
     assert_eq!(
         compare(grpc(Some(GrpcCode::Ok)), grpc(Some(GrpcCode::NotFound)), &none),
         Outcome::StatusMismatch
     );
-    assert_eq!(compare(grpc(Some(GrpcCode::Ok)), grpc(None), &none), Outcome::StatusMismatch);
+    assert_eq!(
+        compare(grpc(Some(GrpcCode::Ok)), grpc(None), &none),
+        Outcome::StatusMismatch
+    );
     // A gRPC call the canary answers with a plain HTTP 200 (say, an HTML page) differs.
-    assert_eq!(compare(grpc(Some(GrpcCode::Ok)), http(200, b""), &none), Outcome::StatusMismatch);
+    assert_eq!(
+        compare(grpc(Some(GrpcCode::Ok)), http(200, b""), &none),
+        Outcome::StatusMismatch
+    );
     // Same grpc-status, different messages: compared as bytes (protobuf is not JSON).
     let with_body = |body: &'static [u8]| Observed {
         status: Status::Grpc(Some(GrpcCode::Ok)),
         body: Body::Bytes(body),
     };
     assert!(matches!(
-        compare(with_body(b"\0\0\0\0\x02\x08\x01"), with_body(b"\0\0\0\0\x02\x08\x02"), &policy(BodyComparison::Json)),
+        compare(
+            with_body(b"\0\0\0\0\x02\x08\x01"),
+            with_body(b"\0\0\0\0\x02\x08\x02"),
+            &policy(BodyComparison::Json)
+        ),
         Outcome::BodyMismatch(BodyDifference::Bytes { offset: 6, .. })
     ));
 }
@@ -166,7 +197,10 @@ fn bodies_over_the_cap_or_missing_are_not_compared() {
 #[test]
 fn exact_bodies_report_the_first_differing_byte() {
     let exact = policy(BodyComparison::Exact);
-    assert_eq!(compare(http(200, b"hello"), http(200, b"hello"), &exact), Outcome::Match);
+    assert_eq!(
+        compare(http(200, b"hello"), http(200, b"hello"), &exact),
+        Outcome::Match
+    );
     let bytes = |offset, primary_len, shadow_len| {
         Outcome::BodyMismatch(BodyDifference::Bytes {
             offset,
@@ -174,11 +208,20 @@ fn exact_bodies_report_the_first_differing_byte() {
             shadow_len,
         })
     };
-    assert_eq!(compare(http(200, b"hello"), http(200, b"help!"), &exact), bytes(3, 5, 5));
-    assert_eq!(compare(http(200, b"hello"), http(200, b"hello!"), &exact), bytes(5, 5, 6));
+    assert_eq!(
+        compare(http(200, b"hello"), http(200, b"help!"), &exact),
+        bytes(3, 5, 5)
+    );
+    assert_eq!(
+        compare(http(200, b"hello"), http(200, b"hello!"), &exact),
+        bytes(5, 5, 6)
+    );
     assert_eq!(compare(http(200, b""), http(200, b"x"), &exact), bytes(0, 0, 1));
     // "exact" means bytes: reordered JSON keys differ.
-    assert_eq!(compare(http(200, br#"{"a":1,"b":2}"#), http(200, br#"{"b":2,"a":1}"#), &exact), bytes(2, 13, 13));
+    assert_eq!(
+        compare(http(200, br#"{"a":1,"b":2}"#), http(200, br#"{"b":2,"a":1}"#), &exact),
+        bytes(2, 13, 13)
+    );
 }
 
 #[test]
@@ -186,7 +229,8 @@ fn json_bodies_compare_structurally() {
     let mut json = policy(BodyComparison::Json);
     json.ignore_fields = vec!["timestamp".to_owned(), "requestId".to_owned()];
     let primary = br#"{"items":[{"id":1,"price":10,"timestamp":1},{"id":2,"price":20}],"requestId":"a"}"#;
-    let same = br#"{ "requestId": "b", "items": [ {"price": 10, "id": 1, "timestamp": 2}, {"id": 2, "price": 20.0} ] }"#;
+    let same =
+        br#"{ "requestId": "b", "items": [ {"price": 10, "id": 1, "timestamp": 2}, {"id": 2, "price": 20.0} ] }"#;
     assert_eq!(compare(http(200, primary), http(200, same), &json), Outcome::Match);
     let cheaper = br#"{"items":[{"id":1,"price":10},{"id":2,"price":19}]}"#;
     assert_eq!(
@@ -201,7 +245,10 @@ fn json_bodies_compare_structurally() {
 #[test]
 fn bodies_that_are_not_json_fall_back_to_bytes() {
     let json = policy(BodyComparison::Json);
-    assert_eq!(compare(http(200, b"<html>"), http(200, b"<html>"), &json), Outcome::Match);
+    assert_eq!(
+        compare(http(200, b"<html>"), http(200, b"<html>"), &json),
+        Outcome::Match
+    );
     assert_eq!(
         compare(http(200, b"<html>a"), http(200, b"<html>b"), &json),
         Outcome::BodyMismatch(BodyDifference::Bytes {
@@ -227,7 +274,10 @@ fn bodies_that_are_not_json_fall_back_to_bytes() {
         compare(http(200, a.as_bytes()), http(200, b.as_bytes()), &json),
         Outcome::BodyMismatch(BodyDifference::Bytes { offset: 5_000, .. })
     ));
-    assert_eq!(compare(http(200, a.as_bytes()), http(200, a.as_bytes()), &json), Outcome::Match);
+    assert_eq!(
+        compare(http(200, a.as_bytes()), http(200, a.as_bytes()), &json),
+        Outcome::Match
+    );
 }
 
 // ---- Properties over generated JSON documents ----
@@ -252,7 +302,9 @@ fn doc() -> impl Strategy<Value = Doc> {
         Just(Doc::Null),
         any::<bool>().prop_map(Doc::Bool),
         any::<i64>().prop_map(Doc::Int),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Doc::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Doc::Float),
         "[a-z \"\\\\\n\u{e9}\u{2028}]{0,6}".prop_map(Doc::Str),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
@@ -414,7 +466,10 @@ fn with_ignored(doc: &Doc, value: &Doc) -> Doc {
             other => other.clone(),
         }
     }
-    Doc::Obj(vec![(IGNORED.to_owned(), value.clone()), ("v".to_owned(), inject(doc, value))])
+    Doc::Obj(vec![
+        (IGNORED.to_owned(), value.clone()),
+        ("v".to_owned(), inject(doc, value)),
+    ])
 }
 
 proptest! {

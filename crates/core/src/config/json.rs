@@ -155,7 +155,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
-        Ok(if v >= 0 { Json::Unsigned(v as u64) } else { Json::Signed(v) })
+        Ok(if v >= 0 {
+            Json::Unsigned(v as u64)
+        } else {
+            Json::Signed(v)
+        })
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
@@ -244,7 +248,10 @@ mod tests {
     fn describe_names_the_kind_and_cuts_long_values() {
         assert_eq!(describe(&Json::String("10".into())), "\"10\" (a string)");
         assert_eq!(describe(&Json::Unsigned(10)), "10 (a number)");
-        assert_eq!(describe(&parse_strict(br#"{"a":[1,"b"]}"#).unwrap()), "{\"a\":[1,\"b\"]} (an object)");
+        assert_eq!(
+            describe(&parse_strict(br#"{"a":[1,"b"]}"#).unwrap()),
+            "{\"a\":[1,\"b\"]} (an object)"
+        );
         let shown = describe(&Json::String("x".repeat(200)));
         assert!(shown.ends_with("... (a string)"), "{shown}");
         assert!(shown.len() < 80);

@@ -5,8 +5,8 @@ use super::json::{describe, parse_strict, quote, Json};
 use super::{
     AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig,
     DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT,
-    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
+    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_IN_FLIGHT_LIMIT,
+    MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::sampling::SampleRate;
@@ -16,13 +16,7 @@ const TOP_KEYS: &[&str] = &["forward", "routes"];
 const ROUTE_KEYS: &[&str] = &["forward"];
 const FORWARD_KEYS: &[&str] = &["destinations", "mirror", "mirrors"];
 /// Vrata `forward` keys that Envoy's route owns here: accepted and ignored.
-const FORWARD_KEYS_FOR_ENVOY: &[&str] = &[
-    "destinationBalancing",
-    "timeouts",
-    "retry",
-    "rewrite",
-    "maxGrpcTimeout",
-];
+const FORWARD_KEYS_FOR_ENVOY: &[&str] = &["destinationBalancing", "timeouts", "retry", "rewrite", "maxGrpcTimeout"];
 const DESTINATION_KEYS: &[&str] = &["destinationId", "weight"];
 const MIRROR_KEYS: &[&str] = &[
     "destinationId",
@@ -76,9 +70,8 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
             format!("the plugin configuration is empty; expected a JSON object such as {EXAMPLE}"),
         ));
     }
-    let root = parse_strict(text).map_err(|err| {
-        ConfigError::new("", format!("the plugin configuration is not valid JSON: {err}"))
-    })?;
+    let root = parse_strict(text)
+        .map_err(|err| ConfigError::new("", format!("the plugin configuration is not valid JSON: {err}")))?;
     let top = as_object(&root, "(top level)", "an object with \"forward\" and/or \"routes\"")?;
     check_keys(top, "", TOP_KEYS, &[])?;
 
@@ -104,11 +97,12 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
     })
 }
 
-fn parse_routes(
-    value: &Json,
-    destinations: &mut Vec<String>,
-) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
-    let routes = as_object(value, "routes", "an object from Envoy route name to {\"forward\": {...}}")?;
+fn parse_routes(value: &Json, destinations: &mut Vec<String>) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
+    let routes = as_object(
+        value,
+        "routes",
+        "an object from Envoy route name to {\"forward\": {...}}",
+    )?;
     let mut parsed = Vec::with_capacity(routes.len());
     for (name, entry) in routes.iter() {
         let path = format!("routes[{}]", quote(name));
@@ -129,11 +123,7 @@ fn parse_routes(
     Ok(parsed)
 }
 
-fn parse_forward(
-    value: &Json,
-    path: &str,
-    destinations: &mut Vec<String>,
-) -> Result<ForwardPolicy, ConfigError> {
+fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<ForwardPolicy, ConfigError> {
     let forward = as_object(value, path, "an object with \"mirror\" or \"mirrors\"")?;
     check_keys(forward, path, FORWARD_KEYS, FORWARD_KEYS_FOR_ENVOY)?;
     if let Some(list) = forward.get("destinations") {
@@ -191,7 +181,10 @@ fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
     let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
-            format!("got {}, expected a list of {{\"destinationId\", \"weight\"}} objects", describe(value)),
+            format!(
+                "got {}, expected a list of {{\"destinationId\", \"weight\"}} objects",
+                describe(value)
+            ),
         ));
     };
     for (i, entry) in list.iter().enumerate() {
@@ -211,11 +204,7 @@ fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn parse_mirror(
-    value: &Json,
-    path: &str,
-    destinations: &mut Vec<String>,
-) -> Result<MirrorPolicy, ConfigError> {
+fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<MirrorPolicy, ConfigError> {
     let mirror = as_object(
         value,
         path,
@@ -237,7 +226,14 @@ fn parse_mirror(
             }
         },
     };
-    let timeout_ms = integer_in(mirror, path, "timeoutMs", 1, MAX_TIMEOUT_MS.into(), DEFAULT_TIMEOUT_MS.into())?;
+    let timeout_ms = integer_in(
+        mirror,
+        path,
+        "timeoutMs",
+        1,
+        MAX_TIMEOUT_MS.into(),
+        DEFAULT_TIMEOUT_MS.into(),
+    )?;
     let max_body_bytes = integer_in(
         mirror,
         path,
@@ -387,7 +383,10 @@ fn parse_ignore_fields(value: &Json, path: &str) -> Result<Vec<String>, ConfigEr
     let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
-            format!("got {}, expected a list of object keys such as [\"timestamp\", \"requestId\"]", describe(value)),
+            format!(
+                "got {}, expected a list of object keys such as [\"timestamp\", \"requestId\"]",
+                describe(value)
+            ),
         ));
     };
     let mut fields: Vec<String> = Vec::with_capacity(list.len());
@@ -395,7 +394,10 @@ fn parse_ignore_fields(value: &Json, path: &str) -> Result<Vec<String>, ConfigEr
         let at = format!("{path}[{i}]");
         let field = non_empty_string(item, &at, "an object key such as \"timestamp\"")?;
         if let Some(earlier) = fields.iter().position(|f| *f == field) {
-            return Err(ConfigError::new(at, format!("{} is already listed at {path}[{earlier}]", quote(&field))));
+            return Err(ConfigError::new(
+                at,
+                format!("{} is already listed at {path}[{earlier}]", quote(&field)),
+            ));
         }
         fields.push(field);
     }
@@ -443,7 +445,10 @@ fn parse_methods(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
         _ => {
             return Err(ConfigError::new(
                 path,
-                format!("got {}, expected a non-empty list of methods such as [\"GET\", \"POST\"]", describe(value)),
+                format!(
+                    "got {}, expected a non-empty list of methods such as [\"GET\", \"POST\"]",
+                    describe(value)
+                ),
             ))
         }
     };
@@ -452,7 +457,10 @@ fn parse_methods(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
         let at = format!("{path}[{i}]");
         let method = non_empty_string(item, &at, "a method such as \"GET\"")?;
         if !is_token(method.as_bytes()) {
-            return Err(ConfigError::new(at, format!("got {}, expected an HTTP method token such as \"GET\"", describe(item))));
+            return Err(ConfigError::new(
+                at,
+                format!("got {}, expected an HTTP method token such as \"GET\"", describe(item)),
+            ));
         }
         if method.bytes().any(|b| b.is_ascii_lowercase()) {
             return Err(ConfigError::new(
@@ -475,7 +483,10 @@ fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, 
     let Json::Object(map) = value else {
         return Err(ConfigError::new(
             path,
-            format!("got {}, expected an object of header name to value, such as {{\"x-mirrored\": \"true\"}}", describe(value)),
+            format!(
+                "got {}, expected an object of header name to value, such as {{\"x-mirrored\": \"true\"}}",
+                describe(value)
+            ),
         ));
     };
     let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
@@ -489,13 +500,22 @@ fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, 
             ));
         }
         let Json::String(text) = v else {
-            return Err(ConfigError::new(at, format!("got {}, expected a string value", describe(v))));
+            return Err(ConfigError::new(
+                at,
+                format!("got {}, expected a string value", describe(v)),
+            ));
         };
         if text.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(ConfigError::new(at, format!("got {}, expected a value without CR, LF or NUL", describe(v))));
+            return Err(ConfigError::new(
+                at,
+                format!("got {}, expected a value without CR, LF or NUL", describe(v)),
+            ));
         }
         if headers.iter().any(|(n, _)| *n == lower) {
-            return Err(ConfigError::new(at, "is given twice (header names are case-insensitive)"));
+            return Err(ConfigError::new(
+                at,
+                "is given twice (header names are case-insensitive)",
+            ));
         }
         headers.push((lower, text.clone()));
     }
@@ -506,7 +526,10 @@ fn parse_remove_headers(value: &Json, path: &str) -> Result<Vec<String>, ConfigE
     let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
-            format!("got {}, expected a list of header names such as [\"authorization\", \"cookie\"]", describe(value)),
+            format!(
+                "got {}, expected a list of header names such as [\"authorization\", \"cookie\"]",
+                describe(value)
+            ),
         ));
     };
     let mut names: Vec<String> = Vec::with_capacity(list.len());
@@ -535,7 +558,10 @@ fn header_name(value: &Json, path: &str, allow_pseudo: bool) -> Result<String, C
     if !is_header_name(name.as_bytes()) {
         return Err(ConfigError::new(
             path,
-            format!("got {}, expected a header name (letters, digits and !#$%&'*+-.^_`|~)", describe(value)),
+            format!(
+                "got {}, expected a header name (letters, digits and !#$%&'*+-.^_`|~)",
+                describe(value)
+            ),
         ));
     }
     Ok(name)
@@ -545,13 +571,19 @@ fn header_name(value: &Json, path: &str, allow_pseudo: bool) -> Result<String, C
 fn required_name(obj: Object<'_>, path: &str, key: &str) -> Result<String, ConfigError> {
     let at = format!("{path}.{key}");
     let Some(value) = obj.get(key) else {
-        return Err(ConfigError::new(at, "is required: the name of the Envoy cluster, e.g. \"shadow\""));
+        return Err(ConfigError::new(
+            at,
+            "is required: the name of the Envoy cluster, e.g. \"shadow\"",
+        ));
     };
     let name = non_empty_string(value, &at, "the name of an Envoy cluster, e.g. \"shadow\"")?;
     if name.trim() != name || name.bytes().any(|b| b.is_ascii_control()) {
         return Err(ConfigError::new(
             at,
-            format!("got {}, expected a cluster name without surrounding spaces or control characters", describe(value)),
+            format!(
+                "got {}, expected a cluster name without surrounding spaces or control characters",
+                describe(value)
+            ),
         ));
     }
     Ok(name)
@@ -560,19 +592,15 @@ fn required_name(obj: Object<'_>, path: &str, key: &str) -> Result<String, Confi
 fn non_empty_string(value: &Json, path: &str, expected: &str) -> Result<String, ConfigError> {
     match value {
         Json::String(s) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
+        _ => Err(ConfigError::new(
+            path,
+            format!("got {}, expected {expected}", describe(value)),
+        )),
     }
 }
 
 /// An optional integer field within `[min, max]`, or its default when absent.
-fn integer_in(
-    obj: Object<'_>,
-    path: &str,
-    key: &str,
-    min: u64,
-    max: u64,
-    default: u64,
-) -> Result<u64, ConfigError> {
+fn integer_in(obj: Object<'_>, path: &str, key: &str, min: u64, max: u64, default: u64) -> Result<u64, ConfigError> {
     let Some(value) = obj.get(key) else {
         return Ok(default);
     };
@@ -595,18 +623,16 @@ fn integer_in(
 fn as_object<'a>(value: &'a Json, path: &str, expected: &str) -> Result<Object<'a>, ConfigError> {
     match value {
         Json::Object(fields) => Ok(Object(fields)),
-        _ => Err(ConfigError::new(path, format!("got {}, expected {expected}", describe(value)))),
+        _ => Err(ConfigError::new(
+            path,
+            format!("got {}, expected {expected}", describe(value)),
+        )),
     }
 }
 
 /// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
 /// nearest allowed key: a typo must not silently change what is mirrored.
-fn check_keys(
-    obj: Object<'_>,
-    path: &str,
-    allowed: &[&str],
-    ignored: &[&str],
-) -> Result<(), ConfigError> {
+fn check_keys(obj: Object<'_>, path: &str, allowed: &[&str], ignored: &[&str]) -> Result<(), ConfigError> {
     for key in obj.keys() {
         if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
             continue;
@@ -639,7 +665,12 @@ fn key_path(path: &str, key: &str) -> String {
 fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
-        .map(|candidate| (edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)

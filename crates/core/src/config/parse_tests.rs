@@ -17,8 +17,10 @@ fn err(json: &str) -> ConfigError {
 
 #[test]
 fn the_seed_example_loads_with_vrata_defaults() {
-    let cfg = ok(r#"{"forward": {"destinations": [{"destinationId": "primary", "weight": 100}],
-                     "mirror": {"destinationId": "shadow", "percentage": 10}}}"#);
+    let cfg = ok(
+        r#"{"forward": {"destinations": [{"destinationId": "primary", "weight": 100}],
+                     "mirror": {"destinationId": "shadow", "percentage": 10}}}"#,
+    );
     let mirror = &cfg.default_policy.mirrors[0];
     assert_eq!(mirror.destination, "shadow");
     assert!((mirror.rate.fraction() - 0.10).abs() < 1e-9);
@@ -100,72 +102,243 @@ const BAD: &[(&str, &str)] = &[
     ("{not json", "not valid JSON"),
     ("[]", "(top level)"),
     ("{}", "nothing to mirror"),
-    (r#"{"forward": {"mirror": {"destinationId": "s"}}, "mirrror": {}}"#, "mirrror"),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s"}}, "mirrror": {}}"#,
+        "mirrror",
+    ),
     (r#"{"forward": {"mirrror": {"destinationId": "s"}}}"#, "forward.mirrror"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "percentge": 5}}}"#, "forward.mirror.percentge"),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "percentge": 5}}}"#,
+        "forward.mirror.percentge",
+    ),
     (r#"{"forward": {"mirror": {}}}"#, "forward.mirror.destinationId"),
-    (r#"{"forward": {"mirror": {"destinationId": ""}}}"#, "forward.mirror.destinationId"),
-    (r#"{"forward": {"mirror": {"destinationId": 7}}}"#, "forward.mirror.destinationId"),
-    (r#"{"forward": {"mirror": {"destinationId": " s"}}}"#, "forward.mirror.destinationId"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "percentage": 101}}}"#, "forward.mirror.percentage"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "percentage": -1}}}"#, "forward.mirror.percentage"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "percentage": "10"}}}"#, "forward.mirror.percentage"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": 0}}}"#, "forward.mirror.timeoutMs"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": -5}}}"#, "forward.mirror.timeoutMs"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": 1.5}}}"#, "forward.mirror.timeoutMs"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "maxInFlight": 0}}}"#, "forward.mirror.maxInFlight"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "maxBodyBytes": 1e12}}}"#, "forward.mirror.maxBodyBytes"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "sampleBy": "x user"}}}"#, "forward.mirror.sampleBy"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "methods": []}}}"#, "forward.mirror.methods"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "methods": ["get"]}}}"#, "forward.mirror.methods[0]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "authority": "a", "hostSuffix": "-s"}}}"#, "forward.mirror"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "hostSuffix": "-s:1"}}}"#, "forward.mirror.hostSuffix"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"content-length": "1"}}}}"#, "forward.mirror.addHeaders[\"content-length\"]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"x-a": 1}}}}"#, "forward.mirror.addHeaders[\"x-a\"]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"x-a": "1\r\nx-b: 2"}}}}"#, "forward.mirror.addHeaders[\"x-a\"]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "removeHeaders": [":path"]}}}"#, "forward.mirror.removeHeaders[0]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "removeHeaders": "cookie"}}}"#, "forward.mirror.removeHeaders"),
-    (r#"{"forward": {"mirror": {"destinationId": "s"}, "mirrors": []}}"#, "forward"),
-    (r#"{"forward": {"mirrors": [{"destinationId": "s"}, {"destinationId": "s"}]}}"#, "forward.mirrors[1].destinationId"),
+    (
+        r#"{"forward": {"mirror": {"destinationId": ""}}}"#,
+        "forward.mirror.destinationId",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": 7}}}"#,
+        "forward.mirror.destinationId",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": " s"}}}"#,
+        "forward.mirror.destinationId",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "percentage": 101}}}"#,
+        "forward.mirror.percentage",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "percentage": -1}}}"#,
+        "forward.mirror.percentage",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "percentage": "10"}}}"#,
+        "forward.mirror.percentage",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": 0}}}"#,
+        "forward.mirror.timeoutMs",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": -5}}}"#,
+        "forward.mirror.timeoutMs",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "timeoutMs": 1.5}}}"#,
+        "forward.mirror.timeoutMs",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxInFlight": 0}}}"#,
+        "forward.mirror.maxInFlight",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxBodyBytes": 1e12}}}"#,
+        "forward.mirror.maxBodyBytes",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "sampleBy": "x user"}}}"#,
+        "forward.mirror.sampleBy",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "methods": []}}}"#,
+        "forward.mirror.methods",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "methods": ["get"]}}}"#,
+        "forward.mirror.methods[0]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "authority": "a", "hostSuffix": "-s"}}}"#,
+        "forward.mirror",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "hostSuffix": "-s:1"}}}"#,
+        "forward.mirror.hostSuffix",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"content-length": "1"}}}}"#,
+        "forward.mirror.addHeaders[\"content-length\"]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"x-a": 1}}}}"#,
+        "forward.mirror.addHeaders[\"x-a\"]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"x-a": "1\r\nx-b: 2"}}}}"#,
+        "forward.mirror.addHeaders[\"x-a\"]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "removeHeaders": [":path"]}}}"#,
+        "forward.mirror.removeHeaders[0]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "removeHeaders": "cookie"}}}"#,
+        "forward.mirror.removeHeaders",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s"}, "mirrors": []}}"#,
+        "forward",
+    ),
+    (
+        r#"{"forward": {"mirrors": [{"destinationId": "s"}, {"destinationId": "s"}]}}"#,
+        "forward.mirrors[1].destinationId",
+    ),
     (r#"{"forward": {"mirrors": {"destinationId": "s"}}}"#, "forward.mirrors"),
     (r#"{"forward": {"mirror": "shadow"}}"#, "forward.mirror"),
-    (r#"{"forward": {"destinations": [{"destinationId": "p", "weight": -1}], "mirror": {"destinationId": "s"}}}"#, "forward.destinations[0].weight"),
-    (r#"{"forward": {"destinations": [{"weight": 1}], "mirror": {"destinationId": "s"}}}"#, "forward.destinations[0].destinationId"),
+    (
+        r#"{"forward": {"destinations": [{"destinationId": "p", "weight": -1}], "mirror": {"destinationId": "s"}}}"#,
+        "forward.destinations[0].weight",
+    ),
+    (
+        r#"{"forward": {"destinations": [{"weight": 1}], "mirror": {"destinationId": "s"}}}"#,
+        "forward.destinations[0].destinationId",
+    ),
     (r#"{"routes": {"api": {"forwrd": {}}}}"#, "routes[\"api\"].forwrd"),
-    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "percentage": 200}}}}}"#, "routes[\"api\"].forward.mirror.percentage"),
+    (
+        r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "percentage": 200}}}}}"#,
+        "routes[\"api\"].forward.mirror.percentage",
+    ),
     (r#"{"routes": []}"#, "routes"),
-    (r#"{"forward": {"mirror": {"destinationId": "a"}, "mirror": {"destinationId": "b"}}}"#, "duplicate key \"mirror\""),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "a"}, "mirror": {"destinationId": "b"}}}"#,
+        "duplicate key \"mirror\"",
+    ),
     // Keys that are not plain names are quoted: an error line is one line and names something.
-    (r#"{"forward": {"mirror": {"destinationId": "s", "percentage\n[critical] forged": 5}}}"#, r#"forward.mirror["percentage\n[critical] forged"]"#),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "percentage\n[critical] forged": 5}}}"#,
+        r#"forward.mirror["percentage\n[critical] forged"]"#,
+    ),
     (r#"{"": null, "forward": {}}"#, r#"[""]: unknown key"#),
     // compare
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": true}}}"#, "forward.mirror.compare: got true (a boolean)"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": []}}}"#, "forward.mirror.compare: got [] (a list)"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"bodyy": "json"}}}}"#, "forward.mirror.compare.bodyy: unknown key; did you mean \"body\"?"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignorefields": ["a"]}}}}"#, "forward.mirror.compare.ignorefields: unknown key; did you mean \"ignoreFields\"?"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}"#, "forward.mirror.compare.body: got \"xml\""),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": ""}}}}"#, "forward.mirror.compare.body: got \"\""),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": null}}}}"#, "forward.mirror.compare.body: got null"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": true}}}}"#, "forward.mirror.compare.body: got true"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": "ts"}}}}"#, "forward.mirror.compare.ignoreFields: got \"ts\" (a string), expected a list"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", ""]}}}}"#, "forward.mirror.compare.ignoreFields[1]: got \"\""),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": [1]}}}}"#, "forward.mirror.compare.ignoreFields[0]: got 1 (a number)"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", "id", "ts"]}}}}"#, "forward.mirror.compare.ignoreFields[2]: \"ts\" is already listed at forward.mirror.compare.ignoreFields[0]"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "ignoreFields": ["ts"]}}}}"#, "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"exact\")"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignoreFields": ["ts"]}}}}"#, "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"none\")"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"maxBodyBytes": 10}}}}"#, "forward.mirror.compare.maxBodyBytes: only applies when bodies are compared"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": -1}}}}"#, "forward.mirror.compare.maxBodyBytes: got -1 (a number), expected an integer from 0 to 16777216"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 16777217}}}}"#, "forward.mirror.compare.maxBodyBytes: got 16777217"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 1024.5}}}}"#, "forward.mirror.compare.maxBodyBytes: got 1024.5"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": "1MiB"}}}}"#, "forward.mirror.compare.maxBodyBytes: got \"1MiB\" (a string)"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -1}}}}"#, "forward.mirror.compare.logMismatches: got -1 (a number), expected an integer from 0 to 10000"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 10001}}}}"#, "forward.mirror.compare.logMismatches: got 10001"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 1.5}}}}"#, "forward.mirror.compare.logMismatches: got 1.5"),
-    (r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "body": "exact"}}}}"#, "duplicate key \"body\""),
-    (r#"{"forward": {"mirrors": [{"destinationId": "a"}, {"destinationId": "b", "compare": {"body": "xml"}}]}}"#, "forward.mirrors[1].compare.body"),
-    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}}}"#, "routes[\"api\"].forward.mirror.compare.body: got \"xml\""),
-    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -3}}}}}}"#, "routes[\"api\"].forward.mirror.compare.logMismatches"),
-    (r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["a", "a"]}}}}}}"#, "routes[\"api\"].forward.mirror.compare.ignoreFields[1]"),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": true}}}"#,
+        "forward.mirror.compare: got true (a boolean)",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": []}}}"#,
+        "forward.mirror.compare: got [] (a list)",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"bodyy": "json"}}}}"#,
+        "forward.mirror.compare.bodyy: unknown key; did you mean \"body\"?",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignorefields": ["a"]}}}}"#,
+        "forward.mirror.compare.ignorefields: unknown key; did you mean \"ignoreFields\"?",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}"#,
+        "forward.mirror.compare.body: got \"xml\"",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": ""}}}}"#,
+        "forward.mirror.compare.body: got \"\"",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": null}}}}"#,
+        "forward.mirror.compare.body: got null",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": true}}}}"#,
+        "forward.mirror.compare.body: got true",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": "ts"}}}}"#,
+        "forward.mirror.compare.ignoreFields: got \"ts\" (a string), expected a list",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", ""]}}}}"#,
+        "forward.mirror.compare.ignoreFields[1]: got \"\"",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": [1]}}}}"#,
+        "forward.mirror.compare.ignoreFields[0]: got 1 (a number)",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["ts", "id", "ts"]}}}}"#,
+        "forward.mirror.compare.ignoreFields[2]: \"ts\" is already listed at forward.mirror.compare.ignoreFields[0]",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "ignoreFields": ["ts"]}}}}"#,
+        "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"exact\")",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"ignoreFields": ["ts"]}}}}"#,
+        "forward.mirror.compare.ignoreFields: only applies when \"body\" is \"json\" (here it is \"none\")",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"maxBodyBytes": 10}}}}"#,
+        "forward.mirror.compare.maxBodyBytes: only applies when bodies are compared",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": -1}}}}"#,
+        "forward.mirror.compare.maxBodyBytes: got -1 (a number), expected an integer from 0 to 16777216",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 16777217}}}}"#,
+        "forward.mirror.compare.maxBodyBytes: got 16777217",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": 1024.5}}}}"#,
+        "forward.mirror.compare.maxBodyBytes: got 1024.5",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exact", "maxBodyBytes": "1MiB"}}}}"#,
+        "forward.mirror.compare.maxBodyBytes: got \"1MiB\" (a string)",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -1}}}}"#,
+        "forward.mirror.compare.logMismatches: got -1 (a number), expected an integer from 0 to 10000",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 10001}}}}"#,
+        "forward.mirror.compare.logMismatches: got 10001",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": 1.5}}}}"#,
+        "forward.mirror.compare.logMismatches: got 1.5",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "body": "exact"}}}}"#,
+        "duplicate key \"body\"",
+    ),
+    (
+        r#"{"forward": {"mirrors": [{"destinationId": "a"}, {"destinationId": "b", "compare": {"body": "xml"}}]}}"#,
+        "forward.mirrors[1].compare.body",
+    ),
+    (
+        r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}}}"#,
+        "routes[\"api\"].forward.mirror.compare.body: got \"xml\"",
+    ),
+    (
+        r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"logMismatches": -3}}}}}}"#,
+        "routes[\"api\"].forward.mirror.compare.logMismatches",
+    ),
+    (
+        r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["a", "a"]}}}}}}"#,
+        "routes[\"api\"].forward.mirror.compare.ignoreFields[1]",
+    ),
 ];
 
 #[test]
@@ -173,7 +346,10 @@ fn bad_configs_are_refused_with_a_message_naming_the_field() {
     assert!(BAD.len() >= 15);
     for (json, must_name) in BAD {
         let message = err(json).to_string();
-        assert!(message.contains(must_name), "config {json}\nmessage {message:?}\nshould name {must_name:?}");
+        assert!(
+            message.contains(must_name),
+            "config {json}\nmessage {message:?}\nshould name {must_name:?}"
+        );
         assert!(!message.contains('\n'), "one line: {message:?}");
     }
 }
@@ -238,7 +414,10 @@ fn every_compare_field_is_read() {
     assert!(exact.ignore_fields.is_empty());
 
     let zero = ok(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "maxBodyBytes": 0}}}}"#);
-    assert_eq!(zero.default_policy.mirrors[0].compare.as_ref().unwrap().max_body_bytes, 0);
+    assert_eq!(
+        zero.default_policy.mirrors[0].compare.as_ref().unwrap().max_body_bytes,
+        0
+    );
 }
 
 #[test]
@@ -255,7 +434,10 @@ fn compare_is_per_mirror_and_per_route() {
 
 #[test]
 fn a_wrong_body_names_the_choices_and_the_nearest() {
-    let choices: Vec<String> = BodyComparison::ALL.iter().map(|b| format!("\"{}\"", b.name())).collect();
+    let choices: Vec<String> = BodyComparison::ALL
+        .iter()
+        .map(|b| format!("\"{}\"", b.name()))
+        .collect();
     assert_eq!(super::BODY_CHOICES, choices.join(", "));
     assert_eq!(super::BODY_NAMES, BodyComparison::ALL.map(BodyComparison::name));
     let xml = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "xml"}}}}"#).to_string();
@@ -264,7 +446,10 @@ fn a_wrong_body_names_the_choices_and_the_nearest() {
         r#"forward.mirror.compare.body: got "xml" (a string), expected one of "none", "exact", "json""#
     );
     let upper = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "JSON"}}}}"#).to_string();
-    assert!(upper.ends_with(r#"expected one of "none", "exact", "json"; did you mean "json"?"#), "{upper}");
+    assert!(
+        upper.ends_with(r#"expected one of "none", "exact", "json"; did you mean "json"?"#),
+        "{upper}"
+    );
     let typo = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "exat"}}}}"#).to_string();
     assert!(typo.ends_with(r#"did you mean "exact"?"#), "{typo}");
     let forged = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json\n[critical] x"}}}}"#);

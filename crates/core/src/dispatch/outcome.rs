@@ -80,7 +80,12 @@ impl CallReport {
         let Some(status) = self.status else {
             return ResponseClass::Reset;
         };
-        if let Some(failure) = self.envoy_reply.as_deref().filter(|_| !self.from_upstream).and_then(envoy_failure) {
+        if let Some(failure) = self
+            .envoy_reply
+            .as_deref()
+            .filter(|_| !self.from_upstream)
+            .and_then(envoy_failure)
+        {
             return failure;
         }
         if self.grpc {
@@ -156,23 +161,39 @@ mod tests {
 
     #[test]
     fn envoy_failure_replies_are_delivery_failures() {
-        assert_eq!(envoy_reply("504", "upstream request timeout").classify(), ResponseClass::Timeout);
+        assert_eq!(
+            envoy_reply("504", "upstream request timeout").classify(),
+            ResponseClass::Timeout
+        );
         assert_eq!(
             envoy_reply("503", "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: Connection refused").classify(),
             ResponseClass::ConnectFailure
         );
         assert_eq!(
-            envoy_reply("503", "upstream connect error or disconnect/reset before headers. reset reason: connection termination").classify(),
+            envoy_reply(
+                "503",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+            )
+            .classify(),
             ResponseClass::Reset
         );
-        assert_eq!(envoy_reply("503", "no healthy upstream").classify(), ResponseClass::ConnectFailure);
-        assert_eq!(envoy_reply("503", "the shadow says no").classify(), ResponseClass::ServerError);
+        assert_eq!(
+            envoy_reply("503", "no healthy upstream").classify(),
+            ResponseClass::ConnectFailure
+        );
+        assert_eq!(
+            envoy_reply("503", "the shadow says no").classify(),
+            ResponseClass::ServerError
+        );
     }
 
     #[test]
     fn only_replies_envoy_may_have_made_are_read() {
         assert!(!shadow("503").needs_reply_text(), "from an upstream");
-        assert!(!report(&[(":status", "500")]).needs_reply_text(), "not a status Envoy fails with");
+        assert!(
+            !report(&[(":status", "500")]).needs_reply_text(),
+            "not a status Envoy fails with"
+        );
         assert!(!report(&[]).needs_reply_text(), "a reset");
         // The shadow's own 503 is its answer, whatever its body says.
         let mut own = shadow("503");
@@ -192,7 +213,11 @@ mod tests {
         assert!(!trailers_only.needs_trailers(0));
         assert_eq!(trailers_only.classify(), ResponseClass::Grpc(GrpcCode::Internal));
 
-        let mut with_body = report(&[(":status", "200"), ("content-type", "application/grpc+proto"), ("x-envoy-upstream-service-time", "1")]);
+        let mut with_body = report(&[
+            (":status", "200"),
+            ("content-type", "application/grpc+proto"),
+            ("x-envoy-upstream-service-time", "1"),
+        ]);
         assert!(with_body.needs_trailers(1));
         assert!(!with_body.needs_trailers(0));
         assert_eq!(with_body.classify(), ResponseClass::GrpcMissingStatus);
@@ -201,7 +226,11 @@ mod tests {
         with_body.grpc_status = Some(b"not a number".to_vec());
         assert_eq!(with_body.classify(), ResponseClass::Grpc(GrpcCode::Unknown));
 
-        let not_grpc = report(&[(":status", "200"), ("content-type", "application/json"), ("grpc-status", "13")]);
+        let not_grpc = report(&[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("grpc-status", "13"),
+        ]);
         assert!(!not_grpc.needs_trailers(1));
         assert_eq!(not_grpc.classify(), ResponseClass::Success);
     }
@@ -213,11 +242,19 @@ mod tests {
             (":status", "200"),
             ("content-type", "application/grpc"),
             ("grpc-status", "14"),
-            ("grpc-message", "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
+            (
+                "grpc-message",
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            ),
         ]);
         assert!(!local.needs_reply_text(), "the text is already there");
         assert_eq!(local.classify(), ResponseClass::ConnectFailure);
-        let timeout = report(&[(":status", "504"), ("content-type", "application/grpc"), ("grpc-status", "4"), ("grpc-message", "upstream request timeout")]);
+        let timeout = report(&[
+            (":status", "504"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "4"),
+            ("grpc-message", "upstream request timeout"),
+        ]);
         assert_eq!(timeout.classify(), ResponseClass::Timeout);
         // The same text from the shadow itself is the shadow's answer.
         let from_shadow = report(&[

@@ -89,7 +89,10 @@ impl GrpcCode {
 pub fn is_grpc_content_type(value: &[u8]) -> bool {
     const GRPC: &[u8] = b"application/grpc";
     let value = value.trim_ascii();
-    if !value.get(..GRPC.len()).is_some_and(|start| start.eq_ignore_ascii_case(GRPC)) {
+    if !value
+        .get(..GRPC.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(GRPC))
+    {
         return false;
     }
     matches!(value.get(GRPC.len()), None | Some(b'+' | b';' | b' '))

@@ -74,7 +74,20 @@ pub fn is_token(bytes: &[u8]) -> bool {
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
-                    b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
                 )
         })
 }
@@ -130,7 +143,11 @@ mod tests {
         ] {
             assert!(carried_on_copy(name, value), "{name} must be kept");
         }
-        for name in TRACE_CONTEXT.iter().chain(&PEER_METADATA).chain(HOP_BY_HOP_AND_FRAMING.iter().filter(|n| **n != "te")) {
+        for name in TRACE_CONTEXT
+            .iter()
+            .chain(&PEER_METADATA)
+            .chain(HOP_BY_HOP_AND_FRAMING.iter().filter(|n| **n != "te"))
+        {
             assert!(!carried_on_copy(name, "x"), "{name} must be dropped");
         }
     }

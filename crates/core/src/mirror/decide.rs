@@ -104,13 +104,14 @@ pub fn decide(
     for mirror in sampled {
         // Never missing: the configuration's indexes point into it (the
         // fallback, a detached state, is harmless).
-        let destination = destinations
-            .get(mirror.destination_index)
-            .cloned()
-            .unwrap_or_default();
+        let destination = destinations.get(mirror.destination_index).cloned().unwrap_or_default();
         let admission = destination.borrow_mut().admit(mirror.max_in_flight, || view.now_ms());
         match admission {
-            Ok(admission) => admitted.push(Admitted { mirror, destination, admission }),
+            Ok(admission) => admitted.push(Admitted {
+                mirror,
+                destination,
+                admission,
+            }),
             Err(refusal) => {
                 let reason = match refusal {
                     Refusal::Backoff => SkipReason::Backoff,
@@ -135,7 +136,9 @@ pub fn decide(
     // A mirror keeps its copy when the head was read, is no upgrade, and
     // declares no more than this mirror's cap. Usually every mirror does.
     let fits = |one: &Admitted| match (&head, &body) {
-        (Some(head), Some(_)) => head.content_length.is_none_or(|n| n <= one.mirror.max_body_bytes as u64),
+        (Some(head), Some(_)) => head
+            .content_length
+            .is_none_or(|n| n <= one.mirror.max_body_bytes as u64),
         _ => false,
     };
     if !admitted.iter().all(fits) {
@@ -151,7 +154,11 @@ pub fn decide(
                 Some(_) => SkipReason::BodyTooLarge,
             };
             // Ended here: this copy will not be sent.
-            let Admitted { mirror, destination, admission } = one;
+            let Admitted {
+                mirror,
+                destination,
+                admission,
+            } = one;
             destination.borrow_mut().abandon(admission);
             plan.skipped.push(Skipped { mirror, reason });
         }
@@ -189,7 +196,10 @@ mod tests {
     impl HeaderLookup for FakeRequest {
         fn header(&mut self, name: &str) -> Option<Vec<u8>> {
             self.reads.push(format!("header {name}"));
-            self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_bytes().to_vec())
+            self.headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes().to_vec())
         }
     }
 
@@ -253,7 +263,10 @@ mod tests {
     }
 
     fn skipped(plan: &Plan) -> Vec<(&str, SkipReason)> {
-        plan.skipped.iter().map(|s| (s.mirror.destination.as_str(), s.reason)).collect()
+        plan.skipped
+            .iter()
+            .map(|s| (s.mirror.destination.as_str(), s.reason))
+            .collect()
     }
 
     fn outstanding(states: &[Rc<RefCell<DestinationState>>]) -> Vec<u32> {
@@ -273,7 +286,10 @@ mod tests {
     #[test]
     fn a_route_without_mirrors_reads_only_its_name() {
         let cfg = config(r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s"}}}}}"#);
-        let mut request = FakeRequest { route: Some("other"), ..get() };
+        let mut request = FakeRequest {
+            route: Some("other"),
+            ..get()
+        };
         let plan = decide(&cfg, &states(&cfg), &mut request, false);
         assert!(plan.capture.is_none() && plan.skipped.is_empty());
         assert_eq!(request.reads, ["route"]);
@@ -292,7 +308,10 @@ mod tests {
     fn sampled_out_reads_no_route_no_head() {
         let cfg = mirrors(r#"[{"destinationId": "a", "percentage": 50}]"#);
         let states = states(&cfg);
-        let mut request = FakeRequest { draw: u32::MAX, ..get() };
+        let mut request = FakeRequest {
+            draw: u32::MAX,
+            ..get()
+        };
         let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none() && plan.skipped.is_empty() && plan.route.is_none());
         assert_eq!(request.reads, ["draw"]);
@@ -316,7 +335,10 @@ mod tests {
         assert_eq!(admitted(&plan), ["a", "b"]);
         assert!(plan.skipped.is_empty());
         assert_eq!(plan.route.as_deref(), Some(b"r1".as_slice()));
-        assert_eq!(request.reads, ["header :method", "header x-user", "draw", "route", "head"]);
+        assert_eq!(
+            request.reads,
+            ["header :method", "header x-user", "draw", "route", "head"]
+        );
         let capture = plan.capture.unwrap();
         assert!(!capture.complete);
         assert_eq!(capture.head, request.head.unwrap());
@@ -354,7 +376,11 @@ mod tests {
             skipped(&plan),
             [("a", SkipReason::Backoff), ("b", SkipReason::InFlightLimit)]
         );
-        assert_eq!(request.reads, ["route", "clock"], "no head read when every mirror is refused");
+        assert_eq!(
+            request.reads,
+            ["route", "clock"],
+            "no head read when every mirror is refused"
+        );
         assert_eq!(outstanding(&states), [0, 1]);
         states[1].borrow_mut().abandon(held);
     }
@@ -415,7 +441,11 @@ mod tests {
         assert!(plan.capture.is_none());
         assert_eq!(plan.skipped.len(), 4);
         assert!(plan.skipped.iter().all(|s| s.reason == SkipReason::BodyTooLarge));
-        assert_eq!(outstanding(&states), [0, 1, 0, 1], "unchanged: every new admission ended");
+        assert_eq!(
+            outstanding(&states),
+            [0, 1, 0, 1],
+            "unchanged: every new admission ended"
+        );
     }
 
     #[test]
@@ -434,7 +464,10 @@ mod tests {
         let mut request = FakeRequest { head: None, ..get() };
         let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
-        assert_eq!(skipped(&plan), [("a", SkipReason::HostError), ("b", SkipReason::HostError)]);
+        assert_eq!(
+            skipped(&plan),
+            [("a", SkipReason::HostError), ("b", SkipReason::HostError)]
+        );
         assert_eq!(outstanding(&states), [0, 0]);
         assert_eq!(request.reads("head"), 1);
     }
@@ -447,7 +480,15 @@ mod tests {
         );
         let states = states(&cfg);
         assert_eq!(states.len(), 1);
-        let first = decide(&cfg, &states, &mut FakeRequest { route: Some("api"), ..get() }, false);
+        let first = decide(
+            &cfg,
+            &states,
+            &mut FakeRequest {
+                route: Some("api"),
+                ..get()
+            },
+            false,
+        );
         assert_eq!(admitted(&first), ["s"]);
         let second = decide(&cfg, &states, &mut get(), false);
         assert_eq!(skipped(&second), [("s", SkipReason::InFlightLimit)]);

@@ -1,9 +1,9 @@
 //! The mirrored request: the primary's head as captured, and the headers each
 //! mirror's copy carries after its policy (remove, add, authority) is applied.
 
-use crate::http::parse_content_length;
-use crate::http::headers::{carried_on_copy, is_upgrade};
 use crate::config::{AuthorityRewrite, MirrorPolicy};
+use crate::http::headers::{carried_on_copy, is_upgrade};
+use crate::http::parse_content_length;
 
 /// What the copy needs of the primary's request headers, read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +47,10 @@ pub fn copyable_trailers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8]
     pairs
         .into_iter()
         .filter_map(|(name, value)| {
-            Some((std::str::from_utf8(name).ok()?.to_owned(), std::str::from_utf8(value).ok()?.to_owned()))
+            Some((
+                std::str::from_utf8(name).ok()?.to_owned(),
+                std::str::from_utf8(value).ok()?.to_owned(),
+            ))
         })
         .collect()
 }
@@ -138,13 +141,19 @@ mod tests {
             ("content-type", b"application/grpc"),
             ("te", b"trailers"),
             ("grpc-timeout", b"4S"),
-            ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            (
+                "traceparent",
+                b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
             ("x-b3-traceid", b"80f198ee56343ba864fe8b2a57d3eff7"),
             ("x-envoy-peer-metadata", b"ChwKDkFQUF9DT05UQUlORVJT"),
             ("x-request-id", b"r-1"),
         ]));
         let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, [":method", ":path", "content-type", "te", "grpc-timeout", "x-request-id"]);
+        assert_eq!(
+            names,
+            [":method", ":path", "content-type", "te", "grpc-timeout", "x-request-id"]
+        );
         let dropped = RequestHead::from_pairs(pairs(&[("te", b"gzip, trailers")]));
         assert!(dropped.headers.is_empty(), "{dropped:?}");
     }

@@ -3,8 +3,8 @@
 //! needs (often nothing: a 0 % or 100 % mirror never draws, and only a
 //! `methods` or `sampleBy` rule reads a header).
 
-use crate::sampling::key_draw;
 use crate::config::MirrorPolicy;
+use crate::sampling::key_draw;
 use std::rc::Rc;
 
 /// Single-header lookups on the primary request, answered by the host.
@@ -93,12 +93,18 @@ mod tests {
     impl HeaderLookup for Headers {
         fn header(&mut self, name: &str) -> Option<Vec<u8>> {
             self.lookups.push(name.to_owned());
-            self.list.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_bytes().to_vec())
+            self.list
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes().to_vec())
         }
     }
 
     fn headers(list: &[(&'static str, &'static str)]) -> Headers {
-        Headers { list: list.to_vec(), lookups: Vec::new() }
+        Headers {
+            list: list.to_vec(),
+            lookups: Vec::new(),
+        }
     }
 
     fn mirrors(json: &str) -> Vec<Rc<MirrorPolicy>> {
@@ -138,14 +144,26 @@ mod tests {
     fn sample_by_uses_the_key_and_falls_back_to_random_when_absent() {
         let list = mirrors(r#"[{"destinationId": "a", "percentage": 50, "sampleBy": "x-user-id"}]"#);
         // Find one key in and one out of the 50 % sample.
-        let key_in = (0..).map(|i| format!("u{i}")).find(|k| key_draw(k.as_bytes()) < 1 << 31).unwrap();
-        let key_out = (0..).map(|i| format!("u{i}")).find(|k| key_draw(k.as_bytes()) >= 1 << 31).unwrap();
+        let key_in = (0..)
+            .map(|i| format!("u{i}"))
+            .find(|k| key_draw(k.as_bytes()) < 1 << 31)
+            .unwrap();
+        let key_out = (0..)
+            .map(|i| format!("u{i}"))
+            .find(|k| key_draw(k.as_bytes()) >= 1 << 31)
+            .unwrap();
         let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
         let (key_in, key_out) = (leak(key_in), leak(key_out));
         for _ in 0..5 {
             let mut never_drawn = || -> u32 { unreachable!("a present key never draws") };
-            assert_eq!(sampled_mirrors(&list, &mut headers(&[("x-user-id", key_in)]), &mut never_drawn).len(), 1);
-            assert_eq!(sampled_mirrors(&list, &mut headers(&[("x-user-id", key_out)]), &mut never_drawn).len(), 0);
+            assert_eq!(
+                sampled_mirrors(&list, &mut headers(&[("x-user-id", key_in)]), &mut never_drawn).len(),
+                1
+            );
+            assert_eq!(
+                sampled_mirrors(&list, &mut headers(&[("x-user-id", key_out)]), &mut never_drawn).len(),
+                0
+            );
         }
         assert_eq!(sampled_mirrors(&list, &mut headers(&[]), &mut || 0).len(), 1);
         assert_eq!(sampled_mirrors(&list, &mut headers(&[]), &mut || u32::MAX).len(), 0);

@@ -55,7 +55,11 @@ pub fn requests_total(route: &str, destination: &str) -> String {
 
 pub fn skipped_total(route: &str, destination: &str, reason: SkipReason) -> String {
     encode(
-        &[("route", route), ("destination", destination), ("reason", reason.label())],
+        &[
+            ("route", route),
+            ("destination", destination),
+            ("reason", reason.label()),
+        ],
         SKIPPED_TOTAL,
     )
 }
@@ -89,7 +93,10 @@ mod tests {
             responses_total("r", "d", ResponseClass::ServerError),
             "route=.=r;.;destination=.=d;.;class=.=5xx;.;vrata_mirror_responses_total"
         );
-        assert_eq!(latency_ms("r", "d"), "route=.=r;.;destination=.=d;.;vrata_mirror_response_time_ms");
+        assert_eq!(
+            latency_ms("r", "d"),
+            "route=.=r;.;destination=.=d;.;vrata_mirror_response_time_ms"
+        );
     }
 
     #[test]

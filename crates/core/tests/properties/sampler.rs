@@ -6,8 +6,8 @@ use crate::strategies::{binomial_slack, SplitMix};
 use proptest::prelude::*;
 use std::rc::Rc;
 use vrata_mirror_core::config::{parse, MirrorPolicy};
-use vrata_mirror_core::sampling::{key_draw, SampleRate};
 use vrata_mirror_core::mirror::select::{sampled_mirrors, HeaderLookup};
+use vrata_mirror_core::sampling::{key_draw, SampleRate};
 
 const DRAWS: u64 = 20_000;
 

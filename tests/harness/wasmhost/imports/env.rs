@@ -4,7 +4,9 @@
 
 use crate::wasmhost::abi::{buffer, map, MetricKind, Status};
 use crate::wasmhost::guest;
-use crate::wasmhost::state::{DispatchedCall, Event, HostState, LogLine, MetricDefinition, Queue, RawPair, RefusedCall};
+use crate::wasmhost::state::{
+    DispatchedCall, Event, HostState, LogLine, MetricDefinition, Queue, RawPair, RefusedCall,
+};
 use crate::wasmhost::wire::{decode_pairs, encode_pairs};
 use wasmtime::{Caller, Linker, Result};
 
