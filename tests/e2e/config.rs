@@ -15,6 +15,47 @@ fn the_reference_envoy_yaml_validates() {
     assert!(ok, "envoy --mode validate refused envoy/envoy.yaml:\n{output}");
 }
 
+/// The metric catalogue is the one list: the reference configs turn every
+/// label into a Prometheus label, and the README documents every metric,
+/// skip reason and response class.
+#[test]
+fn the_reference_configs_and_the_readme_follow_the_metric_catalogue() {
+    use vrata_mirror_core::telemetry::catalogue::{stats_tags, Label, METRICS};
+    for config in ["envoy/envoy.yaml", "envoy/grpc.yaml"] {
+        let yaml = read(config);
+        for (name, regex) in stats_tags() {
+            assert!(
+                yaml.contains(&format!("- tag_name: {name}\n    regex: '{regex}'")),
+                "{config}: stats_tag {name}"
+            );
+        }
+    }
+    let istio = read("envoy/istio/wasm-plugin.yaml");
+    for label in Label::ALL {
+        assert!(
+            istio.contains(&format!("          - {}\n", label.name())),
+            "Istio extraStatTags: {label:?}"
+        );
+    }
+    let readme = read("README.md");
+    for metric in METRICS {
+        assert!(
+            readme.contains(&format!("| `{}`", metric.name)),
+            "README metrics table: {}",
+            metric.name
+        );
+    }
+    for label in Label::ALL {
+        for value in label.values().unwrap_or_default() {
+            assert!(
+                readme.contains(&format!("`{value}`")),
+                "README: {} value {value}",
+                label.name()
+            );
+        }
+    }
+}
+
 /// The gRPC example: both clusters HTTP/2, as the README's gRPC section says.
 #[test]
 fn the_grpc_envoy_yaml_validates_and_speaks_http2_to_the_shadow() {

@@ -3,6 +3,7 @@
 //! ephemeral ports.
 
 use super::envoy::wasm_module;
+use vrata_mirror_core::telemetry::catalogue;
 
 /// A route to the primary: `name` is what the plugin's `routes` map and the
 /// metrics' `route` label see (`None`: an unnamed route).
@@ -59,6 +60,10 @@ impl Setup {
         let shadows: String = self.shadows.iter().map(|c| render_shadow(c, protocol)).collect();
         let plugin = serde_json::to_string(&self.plugin_json).expect("json string");
         let wasm = wasm_module();
+        let stats_tags: String = catalogue::stats_tags()
+            .iter()
+            .map(|(name, regex)| format!("  - {{ tag_name: {name}, regex: '{regex}' }}\n"))
+            .collect();
         format!(
             r#"node: {{ id: vrata-e2e, cluster: vrata-e2e }}
 admin:
@@ -66,11 +71,7 @@ admin:
 stats_flush_interval: 0.2s
 stats_config:
   stats_tags:
-  - {{ tag_name: route, regex: '(route=\.=(.*?);\.;)' }}
-  - {{ tag_name: destination, regex: '(destination=\.=(.*?);\.;)' }}
-  - {{ tag_name: reason, regex: '(reason=\.=(.*?);\.;)' }}
-  - {{ tag_name: class, regex: '(class=\.=(.*?);\.;)' }}
-static_resources:
+{stats_tags}static_resources:
   listeners:
   - name: ingress
     address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}

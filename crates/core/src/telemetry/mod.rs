@@ -2,6 +2,7 @@
 //! values for skip reasons and response classes. Pure: the proxy layer only
 //! defines and increments what is named here.
 
+pub mod catalogue;
 pub mod names;
 
 use crate::http::grpc::GrpcCode;
