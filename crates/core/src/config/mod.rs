@@ -79,6 +79,18 @@ impl PluginConfig {
 #[derive(Debug, Clone, Default)]
 pub struct ForwardPolicy {
     pub mirrors: Vec<Rc<MirrorPolicy>>,
+    /// `destinations`, as written (empty when absent). The filter does not
+    /// route by them (Envoy's route does); the tools render that route from them.
+    pub destinations: Vec<Destination>,
+}
+
+/// One entry of `forward.destinations`: where the primary is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// `destinationId`: the Envoy cluster.
+    pub id: String,
+    /// `weight`; `None` when not written.
+    pub weight: Option<u64>,
 }
 
 /// One mirror object: where copies go, which requests, and how the copy is shaped.

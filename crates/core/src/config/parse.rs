@@ -3,10 +3,10 @@
 
 use super::json::{describe, parse_strict, quote, Json};
 use super::{
-    AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, ForwardPolicy, MirrorPolicy, PluginConfig,
-    DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_IN_FLIGHT_LIMIT,
-    MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
+    AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, Destination, ForwardPolicy, MirrorPolicy,
+    PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT,
+    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::sampling::SampleRate;
@@ -126,9 +126,10 @@ fn parse_routes(value: &Json, destinations: &mut Vec<String>) -> Result<Vec<(Str
 fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<ForwardPolicy, ConfigError> {
     let forward = as_object(value, path, "an object with \"mirror\" or \"mirrors\"")?;
     check_keys(forward, path, FORWARD_KEYS, FORWARD_KEYS_FOR_ENVOY)?;
-    if let Some(list) = forward.get("destinations") {
-        check_destinations(list, &format!("{path}.destinations"))?;
-    }
+    let forward_to = match forward.get("destinations") {
+        Some(list) => parse_destinations(list, &format!("{path}.destinations"))?,
+        None => Vec::new(),
+    };
     if forward.contains_key("mirror") && forward.contains_key("mirrors") {
         return Err(ConfigError::new(
             path,
@@ -172,12 +173,16 @@ fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Re
             ))
         }
     }
-    Ok(ForwardPolicy { mirrors })
+    Ok(ForwardPolicy {
+        mirrors,
+        destinations: forward_to,
+    })
 }
 
-/// `destinations` does not route (Envoy's weighted_clusters do) but a
-/// malformed list is still a sign of a wrong config, so it is checked.
-fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
+/// `destinations` does not route in the filter (Envoy's weighted_clusters
+/// do; the tools render them from this list) but a malformed list is still a
+/// sign of a wrong config, so it is checked.
+fn parse_destinations(value: &Json, path: &str) -> Result<Vec<Destination>, ConfigError> {
     let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
@@ -187,21 +192,27 @@ fn check_destinations(value: &Json, path: &str) -> Result<(), ConfigError> {
             ),
         ));
     };
+    let mut parsed = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {
         let at = format!("{path}[{i}]");
         let obj = as_object(entry, &at, "an object with \"destinationId\" and \"weight\"")?;
         check_keys(obj, &at, DESTINATION_KEYS, &[])?;
-        required_name(obj, &at, "destinationId")?;
-        if let Some(weight) = obj.get("weight") {
-            if weight.as_u64().is_none() {
-                return Err(ConfigError::new(
-                    format!("{at}.weight"),
-                    format!("got {}, expected a non-negative integer", describe(weight)),
-                ));
-            }
-        }
+        let id = required_name(obj, &at, "destinationId")?;
+        let weight = match obj.get("weight") {
+            None => None,
+            Some(weight) => match weight.as_u64() {
+                Some(w) => Some(w),
+                None => {
+                    return Err(ConfigError::new(
+                        format!("{at}.weight"),
+                        format!("got {}, expected a non-negative integer", describe(weight)),
+                    ))
+                }
+            },
+        };
+        parsed.push(Destination { id, weight });
     }
-    Ok(())
+    Ok(parsed)
 }
 
 fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<MirrorPolicy, ConfigError> {

@@ -33,6 +33,25 @@ fn the_seed_example_loads_with_vrata_defaults() {
     assert!(!cfg.needs_route_name());
 }
 
+/// `destinations` do not route in the filter, but the tools render Envoy's
+/// weighted_clusters from them: they are kept as written, per block.
+#[test]
+fn destinations_are_kept_as_written_per_forward_block() {
+    let cfg = ok(
+        r#"{"forward": {"destinations": [{"destinationId": "a", "weight": 90}, {"destinationId": "b"}]},
+            "routes": {"r": {"forward": {"destinations": [{"destinationId": "c", "weight": 0}]}}, "s": {}}}"#,
+    );
+    let written = |policy: &crate::config::ForwardPolicy| -> Vec<(String, Option<u64>)> {
+        policy.destinations.iter().map(|d| (d.id.clone(), d.weight)).collect()
+    };
+    assert_eq!(
+        written(&cfg.default_policy),
+        [("a".to_owned(), Some(90)), ("b".to_owned(), None)]
+    );
+    assert_eq!(written(cfg.policy_for(Some("r"))), [("c".to_owned(), Some(0))]);
+    assert!(cfg.policy_for(Some("s")).destinations.is_empty());
+}
+
 #[test]
 fn percentage_defaults_to_100_and_0_means_nothing() {
     let all = ok(r#"{"forward": {"mirror": {"destinationId": "s"}}}"#);
