@@ -4,6 +4,8 @@
 #               end-to-end tests through the real Envoy 1.40
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
+# The operator's command (crates/cli), built natively with the `cli` profile.
+CLI := target/cli/vrata-mirror
 export VRATA_WASM := $(CURDIR)/$(WASM)
 
 .PHONY: build envoy e2e-deps test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions
@@ -22,6 +24,8 @@ build:
 	cargo build --target wasm32-wasip1 --release
 	@python3 scripts/trim-exports.py $(WASM) $(UNUSED_CALLBACKS)
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+	cargo build -p vrata-mirror-cli --profile cli
+	@echo "command: $(CLI) (try: $(CLI) --help)"
 
 envoy:
 	@./scripts/ensure-envoy.sh >/dev/null

@@ -1,0 +1,148 @@
+//! `vrata-mirror envoy`: a complete Envoy bootstrap for a plugin
+//! configuration, from the one renderer (crates/render).
+
+use crate::{check, read_config, Failure};
+use std::path::PathBuf;
+use vrata_mirror_render::envoy::{Address, ShadowLimits, SHADOW_LIMITS};
+use vrata_mirror_render::from_config::{bootstrap, ClusterSpec, EnvoyOptions, MirroringMode};
+
+/// Print an Envoy bootstrap (YAML) for a plugin configuration: one route
+/// per entry of "routes" plus the default route, each forwarding to its
+/// forward.destinations with weighted_clusters; the filter with the plugin
+/// JSON and failure_policy FAIL_OPEN; a cluster per destination and mirror
+/// (shadows with circuit breakers and outlier detection); the stats_tags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvoyArgs {
+    /// The plugin configuration (JSON), checked with the filter's parser.
+    pub config: PathBuf,
+    /// The filter module, as Envoy should open it (relative paths resolve
+    /// from Envoy's working directory).
+    #[arg(long, value_name = "PATH")]
+    pub wasm: String,
+    /// The listener's address.
+    #[arg(long, value_name = "HOST:PORT", value_parser = Address::parse)]
+    pub listen: Address,
+    /// The admin interface's address (/stats, /stats/prometheus).
+    #[arg(long, value_name = "HOST:PORT", value_parser = Address::parse)]
+    pub admin: Address,
+    /// Where a destination's cluster is: every destination and mirror of
+    /// the configuration needs one. `,h2` speaks HTTP/2 to it (gRPC). A
+    /// host that is not an IP address is resolved by DNS.
+    #[arg(long = "cluster", value_name = "NAME=HOST:PORT[,h2]", value_parser = ClusterSpec::parse)]
+    pub clusters: Vec<ClusterSpec>,
+    /// The path prefix a route of "routes" matches (default: /NAME).
+    #[arg(long = "route", value_name = "NAME=PREFIX", value_parser = route_prefix)]
+    pub prefixes: Vec<(String, String)>,
+    /// The name of the catch-all route (prefix /), which uses the top-level
+    /// "forward" block unless "routes" has an entry of this name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub default_route: String,
+    /// `wasm`: the filter. `native`: Envoy's request_mirror_policies
+    /// instead (destination and percentage only). `none`: no mirroring.
+    #[arg(long, value_enum, default_value_t = Mirroring::Wasm)]
+    pub mirroring: Mirroring,
+    /// The shadow clusters' circuit breaker (connections, pending and
+    /// active requests): the host's hard cap on what mirroring may cost.
+    #[arg(long, value_name = "N", default_value_t = SHADOW_LIMITS.max_requests)]
+    pub shadow_max_requests: u32,
+    /// Envoy's node id and cluster.
+    #[arg(long, value_name = "ID", default_value = "vrata-mirror")]
+    pub node: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mirroring {
+    Wasm,
+    Native,
+    None,
+}
+
+fn route_prefix(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, prefix)) if !name.is_empty() && prefix.starts_with('/') => Ok((name.to_owned(), prefix.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=PREFIX (a prefix starts with /)")),
+    }
+}
+
+impl EnvoyArgs {
+    /// This command line in a canonical form: the generated file names it,
+    /// and a test runs it again to see that the file is still what it prints.
+    pub fn command_line(&self) -> String {
+        let mut words: Vec<String> = vec![
+            "vrata-mirror".into(),
+            "envoy".into(),
+            self.config.display().to_string(),
+            "--wasm".into(),
+            self.wasm.clone(),
+            "--listen".into(),
+            address(&self.listen),
+            "--admin".into(),
+            address(&self.admin),
+        ];
+        for cluster in &self.clusters {
+            let h2 = if cluster.http2 { ",h2" } else { "" };
+            words.push("--cluster".into());
+            words.push(format!("{}={}{h2}", cluster.name, address(&cluster.address)));
+        }
+        for (name, prefix) in &self.prefixes {
+            words.push("--route".into());
+            words.push(format!("{name}={prefix}"));
+        }
+        if self.default_route != "default" {
+            words.extend(["--default-route".into(), self.default_route.clone()]);
+        }
+        match self.mirroring {
+            Mirroring::Wasm => {}
+            Mirroring::Native => words.extend(["--mirroring".into(), "native".into()]),
+            Mirroring::None => words.extend(["--mirroring".into(), "none".into()]),
+        }
+        if self.shadow_max_requests != SHADOW_LIMITS.max_requests {
+            words.extend(["--shadow-max-requests".into(), self.shadow_max_requests.to_string()]);
+        }
+        if self.node != "vrata-mirror" {
+            words.extend(["--node".into(), self.node.clone()]);
+        }
+        shell_words::join(words)
+    }
+}
+
+fn address(address: &Address) -> String {
+    if address.host.contains(':') {
+        format!("[{}]:{}", address.host, address.port)
+    } else {
+        format!("{}:{}", address.host, address.port)
+    }
+}
+
+pub fn run(args: &EnvoyArgs) -> Result<String, Failure> {
+    let text = read_config(&args.config)?;
+    let config = check::check(&text).map_err(Failure::new)?;
+    let plugin = String::from_utf8(text).map_err(|_| Failure::new(format!("{}: not UTF-8", args.config.display())))?;
+    let mut options = EnvoyOptions::new(&args.wasm, args.listen.clone(), args.admin.clone());
+    options.clusters = args.clusters.clone();
+    options.prefixes = args.prefixes.clone();
+    options.default_route = args.default_route.clone();
+    options.mirroring = match args.mirroring {
+        Mirroring::Wasm => MirroringMode::Wasm,
+        Mirroring::Native => MirroringMode::Native,
+        Mirroring::None => MirroringMode::None,
+    };
+    options.shadow_limits = ShadowLimits {
+        max_requests: args.shadow_max_requests,
+        ..SHADOW_LIMITS
+    };
+    options.node = args.node.clone();
+    options.header = vec![
+        format!("Generated by `{}`:", args.command_line()),
+        "regenerate it rather than edit it.".to_owned(),
+        format!("  listener  {}   (send requests here)", address(&args.listen)),
+        format!(
+            "  admin     {}    (`vrata-mirror report --admin http://{}` shows what was mirrored)",
+            address(&args.admin),
+            address(&args.admin)
+        ),
+        String::new(),
+    ];
+    let bootstrap = bootstrap(&plugin, &config, &options).map_err(Failure::new)?;
+    Ok(bootstrap.render())
+}

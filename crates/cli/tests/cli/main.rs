@@ -1,0 +1,72 @@
+//! `vrata-mirror`'s tests: the library the binary runs, the binary itself,
+//! and what it renders through the real Envoy. One test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod check;
+mod envoy;
+mod strategies;
+
+use std::process::{Command, Output};
+
+/// Runs the built `vrata-mirror` with `args`.
+pub fn vrata_mirror(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vrata-mirror"))
+        .args(args)
+        .current_dir(vrata_mirror_testkit::repo_root())
+        .output()
+        .expect("run vrata-mirror")
+}
+
+/// Standard output and error of a run, as text.
+pub fn texts(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A scratch file with `contents`, removed on drop.
+pub struct TempFile(pub std::path::PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, contents: &[u8]) -> TempFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "vrata-cli-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["check", "envoy"] {
+        let output = vrata_mirror(&[sub, "--help"]);
+        let (stdout, _) = texts(&output);
+        assert!(output.status.success(), "{sub} --help");
+        assert!(stdout.contains("Usage: vrata-mirror"), "{sub} --help:\n{stdout}");
+    }
+    let output = vrata_mirror(&["--help"]);
+    let (stdout, _) = texts(&output);
+    for sub in ["check", "envoy"] {
+        assert!(stdout.contains(sub), "--help lists {sub}:\n{stdout}");
+    }
+}

@@ -1,0 +1,18 @@
+//! The one renderer of the project's Envoy and Istio configs.
+//!
+//! - [`yaml`]: a YAML tree and its printer (comments, flow leaves, literal
+//!   blocks).
+//! - [`envoy`]: an Envoy bootstrap with the filter, from a plain model
+//!   ([`envoy::Bootstrap`]): what the tests and the benchmark build directly.
+//! - [`from_config`]: that model from a plugin configuration, parsed by the
+//!   filter's own parser: what `vrata-mirror envoy` prints.
+//! - [`istio`]: a `WasmPlugin` and a `VirtualService` from a plugin
+//!   configuration: what `vrata-mirror istio` prints.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
+pub mod envoy;
+pub mod from_config;
+pub mod yaml;
