@@ -49,6 +49,42 @@ fn encode(labels: &[(&str, &str)], metric: &str) -> String {
     name
 }
 
+/// A metric name taken apart: its catalogue entry and its labels' values,
+/// in the catalogue's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub metric: &'static super::catalogue::Metric,
+    pub labels: Vec<(super::catalogue::Label, String)>,
+}
+
+impl Decoded {
+    /// The value of `label`, if the metric has it.
+    pub fn label(&self, label: super::catalogue::Label) -> Option<&str> {
+        self.labels.iter().find(|(l, _)| *l == label).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads a stat name as Envoy's admin `/stats` prints it back into the
+/// metric and its labels: the inverse of the functions below. Envoy may
+/// put a prefix before the labels (`wasmcustom.`); `None` for a name that
+/// is not one of the catalogue's metrics with all its labels.
+pub fn decode(name: &str) -> Option<Decoded> {
+    let (encoded, metric_name) = name.rsplit_once(";.;")?;
+    let metric = super::catalogue::METRICS.iter().find(|m| m.name == metric_name)?;
+    let first = metric.labels.first()?;
+    let start = encoded.find(&format!("{}=.=", first.name()))?;
+    let parts: Vec<&str> = encoded.get(start..)?.split(";.;").collect();
+    if parts.len() != metric.labels.len() {
+        return None;
+    }
+    let mut labels = Vec::with_capacity(parts.len());
+    for (label, part) in metric.labels.iter().zip(parts) {
+        let value = part.strip_prefix(label.name())?.strip_prefix("=.=")?;
+        labels.push((*label, value.to_owned()));
+    }
+    Some(Decoded { metric, labels })
+}
+
 pub fn requests_total(route: &str, destination: &str) -> String {
     encode(&[("route", route), ("destination", destination)], REQUESTS_TOTAL)
 }
@@ -106,6 +142,37 @@ mod tests {
         assert_eq!(label_value("api.v1/x-y:8080"), "api.v1/x-y:8080");
         let name = requests_total("evil;.;destination=.=x", "shadow");
         assert_eq!(name.matches(";.;").count(), 2, "{name}");
+    }
+
+    #[test]
+    fn decode_reads_back_every_encoded_name() {
+        use super::super::catalogue::{Label, METRICS};
+        let names = [
+            requests_total("api", "outbound|8080||a.b.svc"),
+            skipped_total("api", "shadow", SkipReason::InFlightLimit),
+            responses_total("r.x", "d", ResponseClass::Timeout),
+            latency_ms("r", "d;.;x"),
+        ];
+        for (name, metric) in names.iter().zip(METRICS.iter()) {
+            for prefix in ["", "wasmcustom.", "a.b.c."] {
+                let decoded = decode(&format!("{prefix}{name}")).expect(name);
+                assert_eq!(decoded.metric, metric);
+                assert_eq!(decoded.labels.len(), metric.labels.len());
+            }
+        }
+        let decoded = decode(&names[0]).unwrap();
+        assert_eq!(decoded.label(Label::Destination), Some("outbound|8080||a.b.svc"));
+        assert_eq!(decoded.label(Label::Reason), None);
+        assert_eq!(decode(&names[1]).unwrap().label(Label::Reason), Some("in_flight_limit"));
+        assert_eq!(decode(&names[3]).unwrap().label(Label::Destination), Some("d_._x"));
+        for other in [
+            "cluster.shadow.upstream_rq_completed",
+            "route=.=a;.;vrata_mirror_requests_total",
+            "route=.=a;.;destination=.=b;.;vrata_mirror_unknown",
+            "destination=.=b;.;route=.=a;.;vrata_mirror_requests_total",
+        ] {
+            assert_eq!(decode(other), None, "{other}");
+        }
     }
 
     #[test]
