@@ -29,7 +29,7 @@ bench_start ab
 
 read -r listen admin primary shadow dead stuck < <(free_ports 6)
 for up in primary shadow; do
-  python3 bench/render_config.py nginx --dir "$tmp" --name "$up" --port "${!up}" >"$tmp/nginx-$up.conf"
+  nginx_config "$tmp" "$up" "${!up}" >"$tmp/nginx-$up.conf"
   start_bg "nginx-$up" nginx -p "$tmp" -c "$tmp/nginx-$up.conf"
   wait_port "${!up}" "$bg_pid" "nginx-$up"
 done

@@ -76,9 +76,8 @@ cp "$wasm_built" "$wasm"
 
 read -r listen admin primary shadow shadow_status stuck sink dead < <(free_ports 8)
 
-python3 $bench/render_config.py nginx --dir "$tmp" --name primary --port "$primary" >"$tmp/nginx-primary.conf"
-python3 $bench/render_config.py nginx --dir "$tmp" --name shadow --port "$shadow" \
-  --status-port "$shadow_status" >"$tmp/nginx-shadow.conf"
+nginx_config "$tmp" primary "$primary" >"$tmp/nginx-primary.conf"
+nginx_config "$tmp" shadow "$shadow" "$shadow_status" >"$tmp/nginx-shadow.conf"
 start_bg nginx-primary "$nginx_bin" -p "$tmp" -c "$tmp/nginx-primary.conf"
 primary_pid=$bg_pid
 start_bg nginx-shadow "$nginx_bin" -p "$tmp" -c "$tmp/nginx-shadow.conf"

@@ -13,6 +13,8 @@
 
 pub mod check;
 pub mod envoy;
+pub mod istio;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -31,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     Check(CheckArgs),
     Envoy(envoy::EnvoyArgs),
+    Istio(istio::IstioArgs),
+    Report(report::ReportArgs),
 }
 
 /// Validate a plugin configuration with the filter's own parser; print the
@@ -85,6 +89,12 @@ pub fn run(cli: &Cli) -> Result<String, Failure> {
     match &cli.command {
         Command::Check(args) => run_check(args),
         Command::Envoy(args) => envoy::run(args),
+        Command::Istio(args) => istio::run(args),
+        Command::Report(args) => match args.watch {
+            // Streams a table per interval to standard output.
+            Some(seconds) => report::watch(args, seconds, &mut std::io::stdout()).map(|()| String::new()),
+            None => report::once(args),
+        },
     }
 }
 

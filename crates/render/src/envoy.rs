@@ -8,6 +8,14 @@
 use crate::yaml::{print, Entry, Yaml};
 use vrata_mirror_core::telemetry::catalogue;
 
+/// The Envoy runtime key that bounds how much of each dispatched call's
+/// answer Envoy buffers (README: "Memory").
+// TODO(issue 16): re-export vrata_mirror_core::dispatch's constants once
+// they are committed; these are the same values.
+pub const ASYNC_RESPONSE_BUFFER_LIMIT_KEY: &str = "http.async_response_buffer_limit";
+/// The value the reference configurations give that key: 1 MiB.
+pub const REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT: u64 = 1024 * 1024;
+
 /// `host:port`; a host that is not an IP address is resolved by DNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -170,8 +178,10 @@ pub struct Bootstrap {
     pub routes: Vec<Route>,
     pub mirroring: Mirroring,
     pub clusters: Vec<Cluster>,
-    /// A `layered_runtime` block, as a tree (`None`: Envoy's default).
-    pub layered_runtime: Option<Yaml>,
+    /// `http.async_response_buffer_limit` in a static runtime layer, with
+    /// an admin layer after it (`None`: no `layered_runtime`; Envoy's
+    /// default, 32 MiB).
+    pub async_response_buffer_limit: Option<u64>,
     /// Print the explanatory comments.
     pub comments: bool,
     /// Comment lines at the top.
@@ -190,7 +200,7 @@ impl Bootstrap {
             routes: Vec::new(),
             mirroring: Mirroring::None,
             clusters: Vec::new(),
-            layered_runtime: None,
+            async_response_buffer_limit: None,
             comments: true,
             header: Vec::new(),
         }
@@ -221,8 +231,8 @@ impl Bootstrap {
                 "They can only live in the bootstrap (not in a listener or over xDS).",
             ],
         ));
-        if let Some(runtime) = &self.layered_runtime {
-            top.push(self.entry("layered_runtime", runtime.clone(), &[]));
+        if let Some(limit) = self.async_response_buffer_limit {
+            top.push(self.runtime(limit));
         }
         let listeners = Yaml::Seq(vec![self.listener()]);
         let clusters = Yaml::Seq(self.clusters.iter().map(|c| self.cluster(c)).collect());
@@ -232,6 +242,51 @@ impl Bootstrap {
             &[],
         ));
         Yaml::Map(top)
+    }
+
+    /// The bootstrap's runtime: the buffer limit of dispatched calls'
+    /// answers (README: "Memory"), and the admin layer that keeps
+    /// /runtime_modify working.
+    fn runtime(&self, limit: u64) -> Entry {
+        let layers = Yaml::Seq(vec![
+            Yaml::map([
+                ("name", Yaml::str("vrata-mirror")),
+                (
+                    "static_layer",
+                    Yaml::map([(
+                        ASYNC_RESPONSE_BUFFER_LIMIT_KEY,
+                        Yaml::int(i64::try_from(limit).unwrap_or(i64::MAX)),
+                    )]),
+                ),
+            ]),
+            Yaml::map([("name", Yaml::str("admin")), ("admin_layer", Yaml::Map(Vec::new()))]),
+        ]);
+        let cap = self
+            .clusters
+            .iter()
+            .filter_map(|c| c.shadow.map(|limits| limits.max_requests))
+            .max();
+        let at_a_time = match cap {
+            Some(n) => format!("at most {n} at a time per shadow here: its circuit breakers"),
+            None => "at most as many as the shadows' circuit breakers allow".to_owned(),
+        };
+        let size = if limit.is_multiple_of(1024 * 1024) {
+            format!("{}\u{a0}MiB", limit / (1024 * 1024))
+        } else {
+            format!("{limit}\u{a0}bytes")
+        };
+        let comment = wrap(&format!(
+            "What Envoy may buffer of each answer to a mirror call (README: \"Memory\"). \
+             dispatch_http_call's client holds a call's whole answer until it ends, up to this \
+             runtime key (Envoy's default: 32 MiB). With {size}, Envoy holds at most {size} per \
+             answer it is receiving ({at_a_time}); an answer over it fails the call, counted as \
+             class=\"too_large_or_reset\" and never backed off. The key applies to every such \
+             client in this Envoy: ext_authz's HTTP service, Lua's httpCall and remote data \
+             sources (a remote wasm module) fail on answers over {size}; native mirroring and \
+             gRPC clients are not affected. The admin layer keeps /runtime_modify working."
+        ));
+        let comment: Vec<&str> = comment.iter().map(String::as_str).collect();
+        self.entry("layered_runtime", Yaml::map([("layers", layers)]), &comment)
     }
 
     fn entry(&self, key: &str, value: Yaml, comment: &[&str]) -> Entry {
@@ -480,6 +535,26 @@ impl Bootstrap {
         ));
         Yaml::Map(entries)
     }
+}
+
+/// `text` as comment lines of at most 78 characters (a no-break space
+/// keeps two words on one line).
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 78 {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines.into_iter().map(|l| l.replace('\u{a0}', " ")).collect()
 }
 
 /// The bootstrap's `stats_tags`: one per label of the metric catalogue.

@@ -4,8 +4,10 @@
 //! plugin JSON; a cluster for every destination and mirror, each from a
 //! `--cluster NAME=HOST:PORT[,h2]`.
 
-use crate::envoy::{Address, Bootstrap, Cluster, Mirroring, NativeMirror, Route, ShadowLimits, SHADOW_LIMITS};
-use crate::yaml::Yaml;
+use crate::envoy::{
+    Address, Bootstrap, Cluster, Mirroring, NativeMirror, Route, ShadowLimits, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT,
+    SHADOW_LIMITS,
+};
 use vrata_mirror_core::config::{AuthorityRewrite, Destination, ForwardPolicy, MirrorPolicy, PluginConfig};
 
 /// `NAME=HOST:PORT[,h2]`: where a destination's cluster is.
@@ -61,14 +63,17 @@ pub struct EnvoyOptions {
     pub listen: Address,
     pub admin: Address,
     pub clusters: Vec<ClusterSpec>,
-    /// `NAME=PREFIX`: the match of a route (default `/NAME`).
+    /// `NAME=PREFIX`: the match of a route (default `/NAME`). A name that
+    /// "routes" does not have adds a route of that name, before the
+    /// catch-all, that uses the default block.
     pub prefixes: Vec<(String, String)>,
     /// The catch-all route's name (prefix `/`).
     pub default_route: String,
     pub mirroring: MirroringMode,
     pub shadow_limits: ShadowLimits,
     pub node: String,
-    pub layered_runtime: Option<Yaml>,
+    /// `http.async_response_buffer_limit` (see [`Bootstrap`]).
+    pub async_response_buffer_limit: Option<u64>,
     pub header: Vec<String>,
 }
 
@@ -84,7 +89,7 @@ impl EnvoyOptions {
             mirroring: MirroringMode::Wasm,
             shadow_limits: SHADOW_LIMITS,
             node: "vrata-mirror".to_owned(),
-            layered_runtime: None,
+            async_response_buffer_limit: Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT),
             header: Vec::new(),
         }
     }
@@ -101,14 +106,6 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     };
     let fallback = (default_policy.destinations.as_slice(), default_at.as_str());
 
-    for (name, _) in &options.prefixes {
-        if *name != options.default_route && !config.routes.iter().any(|(n, _)| n == name) {
-            return Err(format!(
-                "--route {name}: the configuration has no route {name:?} (its routes: {})",
-                route_list(config)
-            ));
-        }
-    }
     let prefix_of = |name: &str, default: String| -> String {
         options
             .prefixes
@@ -131,6 +128,25 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
             comment: Vec::new(),
         });
     }
+    // A `--route` name that "routes" does not have: a route of its own (its
+    // metrics labelled with its name) that uses the default block.
+    let mut extra: Vec<&str> = Vec::new();
+    for (name, _) in &options.prefixes {
+        let known = *name == options.default_route || config.routes.iter().any(|(n, _)| n == name);
+        if !known && !extra.contains(&name.as_str()) {
+            extra.push(name);
+        }
+    }
+    for name in extra {
+        routes.push(Route {
+            name: Some(name.to_owned()),
+            prefix: prefix_of(name, format!("/{name}")),
+            grpc: false,
+            clusters: weighted(default_policy, &default_at, (&[], &default_at))?,
+            native_mirrors: native_mirrors(default_policy, &default_at, options.mirroring)?,
+            comment: Vec::new(),
+        });
+    }
     routes.push(Route {
         name: Some(options.default_route.clone()),
         prefix: prefix_of(&options.default_route, "/".to_owned()),
@@ -147,7 +163,7 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     bootstrap.node = options.node.clone();
     bootstrap.routes = routes;
     bootstrap.clusters = clusters;
-    bootstrap.layered_runtime = options.layered_runtime.clone();
+    bootstrap.async_response_buffer_limit = options.async_response_buffer_limit;
     bootstrap.header = options.header.clone();
     bootstrap.mirroring = match options.mirroring {
         MirroringMode::Wasm => Mirroring::Wasm {
@@ -160,21 +176,13 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     Ok(bootstrap)
 }
 
-fn route_list(config: &PluginConfig) -> String {
-    if config.routes.is_empty() {
-        return "none".to_owned();
-    }
-    config
-        .routes
-        .iter()
-        .map(|(n, _)| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A block's `destinations` as weighted clusters; a block without any
 /// forwards like `fallback` (the default route's).
-fn weighted(policy: &ForwardPolicy, at: &str, fallback: (&[Destination], &str)) -> Result<Vec<(String, u32)>, String> {
+pub fn weighted(
+    policy: &ForwardPolicy,
+    at: &str,
+    fallback: (&[Destination], &str),
+) -> Result<Vec<(String, u32)>, String> {
     let (list, at) = if policy.destinations.is_empty() {
         fallback
     } else {

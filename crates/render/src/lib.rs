@@ -15,4 +15,5 @@
 
 pub mod envoy;
 pub mod from_config;
+pub mod istio;
 pub mod yaml;

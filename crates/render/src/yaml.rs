@@ -138,7 +138,16 @@ fn pad(out: &mut String, indent: usize) {
 }
 
 fn print_entries(out: &mut String, entries: &[Entry], indent: usize) {
-    for entry in entries {
+    for (i, entry) in entries.iter().enumerate() {
+        // Top-level sections (a commented key, or a block after a block)
+        // are set apart by a blank line.
+        let block = |e: &Entry| {
+            matches!(&e.value, Yaml::Map(m) if !m.is_empty()) || matches!(&e.value, Yaml::Seq(s) if !s.is_empty())
+        };
+        let after_block = i > 0 && entries.get(i - 1).is_some_and(block);
+        if indent == 0 && i > 0 && (!entry.comment.is_empty() || (block(entry) && after_block)) {
+            out.push('\n');
+        }
         for line in &entry.comment {
             comment_line(out, indent, line);
         }
@@ -167,8 +176,9 @@ fn print_value(out: &mut String, value: &Yaml, indent: usize, child_indent: usiz
             print_items(out, items, indent);
         }
         Yaml::Block(text) if blockable(text) => {
-            out.push_str(" |\n");
-            for line in text.trim_end_matches('\n').split('\n') {
+            // `|` keeps one final line break, `|-` none.
+            out.push_str(if text.ends_with('\n') { " |\n" } else { " |-\n" });
+            for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
                 if !line.is_empty() {
                     pad(out, child_indent);
                     out.push_str(line);
@@ -245,14 +255,16 @@ fn inline(value: &Yaml) -> String {
     }
 }
 
-/// Whether `text` can be a literal block: printable lines, none starting
-/// with a space (the block's indentation would be ambiguous).
+/// Whether `text` can be a literal block: printable lines, the first not
+/// starting with a space (the block's indentation would be ambiguous), no
+/// trailing spaces, at most one final line break.
 fn blockable(text: &str) -> bool {
-    let body = text.trim_end_matches('\n');
+    let body = text.strip_suffix('\n').unwrap_or(text);
     !body.is_empty()
+        && !body.ends_with('\n')
         && !body.starts_with(' ')
         && !body.starts_with('\t')
-        && body.chars().all(|c| c == '\n' || !c.is_control())
+        && body.chars().all(|c| c == '\n' || printable(c))
         && body.split('\n').all(|line| line.trim_end() == line)
 }
 
@@ -263,14 +275,42 @@ fn scalar(s: &str) -> String {
     if is_plain(s) {
         return s.to_owned();
     }
-    let printable = s.chars().all(|c| !c.is_control());
+    let printable = s.chars().all(printable);
     if printable && !s.contains('"') && !s.contains('\\') {
         return format!("\"{s}\"");
     }
     if printable && !s.contains('\'') {
         return format!("'{s}'");
     }
-    serde_json::Value::from(s).to_string()
+    escaped(s)
+}
+
+/// Characters YAML takes as written inside quotes: not control characters,
+/// and not the Unicode line and paragraph separators or the byte-order mark
+/// (YAML reads those as line breaks or drops them).
+fn printable(c: char) -> bool {
+    !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// A double-quoted scalar with YAML escapes.
+fn escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if !printable(c) => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn is_plain(s: &str) -> bool {
@@ -308,6 +348,91 @@ fn is_plain(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z][a-z0-9_./-]{0,10}",
+            "[ -~]{0,12}",
+            any::<String>(),
+            prop::sample::select(vec![
+                "true",
+                "No",
+                "null",
+                "~",
+                "1.5",
+                "0x10",
+                "1e3",
+                "-",
+                "- a",
+                ": b",
+                "#c",
+                "'",
+                "\"",
+                "@type",
+                "a: b",
+                "a #b",
+                "[x]",
+                "{y}",
+                "*z",
+                "&w",
+                "!v",
+                "%u",
+                "|",
+                ">",
+                "?",
+                "127.0.0.1",
+                "0.25s",
+                "1_000",
+                ".5",
+                "+1",
+                "0o7",
+                ".inf",
+                "-.nan"
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z_@.][a-z0-9_.]{0,8}", string()]
+    }
+
+    fn tree() -> impl Strategy<Value = Yaml> {
+        let leaf = prop_oneof![
+            string().prop_map(Yaml::Str),
+            any::<i64>().prop_map(Yaml::Int),
+            any::<bool>().prop_map(Yaml::Bool),
+            Just(Yaml::Null),
+            "[a-z{}\\[\\]\": ,0-9]{1,12}(\n[ a-z{}\": ,0-9]{0,12}){0,4}\n?".prop_map(Yaml::Block),
+        ];
+        leaf.prop_recursive(4, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Yaml::Seq),
+                prop::collection::btree_map(key(), (inner.clone(), prop::collection::vec("[ -~]{0,20}", 0..2)), 0..4)
+                    .prop_map(|m| Yaml::Map(
+                        m.into_iter()
+                            .map(|(key, (value, comment))| Entry { key, value, comment })
+                            .collect()
+                    )),
+                prop::collection::btree_map(key(), inner, 0..3).prop_map(|m| Yaml::map(m).flow()),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// What a YAML reader makes of the printed text is the tree.
+        #[test]
+        fn a_yaml_reader_reads_back_the_tree(entries in prop::collection::btree_map(key(), tree(), 1..5)) {
+            let top = Yaml::map(entries);
+            let text = print(&top, &["a header".to_owned()]);
+            let read: serde_json::Value = serde_norway::from_str(&text)
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(read, top.to_json(), "{}", text);
+        }
+    }
 
     #[test]
     fn strings_are_quoted_when_yaml_would_read_something_else() {
@@ -378,7 +503,7 @@ mod tests {
         let text = print(&tree, &["top".to_owned()]);
         assert_eq!(
             text,
-            "# top\n# The admin interface.\nadmin:\n  address: { port_value: 9901 }\nclusters:\n# The shadow.\n- name: shadow\n  hosts:\n  - a\n  - b\n- x\nvalue: |\n  {\n    \"a\": 1\n  }\nempty: {}\n"
+            "# top\n# The admin interface.\nadmin:\n  address: { port_value: 9901 }\n\nclusters:\n# The shadow.\n- name: shadow\n  hosts:\n  - a\n  - b\n- x\nvalue: |\n  {\n    \"a\": 1\n  }\nempty: {}\n"
         );
     }
 

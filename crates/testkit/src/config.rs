@@ -1,9 +1,13 @@
-//! Renders an Envoy config shaped like envoy/envoy.yaml (same filter wiring,
-//! same stats_tags) for one test: its plugin JSON, routes and clusters, on
-//! ephemeral ports.
+//! One test's Envoy config, printed by the project's one renderer
+//! (crates/render, which also prints envoy/envoy.yaml and the benchmark's
+//! configs): its plugin JSON (as written, valid or not), routes and
+//! clusters, on ephemeral ports.
 
 use super::envoy::wasm_module;
-use vrata_mirror_core::telemetry::catalogue;
+use vrata_mirror_render::envoy::{
+    Address, Bootstrap, Cluster as EnvoyCluster, Mirroring, Route as EnvoyRoute, ShadowLimits,
+    REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT,
+};
 
 /// A route to the primary: `name` is what the plugin's `routes` map and the
 /// metrics' `route` label see (`None`: an unnamed route).
@@ -27,6 +31,9 @@ pub struct Setup {
     pub routes: Vec<Route>,
     pub primary_port: u16,
     pub shadows: Vec<Cluster>,
+    /// `http.async_response_buffer_limit` in the bootstrap's runtime, as
+    /// envoy/envoy.yaml sets it (`None`: Envoy's default, 32 MiB).
+    pub async_response_buffer_limit: Option<u64>,
 }
 
 impl Setup {
@@ -51,104 +58,45 @@ impl Setup {
                 port: shadow_port,
                 max_requests: 1024,
             }],
+            async_response_buffer_limit: Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT),
         }
     }
 
+    /// The config, from the project's one renderer (crates/render).
     pub fn render(&self) -> String {
-        let routes: String = self.routes.iter().map(render_route).collect();
-        let protocol = if self.http2_upstreams { HTTP2_UPSTREAM } else { "" };
-        let shadows: String = self.shadows.iter().map(|c| render_shadow(c, protocol)).collect();
-        let plugin = serde_json::to_string(&self.plugin_json).expect("json string");
-        let wasm = wasm_module();
-        let stats_tags: String = catalogue::stats_tags()
-            .iter()
-            .map(|(name, regex)| format!("  - {{ tag_name: {name}, regex: '{regex}' }}\n"))
-            .collect();
-        format!(
-            r#"node: {{ id: vrata-e2e, cluster: vrata-e2e }}
-admin:
-  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-stats_flush_interval: 0.2s
-stats_config:
-  stats_tags:
-{stats_tags}static_resources:
-  listeners:
-  - name: ingress
-    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          codec_type: AUTO
-          upgrade_configs: [{{ upgrade_type: websocket }}]
-          route_config:
-            name: local
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-{routes}          http_filters:
-          - name: vrata.mirror
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: vrata_mirror
-                root_id: vrata_mirror
-                failure_policy: FAIL_OPEN
-                vm_config:
-                  vm_id: vrata_mirror
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{ local: {{ filename: "{wasm}" }} }}
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {plugin}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: primary
-    type: STATIC
-    connect_timeout: 1s
-{protocol}    load_assignment:
-      cluster_name: primary
-      endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {primary} }} }} }} }}] }}]
-{shadows}"#,
-            wasm = wasm.display(),
-            primary = self.primary_port,
-        )
+        self.bootstrap().render()
     }
-}
 
-fn render_route(route: &Route) -> String {
-    let name = route.name.map(|n| format!("name: {n}, ")).unwrap_or_default();
-    format!(
-        "              - {{ {name}match: {{ prefix: \"{}\" }}, route: {{ weighted_clusters: {{ clusters: [{{ name: primary, weight: 100 }}] }} }} }}\n",
-        route.prefix
-    )
-}
-
-const HTTP2_UPSTREAM: &str = r#"    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-"#;
-
-fn render_shadow(cluster: &Cluster, protocol: &str) -> String {
-    format!(
-        r#"  - name: {name}
-    type: STATIC
-    connect_timeout: 0.25s
-{protocol}    circuit_breakers:
-      thresholds:
-      - {{ priority: DEFAULT, max_connections: {max}, max_pending_requests: {max}, max_requests: {max}, max_retries: 0 }}
-    load_assignment:
-      cluster_name: {name}
-      endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }} }}] }}]
-"#,
-        name = cluster.name,
-        max = cluster.max_requests,
-        port = cluster.port,
-    )
+    /// The bootstrap model the config is printed from.
+    pub fn bootstrap(&self) -> Bootstrap {
+        let mut bootstrap = Bootstrap::new(Address::loopback(0), Address::loopback(0));
+        bootstrap.node = "vrata-e2e".to_owned();
+        bootstrap.comments = false;
+        bootstrap.stats_flush_interval = Some("0.2s".to_owned());
+        bootstrap.async_response_buffer_limit = self.async_response_buffer_limit;
+        bootstrap.routes = self
+            .routes
+            .iter()
+            .map(|route| EnvoyRoute::to_one(route.name, route.prefix, "primary"))
+            .collect();
+        bootstrap.mirroring = Mirroring::Wasm {
+            wasm: wasm_module().display().to_string(),
+            plugin: self.plugin_json.clone(),
+        };
+        let mut primary = EnvoyCluster::primary("primary", Address::loopback(self.primary_port));
+        primary.http2 = self.http2_upstreams;
+        bootstrap.clusters.push(primary);
+        for shadow in &self.shadows {
+            let limits = ShadowLimits {
+                max_requests: shadow.max_requests,
+                // Off here, so that a test sees every copy the filter sends
+                // to a failing shadow reach it (envoy/envoy.yaml has it on).
+                outlier_detection: false,
+            };
+            let mut cluster = EnvoyCluster::shadow(shadow.name, Address::loopback(shadow.port), limits);
+            cluster.http2 = self.http2_upstreams;
+            bootstrap.clusters.push(cluster);
+        }
+        bootstrap
+    }
 }

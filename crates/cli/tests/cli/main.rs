@@ -4,6 +4,8 @@
 
 mod check;
 mod envoy;
+mod istio;
+mod report;
 mod strategies;
 
 use std::process::{Command, Output};
@@ -58,7 +60,7 @@ impl Drop for TempFile {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["check", "envoy"] {
+    for sub in ["check", "envoy", "istio", "report"] {
         let output = vrata_mirror(&[sub, "--help"]);
         let (stdout, _) = texts(&output);
         assert!(output.status.success(), "{sub} --help");
@@ -66,7 +68,7 @@ fn every_subcommand_has_help() {
     }
     let output = vrata_mirror(&["--help"]);
     let (stdout, _) = texts(&output);
-    for sub in ["check", "envoy"] {
+    for sub in ["check", "envoy", "istio", "report"] {
         assert!(stdout.contains(sub), "--help lists {sub}:\n{stdout}");
     }
 }

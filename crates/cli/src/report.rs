@@ -1,0 +1,407 @@
+//! `vrata-mirror report`: what a running Envoy mirrored, per route and
+//! destination, from its admin interface (`/stats?format=json`, whose stat
+//! names carry the labels whatever the `stats_tags`, so it reads an Istio
+//! sidecar the same). Metric names and labels come from the catalogue.
+
+use crate::Failure;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use vrata_mirror_core::telemetry::catalogue::{Label, MetricKind};
+use vrata_mirror_core::telemetry::names::{self, LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use vrata_mirror_core::telemetry::ResponseClass;
+
+/// Print, per route and destination: copies sent, copies skipped by
+/// reason, the shadow's answers by class with the error share, and p50/p99
+/// of the shadow's latency (from the histogram, as of Envoy's last stats
+/// flush).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Envoy's admin interface, e.g. http://127.0.0.1:9901.
+    #[arg(long, value_name = "URL")]
+    pub admin: String,
+    /// Re-read every SECONDS and print rates over each interval.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub watch: Option<u64>,
+    /// With --watch: stop after this many intervals (default: until interrupted).
+    #[arg(long, value_name = "N", requires = "watch")]
+    pub intervals: Option<u64>,
+}
+
+/// Everything the filter reports for one route and destination.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub sent: f64,
+    /// By skip reason.
+    pub skipped: BTreeMap<String, f64>,
+    /// By response class.
+    pub answers: BTreeMap<String, f64>,
+    /// The latency histogram: (upper bound in ms, cumulative count).
+    pub buckets: Vec<(f64, f64)>,
+}
+
+/// Route and destination.
+pub type Key = (String, String);
+
+/// One reading of Envoy's stats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub series: BTreeMap<Key, Series>,
+}
+
+impl Snapshot {
+    /// Reads `/stats?format=json` (with cumulative histogram buckets).
+    pub fn from_json(text: &str) -> Result<Snapshot, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("the admin interface's /stats is not JSON: {e}"))?;
+        let stats = json
+            .get("stats")
+            .and_then(serde_json::Value::as_array)
+            .ok_or("the admin interface's /stats has no \"stats\" list")?;
+        let mut snapshot = Snapshot::default();
+        for stat in stats {
+            if let (Some(name), Some(value)) = (stat.get("name").and_then(|n| n.as_str()), stat.get("value")) {
+                snapshot.counter(name, value.as_f64().unwrap_or(0.0));
+            }
+            if let Some(histograms) = stat.get("histograms").and_then(|h| h.as_array()) {
+                for histogram in histograms {
+                    snapshot.histogram(histogram);
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn entry(&mut self, decoded: &names::Decoded) -> Option<&mut Series> {
+        let route = decoded.label(Label::Route)?.to_owned();
+        let destination = decoded.label(Label::Destination)?.to_owned();
+        Some(self.series.entry((route, destination)).or_default())
+    }
+
+    fn counter(&mut self, name: &str, value: f64) {
+        let Some(decoded) = names::decode(name) else { return };
+        if decoded.metric.kind != MetricKind::Counter {
+            return;
+        }
+        let reason = decoded.label(Label::Reason).map(str::to_owned);
+        let class = decoded.label(Label::Class).map(str::to_owned);
+        let metric = decoded.metric.name;
+        let Some(series) = self.entry(&decoded) else { return };
+        match (metric, reason, class) {
+            (REQUESTS_TOTAL, _, _) => series.sent += value,
+            (SKIPPED_TOTAL, Some(reason), _) => *series.skipped.entry(reason).or_default() += value,
+            (RESPONSES_TOTAL, _, Some(class)) => *series.answers.entry(class).or_default() += value,
+            _ => {}
+        }
+    }
+
+    fn histogram(&mut self, histogram: &serde_json::Value) {
+        let Some(decoded) = histogram.get("name").and_then(|n| n.as_str()).and_then(names::decode) else {
+            return;
+        };
+        if decoded.metric.name != LATENCY_MS {
+            return;
+        }
+        let buckets: Vec<(f64, f64)> = histogram
+            .get("buckets")
+            .and_then(|b| b.as_array())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|b| Some((b.get("upper_bound")?.as_f64()?, b.get("cumulative")?.as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(series) = self.entry(&decoded) {
+            series.buckets = buckets;
+        }
+    }
+
+    /// What happened between `earlier` and this reading.
+    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+        let mut delta = Snapshot::default();
+        for (key, now) in &self.series {
+            let before = earlier.series.get(key).cloned().unwrap_or_default();
+            let diff = |now: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+                now.iter()
+                    .map(|(k, v)| (k.clone(), (v - before.get(k).copied().unwrap_or(0.0)).max(0.0)))
+                    .collect()
+            };
+            let buckets = now
+                .buckets
+                .iter()
+                .map(|(bound, count)| {
+                    let was = before.buckets.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, c)| *c);
+                    (*bound, (count - was).max(0.0))
+                })
+                .collect();
+            delta.series.insert(
+                key.clone(),
+                Series {
+                    sent: (now.sent - before.sent).max(0.0),
+                    skipped: diff(&now.skipped, &before.skipped),
+                    answers: diff(&now.answers, &before.answers),
+                    buckets,
+                },
+            );
+        }
+        delta
+    }
+}
+
+/// Whether an answer of this class counts against the shadow: it could
+/// not be delivered (timeout, reset, connect failure), or the shadow
+/// answered 5xx or a gRPC error. The dashboard's and the alerts' error
+/// share use the same classes.
+pub fn is_error(class: ResponseClass) -> bool {
+    use vrata_mirror_core::http::grpc::GrpcCode;
+    match class {
+        ResponseClass::ServerError | ResponseClass::GrpcMissingStatus => true,
+        ResponseClass::Grpc(code) => code != GrpcCode::Ok,
+        other => other.is_delivery_failure(),
+    }
+}
+
+fn class_is_error(label: &str) -> bool {
+    ResponseClass::all().any(|c| c.label() == label && is_error(c))
+}
+
+/// The `q` quantile (0..1) of a cumulative histogram, as Prometheus'
+/// `histogram_quantile` computes it: linear within the bucket the rank
+/// falls in. `None` without samples.
+pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(bound, count) in buckets {
+        if count >= rank {
+            let in_bucket = count - lower.1;
+            if in_bucket <= 0.0 {
+                return Some(bound);
+            }
+            return Some(lower.0 + (bound - lower.0) * (rank - lower.1) / in_bucket);
+        }
+        lower = (bound, count);
+    }
+    Some(lower.0)
+}
+
+fn number(value: f64, per: Option<f64>) -> String {
+    match per {
+        Some(seconds) => format!("{:.1}/s", value / seconds),
+        None => format!("{value:.0}"),
+    }
+}
+
+fn counts(map: &BTreeMap<String, f64>, per: Option<f64>) -> String {
+    let shown: Vec<String> = map
+        .iter()
+        .filter(|(_, v)| **v > 0.0)
+        .map(|(k, v)| format!("{k} {}", number(*v, per)))
+        .collect();
+    if shown.is_empty() {
+        "-".to_owned()
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn millis(value: Option<f64>) -> String {
+    match value {
+        Some(ms) if ms < 10.0 => format!("{ms:.2}"),
+        Some(ms) => format!("{ms:.1}"),
+        None => "-".to_owned(),
+    }
+}
+
+/// The table: one row per route and destination. `per`: the interval in
+/// seconds, to print rates instead of totals.
+pub fn table(snapshot: &Snapshot, per: Option<f64>) -> String {
+    let header = [
+        "ROUTE",
+        "DESTINATION",
+        if per.is_some() { "SENT/S" } else { "SENT" },
+        "SKIPPED (BY REASON)",
+        "SHADOW ANSWERS (BY CLASS)",
+        "ERRORS",
+        "P50 MS",
+        "P99 MS",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for ((route, destination), series) in &snapshot.series {
+        let answered = series.answers.values().fold(0.0, |a, v| a + v);
+        let errors = series
+            .answers
+            .iter()
+            .filter(|(class, _)| class_is_error(class))
+            .fold(0.0, |a, (_, v)| a + v);
+        let share = if answered > 0.0 {
+            format!("{:.1}%", 100.0 * errors / answered)
+        } else {
+            "-".to_owned()
+        };
+        rows.push(vec![
+            route.clone(),
+            destination.clone(),
+            number(series.sent, per),
+            counts(&series.skipped, per),
+            counts(&series.answers, per),
+            share,
+            millis(quantile(&series.buckets, 0.5)),
+            millis(quantile(&series.buckets, 0.99)),
+        ]);
+    }
+    if rows.len() == 1 {
+        return "no vrata_mirror metrics yet: nothing was mirrored (or the filter is not loaded)\n".to_owned();
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The admin interface's base URL (`http://` added when missing).
+pub fn admin_base(admin: &str) -> Result<String, Failure> {
+    let base = admin.trim_end_matches('/');
+    if base.starts_with("https://") {
+        return Err(Failure::new(format!(
+            "--admin {admin}: https is not supported (Envoy's admin interface is plain HTTP)"
+        )));
+    }
+    if base.starts_with("http://") {
+        Ok(base.to_owned())
+    } else if base.contains("://") {
+        Err(Failure::new(format!("--admin {admin}: expected http://HOST:PORT")))
+    } else {
+        Ok(format!("http://{base}"))
+    }
+}
+
+/// One reading of `admin`.
+pub fn read(admin: &str) -> Result<Snapshot, Failure> {
+    let base = admin_base(admin)?;
+    let url = format!("{base}/stats?format=json&filter=vrata_mirror_&histogram_buckets=cumulative");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let text = agent
+        .get(&url)
+        .call()
+        .and_then(|mut response| response.body_mut().read_to_string())
+        .map_err(|e| Failure::new(format!("cannot read {base}/stats: {e}")))?;
+    Snapshot::from_json(&text).map_err(Failure::new)
+}
+
+/// A one-off report: totals since Envoy started.
+pub fn once(args: &ReportArgs) -> Result<String, Failure> {
+    let snapshot = read(&args.admin)?;
+    Ok(format!(
+        "{} — totals since Envoy started; latency as of its last stats flush\n\n{}",
+        admin_base(&args.admin)?,
+        table(&snapshot, None)
+    ))
+}
+
+/// `--watch`: a table of rates after each interval, written to `out`.
+pub fn watch(args: &ReportArgs, seconds: u64, out: &mut dyn std::io::Write) -> Result<(), Failure> {
+    let mut before = read(&args.admin)?;
+    let mut printed = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(seconds));
+        let now = read(&args.admin)?;
+        let text = format!(
+            "{} — the last {seconds} s: rates per second; latency from Envoy's stats flushes in it\n\n{}\n",
+            admin_base(&args.admin)?,
+            table(&now.since(&before), Some(seconds as f64))
+        );
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Failure::new(format!("cannot write the report: {e}")))?;
+        before = now;
+        printed += 1;
+        if args.intervals.is_some_and(|n| printed >= n) {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_the_bucket_like_prometheus() {
+        let buckets = [(1.0, 0.0), (5.0, 50.0), (10.0, 100.0)];
+        assert_eq!(quantile(&buckets, 0.5), Some(5.0));
+        assert_eq!(quantile(&buckets, 0.25), Some(3.0));
+        assert_eq!(quantile(&buckets, 0.99), Some(9.9));
+        assert_eq!(quantile(&[(1.0, 0.0)], 0.5), None);
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn errors_are_undelivered_copies_5xx_and_grpc_errors() {
+        for (label, error) in [
+            ("2xx", false),
+            ("4xx", false),
+            ("5xx", true),
+            ("grpc_ok", false),
+            ("grpc_unavailable", true),
+            ("grpc_missing_status", true),
+            ("timeout", true),
+            ("reset", true),
+            ("connect_failure", true),
+        ] {
+            assert_eq!(class_is_error(label), error, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_reads_envoys_stats_json_and_rates_are_differences() {
+        let text = r#"{"stats":[
+          {"name":"wasmcustom.route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total","value":10},
+          {"name":"wasmcustom.route=.=api;.;destination=.=shadow;.;reason=.=backoff;.;vrata_mirror_skipped_total","value":3},
+          {"name":"wasmcustom.route=.=api;.;destination=.=shadow;.;class=.=2xx;.;vrata_mirror_responses_total","value":8},
+          {"name":"wasmcustom.route=.=api;.;destination=.=shadow;.;class=.=timeout;.;vrata_mirror_responses_total","value":2},
+          {"name":"cluster.shadow.upstream_rq_total","value":99},
+          {"histograms":[{"name":"wasmcustom.route=.=api;.;destination=.=shadow;.;vrata_mirror_response_time_ms",
+            "buckets":[{"upper_bound":1,"interval":0,"cumulative":4},{"upper_bound":5,"interval":0,"cumulative":8}]}]}
+        ]}"#;
+        let snapshot = Snapshot::from_json(text).unwrap();
+        let series = &snapshot.series[&("api".to_owned(), "shadow".to_owned())];
+        assert_eq!(series.sent, 10.0);
+        assert_eq!(series.skipped["backoff"], 3.0);
+        assert_eq!(series.answers["timeout"], 2.0);
+        let shown = table(&snapshot, None);
+        assert!(shown.contains("api    shadow       10    backoff 3"), "{shown}");
+        assert!(shown.contains("2xx 8, timeout 2"), "{shown}");
+        assert!(shown.contains("20.0%"), "{shown}");
+        assert!(shown.contains("  1.00  "), "{shown}");
+        let delta = snapshot.since(&Snapshot::default());
+        assert_eq!(
+            table(&delta, Some(2.0)).lines().nth(1).map(|l| l.contains("5.0/s")),
+            Some(true)
+        );
+        assert_eq!(
+            snapshot.since(&snapshot).series[&("api".to_owned(), "shadow".to_owned())].sent,
+            0.0
+        );
+    }
+}

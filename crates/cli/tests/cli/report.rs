@@ -1,0 +1,135 @@
+//! `vrata-mirror report` against a real Envoy (configured by `vrata-mirror
+//! envoy`): copies sent, answers by class with the error share, latency
+//! quantiles, skips; `--watch` rates; one-line errors.
+
+use crate::{texts, vrata_mirror, TempFile};
+use std::time::Duration;
+use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::envoy::{wasm_module, Envoy};
+use vrata_mirror_testkit::upstream::{closed_port, Behaviour, Upstream};
+
+/// An Envoy mirroring route `api` to `shadow` and the default route to
+/// `dead` (a closed port), its stats flushed every 200 ms.
+async fn start(primary: &Upstream, shadow: &Upstream) -> (Envoy, TempFile) {
+    let plugin = TempFile::new(
+        "plugin.json",
+        br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
+             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow"}}}}}"#,
+    );
+    let wasm = wasm_module();
+    let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
+    let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
+    let dead_cluster = format!("dead=127.0.0.1:{}", closed_port());
+    let output = vrata_mirror(&[
+        "envoy",
+        plugin.path(),
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--cluster",
+        &primary_cluster,
+        "--cluster",
+        &shadow_cluster,
+        "--cluster",
+        &dead_cluster,
+        "--stats-flush-interval",
+        "0.2s",
+    ]);
+    let (yaml, stderr) = texts(&output);
+    assert!(output.status.success(), "{stderr}");
+    let envoy = tokio::task::spawn_blocking(move || Envoy::start(&yaml, 1))
+        .await
+        .unwrap();
+    (envoy, plugin)
+}
+
+fn row<'a>(report: &'a str, route: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.starts_with(&format!("{route} ")))
+        .unwrap_or_else(|| panic!("no row for {route}:\n{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_what_envoy_mirrored_per_route_and_destination() {
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::Answer).await;
+    let (envoy, _plugin) = start(&primary, &shadow).await;
+    for _ in 0..20 {
+        assert_eq!(client::http1("GET", &envoy.url("/api/x"), &[], "").await.status, 200);
+    }
+    for _ in 0..5 {
+        assert_eq!(client::http1("GET", &envoy.url("/other"), &[], "").await.status, 200);
+    }
+    shadow.wait_for(20, Duration::from_secs(10)).await;
+    // Counters are live; histograms are as of the last flush (every 200 ms).
+    let admin = format!("http://{}", envoy.admin);
+    let mut report = String::new();
+    for _ in 0..50 {
+        let output = vrata_mirror(&["report", "--admin", &admin]);
+        let (stdout, stderr) = texts(&output);
+        assert!(output.status.success(), "{stderr}");
+        report = stdout;
+        let api = row(&report, "api");
+        if api.contains("2xx 20")
+            && !api.trim_end().ends_with('-')
+            && row(&report, "default").contains("connect_failure")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let api: Vec<&str> = row(&report, "api").split_whitespace().collect();
+    assert_eq!(api[..4], ["api", "shadow", "20", "-"], "{report}");
+    assert_eq!(api[4..6], ["2xx", "20"], "{report}");
+    assert_eq!(api[6], "0.0%", "{report}");
+    let p50: f64 = api[7].parse().unwrap_or_else(|_| panic!("p50: {report}"));
+    let p99: f64 = api[8].parse().unwrap_or_else(|_| panic!("p99: {report}"));
+    assert!(p50 > 0.0 && p50 <= p99 && p99 < 1000.0, "{report}");
+    // The dead shadow: every copy failed to connect (or, after 5 failures,
+    // was skipped by the back-off), so its error share is 100 %.
+    let default = row(&report, "default");
+    assert!(default.starts_with("default  dead"), "{report}");
+    assert!(default.contains("connect_failure"), "{report}");
+    assert!(default.contains("100.0%"), "{report}");
+    println!("{report}");
+
+    // --watch: rates over each interval.
+    let watcher = {
+        let admin = admin.clone();
+        std::thread::spawn(move || vrata_mirror(&["report", "--admin", &admin, "--watch", "2", "--intervals", "1"]))
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..10 {
+        client::http1("GET", &envoy.url("/api/y"), &[], "").await;
+    }
+    let output = tokio::task::spawn_blocking(move || watcher.join().unwrap())
+        .await
+        .unwrap();
+    let (watched, stderr) = texts(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(watched.contains("the last 2 s: rates per second"), "{watched}");
+    assert!(
+        row(&watched, "api").contains("api      shadow       5.0/s"),
+        "{watched}"
+    );
+}
+
+#[test]
+fn an_unreachable_admin_is_one_line_and_exit_1() {
+    let admin = format!("127.0.0.1:{}", closed_port());
+    let output = vrata_mirror(&["report", "--admin", &admin]);
+    let (stdout, stderr) = texts(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("vrata-mirror: error: cannot read http://{admin}/stats:")),
+        "{stderr}"
+    );
+    let output = vrata_mirror(&["report", "--admin", "https://example.invalid"]);
+    assert!(texts(&output).1.contains("https is not supported"));
+}
