@@ -65,6 +65,11 @@ to the shadow (config: envoy/envoy.yaml).
   after one request to /api/hello you should see
     vrata_mirror_requests_total{route="api",destination="shadow"} 1
 
+  What was mirrored, per route and destination (copies sent and skipped,
+  the shadow's answers and error share, its p50/p99 latency):
+    target/cli/vrata-mirror report --admin http://127.0.0.1:9901
+    target/cli/vrata-mirror report --admin http://127.0.0.1:9901 --watch 5
+
   Logs: $logs/envoy.log, $logs/primary.log, $logs/shadow.log
   Ctrl-C stops Envoy and both upstreams.
 MSG
