@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use vrata_mirror_core::abi::decode_map;
 use vrata_mirror_core::config;
-use vrata_mirror_core::dispatch::outcome::{CallReport, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::dispatch::outcome::{classify_headerless, CallReport, ENVOY_REPLY_PREFIX};
 use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
 pub struct MirrorRoot {
@@ -118,10 +118,18 @@ impl MirrorRoot {
 
     /// How a finished call ended, from what the host reports about it: the
     /// response headers in one read, then only what they leave open (a gRPC
-    /// status in the trailers, or the text of a reply Envoy made itself).
-    fn classify_response(num_headers: usize, body_size: usize, num_trailers: usize) -> ResponseClass {
+    /// status in the trailers, or the text of a reply Envoy made itself). A
+    /// call without headers is classed by how long it took against its
+    /// timeout (`classify_headerless`).
+    fn classify_response(
+        num_headers: usize,
+        body_size: usize,
+        num_trailers: usize,
+        elapsed_ms: u64,
+        timeout_ms: u32,
+    ) -> ResponseClass {
         if num_headers == 0 {
-            return ResponseClass::Reset;
+            return classify_headerless(elapsed_ms, timeout_ms);
         }
         let headers = host::header_map(Map::CallResponseHeaders).unwrap_or_default();
         let mut report = CallReport::from_headers(decode_map(&headers).unwrap_or_default());
@@ -144,9 +152,10 @@ impl Context for MirrorRoot {
         let Some(Call { target, started_ms }) = self.calls.remove(&token_id) else {
             return;
         };
-        let class = Self::classify_response(num_headers, body_size, num_trailers);
         let now = host::now_ms().unwrap_or(started_ms);
-        let latency = class.is_answer().then(|| now.saturating_sub(started_ms));
+        let elapsed = now.saturating_sub(started_ms);
+        let class = Self::classify_response(num_headers, body_size, num_trailers, elapsed, target.mirror.timeout_ms);
+        let latency = class.is_answer().then_some(elapsed);
         target.series.count_response(class, latency);
         target
             .destination

@@ -56,6 +56,33 @@ fn the_reference_configs_and_the_readme_follow_the_metric_catalogue() {
     }
 }
 
+/// Every reference config bounds what Envoy buffers of each answer to a
+/// mirror call (README: "Memory"): envoy/envoy.yaml (which the compose file
+/// mounts, below) and envoy/grpc.yaml in a self-contained runtime block with
+/// an admin layer after it, the Istio example in the sidecar's ProxyConfig
+/// `runtimeValues` (which Istio renders into the bootstrap's static runtime
+/// layer; its values are strings).
+#[test]
+fn the_reference_configs_bound_what_envoy_buffers_of_each_answer() {
+    use vrata_mirror_core::dispatch::{ASYNC_RESPONSE_BUFFER_LIMIT_KEY, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT};
+    let block = format!(
+        "\nlayered_runtime:\n  layers:\n  - name: vrata-mirror\n    static_layer:\n      \
+         {ASYNC_RESPONSE_BUFFER_LIMIT_KEY}: {REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT}\n  - name: admin\n    admin_layer: {{}}\n"
+    );
+    for config in ["envoy/envoy.yaml", "envoy/grpc.yaml"] {
+        let yaml = read(config);
+        assert!(yaml.contains(&block), "{config}: the runtime block{block}");
+        assert_eq!(yaml.matches("layered_runtime:").count(), 1, "{config}");
+    }
+    let istio = read("envoy/istio/wasm-plugin.yaml");
+    assert!(
+        istio.contains(&format!(
+            "          runtimeValues:\n            \"{ASYNC_RESPONSE_BUFFER_LIMIT_KEY}\": \"{REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT}\"\n"
+        )),
+        "the Istio annotation's runtimeValues"
+    );
+}
+
 /// The gRPC example: both clusters HTTP/2, as the README's gRPC section says.
 #[test]
 fn the_grpc_envoy_yaml_validates_and_speaks_http2_to_the_shadow() {

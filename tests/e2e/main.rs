@@ -7,6 +7,7 @@
 mod config;
 mod copy;
 mod grpc;
+mod memory;
 mod routes_metrics;
 mod sampling;
 mod shadow_failures;

@@ -126,7 +126,7 @@ fn the_in_flight_cap_skips_and_frees_exactly() {
     assert_eq!(outstanding.len(), 3);
     host.respond(outstanding[0], 500);
     host.respond(outstanding[1], crate::wasmhost::Response::envoy_timeout());
-    host.respond(outstanding[2], crate::wasmhost::Response::reset());
+    host.respond(outstanding[2], crate::wasmhost::Response::envoy_reset());
     for _ in 0..4 {
         host.request().get("/").send();
     }

@@ -34,7 +34,10 @@ fn each_ending_is_counted_in_its_class() {
         (Response::envoy_timeout(), "timeout"),
         (Response::envoy_connect_failure(), "connect_failure"),
         (Response::envoy_local(503, "no healthy upstream"), "connect_failure"),
-        (Response::reset(), "reset"),
+        (Response::envoy_reset(), "reset"),
+        // No headers, long before the timeout: the answer began and was cut
+        // off (over Envoy's buffer limit, or reset mid-answer).
+        (Response::headerless(), "too_large_or_reset"),
     ];
     for (response, class) in cases {
         let mut host = Host::load(&mirror_config(""));
@@ -143,7 +146,8 @@ fn answers_record_their_latency_and_failures_do_not() {
     mirror_and_answer(&mut host, 37, Response::from_shadow(200));
     mirror_and_answer(&mut host, 120, Response::from_shadow(500));
     mirror_and_answer(&mut host, 1_000, Response::envoy_timeout());
-    mirror_and_answer(&mut host, 3, Response::reset());
+    mirror_and_answer(&mut host, 3, Response::envoy_reset());
+    mirror_and_answer(&mut host, 9, Response::headerless());
     mirror_and_answer(&mut host, 0, Response::from_shadow(404));
     assert_eq!(host.histogram(&names::latency("unnamed", "shadow")), [37, 120, 0]);
     assert_eq!(host.import_calls("proxy_record_metric"), 3);

@@ -261,6 +261,11 @@ impl Envoy {
             .unwrap_or(0)
     }
 
+    /// The Envoy process's id (e.g. to sample `/proc/<pid>/status` from another task).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory of the Envoy process, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();

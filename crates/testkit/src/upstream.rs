@@ -4,13 +4,16 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -30,6 +33,84 @@ pub enum Behaviour {
     Stuck,
     /// Answers 200 after this many milliseconds.
     SlowMs(u64),
+    /// Answers 200 with a body of this many bytes.
+    LargeAnswer(usize),
+    /// Answers 200 (announcing 20 MiB), sends the first 64 KiB of the body,
+    /// then breaks the connection: a reset mid-answer.
+    ResetMidAnswer,
+    /// Answers 200 (announcing 20 MiB), sends the first 64 KiB of the body,
+    /// then nothing more: an answer that stalls.
+    StallMidAnswer,
+}
+
+/// What an upstream answers with: a whole body, or the start of one and
+/// then, after a moment (so that the start is on the wire), an error (hyper
+/// breaks the connection) or nothing more.
+pub enum AnswerBody {
+    Whole(Full<Bytes>),
+    Partial {
+        first: Option<Bytes>,
+        pause: Pin<Box<tokio::time::Sleep>>,
+        then_fail: bool,
+    },
+}
+
+impl AnswerBody {
+    fn whole(bytes: impl Into<Bytes>) -> AnswerBody {
+        AnswerBody::Whole(Full::new(bytes.into()))
+    }
+}
+
+impl Body for AnswerBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            AnswerBody::Whole(full) => Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
+            AnswerBody::Partial {
+                first,
+                pause,
+                then_fail,
+            } => match first.take() {
+                Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                None if *then_fail => pause
+                    .as_mut()
+                    .poll(cx)
+                    .map(|()| Some(Err(std::io::Error::other("cut mid-answer on purpose")))),
+                // Never woken: the answer stalls until the peer gives up.
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            AnswerBody::Whole(full) => full.is_end_stream(),
+            AnswerBody::Partial { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            AnswerBody::Whole(full) => full.size_hint(),
+            AnswerBody::Partial { .. } => SizeHint::default(),
+        }
+    }
+}
+
+/// `n` bytes of filler, shared between answers (a clone of `Bytes` copies nothing).
+fn filler(n: usize) -> Bytes {
+    static FILLER: Mutex<Option<Bytes>> = Mutex::new(None);
+    let mut cached = FILLER.lock().unwrap();
+    match cached.as_ref() {
+        Some(bytes) if bytes.len() >= n => bytes.slice(..n),
+        _ => {
+            let bytes = Bytes::from(vec![b'x'; n]);
+            *cached = Some(bytes.clone());
+            bytes
+        }
+    }
 }
 
 /// One request as the upstream received it.
@@ -149,7 +230,7 @@ impl Drop for Upstream {
     }
 }
 
-async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<AnswerBody>, std::io::Error> {
     let behaviour = *shared.behaviour.lock().unwrap();
     let arrived = std::time::Instant::now();
     let method = req.method().to_string();
@@ -189,7 +270,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("connection", "upgrade")
             .header("upgrade", "websocket")
-            .body(Full::new(Bytes::new()))
+            .body(AnswerBody::whole(Bytes::new()))
             .expect("101"));
     }
 
@@ -223,7 +304,28 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
         },
     );
 
+    let cut = |then_fail: bool| {
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", (20usize << 20).to_string())
+            .body(AnswerBody::Partial {
+                first: Some(filler(64 * 1024)),
+                pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
+                then_fail,
+            })
+            .expect("response")
+    };
     let status = match behaviour {
+        Behaviour::LargeAnswer(size) => {
+            return Ok(Response::builder()
+                .status(200)
+                .header("content-type", "application/octet-stream")
+                .body(AnswerBody::whole(filler(size)))
+                .expect("response"))
+        }
+        Behaviour::ResetMidAnswer => return Ok(cut(true)),
+        Behaviour::StallMidAnswer => return Ok(cut(false)),
         Behaviour::Answer => 200,
         Behaviour::Status(code) => code,
         Behaviour::SlowMs(ms) => {
@@ -240,7 +342,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     Ok(Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(format!("{summary}\n"))))
+        .body(AnswerBody::whole(format!("{summary}\n")))
         .expect("response"))
 }
 

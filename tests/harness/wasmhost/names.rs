@@ -13,7 +13,7 @@ pub const SKIP_REASONS: [&str; 7] = [
     "host_error",
 ];
 
-pub const RESPONSE_CLASSES: [&str; 26] = [
+pub const RESPONSE_CLASSES: [&str; 27] = [
     "1xx",
     "2xx",
     "3xx",
@@ -40,6 +40,7 @@ pub const RESPONSE_CLASSES: [&str; 26] = [
     "reset",
     "timeout",
     "connect_failure",
+    "too_large_or_reset",
 ];
 
 pub fn requests(route: &str, destination: &str) -> String {

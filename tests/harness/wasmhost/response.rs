@@ -1,7 +1,8 @@
 //! Responses to mirror calls as Envoy delivers them: the shadow's own answers
 //! (which carry `x-envoy-upstream-service-time`, set by Envoy's router on
 //! anything that came from an upstream), Envoy's local replies for delivery
-//! failures (which do not), and a reset (no headers at all).
+//! failures (which do not), and a call cut off after its answer began (no
+//! headers at all).
 
 /// What `proxy_on_http_call_response` delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,10 @@ pub struct Response {
 /// Envoy's body for a refused connection (measured with Envoy 1.40).
 pub const CONNECT_FAILURE_BODY: &str =
     "upstream connect error or disconnect/reset before headers. reset reason: connection failure";
+/// Envoy's body for a shadow that closed the connection before answering
+/// (measured with Envoy 1.40).
+pub const RESET_BEFORE_HEADERS_BODY: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 /// Envoy's body when a call outlives its timeout.
 pub const TIMEOUT_BODY: &str = "upstream request timeout";
 
@@ -61,6 +66,11 @@ impl Response {
     /// The shadow refused the connection: Envoy's local 503.
     pub fn envoy_connect_failure() -> Response {
         Response::envoy_local(503, CONNECT_FAILURE_BODY)
+    }
+
+    /// The shadow reset or closed the stream before answering: Envoy's local 503.
+    pub fn envoy_reset() -> Response {
+        Response::envoy_local(503, RESET_BEFORE_HEADERS_BODY)
     }
 
     /// A gRPC answer from the shadow: HTTP 200, `content-type`, one message
@@ -113,8 +123,11 @@ impl Response {
         }
     }
 
-    /// The stream was reset: the call ends with no headers at all.
-    pub fn reset() -> Response {
+    /// The call ends with no headers at all, as Envoy 1.40 reports a call
+    /// whose answer had begun and was cut off: the shadow reset mid-answer,
+    /// the answer went over `http.async_response_buffer_limit`, or the
+    /// timeout passed mid-answer.
+    pub fn headerless() -> Response {
         Response {
             headers: Vec::new(),
             body: Vec::new(),

@@ -46,7 +46,9 @@ pub enum Status {
     Http(u16),
     /// A gRPC answer's `grpc-status`; `None` when it carried none.
     Grpc(Option<GrpcCode>),
-    /// No answer: the class is `Reset`, `Timeout` or `ConnectFailure`.
+    /// No (whole) answer: the class is `Reset`, `Timeout`, `ConnectFailure`
+    /// or `TooLargeOrReset` (an answer Envoy cut off at its buffer limit, or
+    /// the shadow reset mid-answer: there is nothing whole to compare).
     NoAnswer(ResponseClass),
 }
 
@@ -58,7 +60,10 @@ impl Status {
         match class {
             ResponseClass::Grpc(code) => Status::Grpc(Some(code)),
             ResponseClass::GrpcMissingStatus => Status::Grpc(None),
-            ResponseClass::Reset | ResponseClass::Timeout | ResponseClass::ConnectFailure => Status::NoAnswer(class),
+            ResponseClass::Reset
+            | ResponseClass::Timeout
+            | ResponseClass::ConnectFailure
+            | ResponseClass::TooLargeOrReset => Status::NoAnswer(class),
             ResponseClass::Informational
             | ResponseClass::Success
             | ResponseClass::Redirection

@@ -53,6 +53,12 @@ fn statuses_come_from_the_class() {
         Status::from_class(None, ResponseClass::Reset),
         Status::NoAnswer(ResponseClass::Reset)
     );
+    // An answer Envoy cut off at http.async_response_buffer_limit: nothing
+    // of it reached the filter, not even its status.
+    assert_eq!(
+        Status::from_class(None, ResponseClass::TooLargeOrReset),
+        Status::NoAnswer(ResponseClass::TooLargeOrReset)
+    );
     assert_eq!(
         Status::from_class(None, ResponseClass::Success),
         Status::NoAnswer(ResponseClass::Reset)

@@ -67,17 +67,24 @@ pub enum ResponseClass {
     Grpc(GrpcCode),
     /// A gRPC answer without any `grpc-status`.
     GrpcMissingStatus,
-    /// The shadow reset or closed the stream (or Envoy did, mid-response).
+    /// The shadow reset or closed the stream before answering (Envoy's 503
+    /// "upstream connect error or disconnect/reset before headers").
     Reset,
     /// No answer within `timeoutMs`.
     Timeout,
     /// No connection: refused, unreachable, or no healthy host.
     ConnectFailure,
+    /// The shadow's answer began (Envoy had its headers) and ended early,
+    /// before `timeoutMs`: its body went over Envoy's buffer for dispatched
+    /// calls (`http.async_response_buffer_limit`), or the shadow reset the
+    /// stream mid-answer. Envoy reports both alike; see
+    /// `dispatch::outcome::classify_headerless`. Not a delivery failure.
+    TooLargeOrReset,
 }
 
 impl ResponseClass {
     /// How many classes there are.
-    pub const COUNT: usize = 5 + GrpcCode::ALL.len() + 4;
+    pub const COUNT: usize = 5 + GrpcCode::ALL.len() + 5;
 
     /// A dense index in `0..COUNT`, in the order of [`ResponseClass::all`],
     /// for per-class tables.
@@ -95,6 +102,7 @@ impl ResponseClass {
             ResponseClass::Reset => AFTER_GRPC + 1,
             ResponseClass::Timeout => AFTER_GRPC + 2,
             ResponseClass::ConnectFailure => AFTER_GRPC + 3,
+            ResponseClass::TooLargeOrReset => AFTER_GRPC + 4,
         }
     }
 
@@ -107,11 +115,12 @@ impl ResponseClass {
             ResponseClass::ClientError,
             ResponseClass::ServerError,
         ];
-        const REST: [ResponseClass; 4] = [
+        const REST: [ResponseClass; 5] = [
             ResponseClass::GrpcMissingStatus,
             ResponseClass::Reset,
             ResponseClass::Timeout,
             ResponseClass::ConnectFailure,
+            ResponseClass::TooLargeOrReset,
         ];
         HTTP.into_iter()
             .chain(GrpcCode::ALL.into_iter().map(ResponseClass::Grpc))
@@ -130,12 +139,14 @@ impl ResponseClass {
             ResponseClass::Reset => "reset",
             ResponseClass::Timeout => "timeout",
             ResponseClass::ConnectFailure => "connect_failure",
+            ResponseClass::TooLargeOrReset => "too_large_or_reset",
         }
     }
 
     /// The shadow answered (whatever it said): its latency is meaningful.
+    /// An answer cut short is neither a whole answer nor a delivery failure.
     pub fn is_answer(self) -> bool {
-        !self.is_delivery_failure()
+        !self.is_delivery_failure() && self != ResponseClass::TooLargeOrReset
     }
 
     /// The copy did not get an answer from the shadow: feeds the back-off.
@@ -200,6 +211,10 @@ mod tests {
         assert!(ResponseClass::ServerError.is_answer());
         assert!(ResponseClass::Grpc(GrpcCode::Unavailable).is_answer());
         assert!(ResponseClass::GrpcMissingStatus.is_answer());
+        // The shadow answered, but not all of it reached the filter: no
+        // back-off, and no latency.
+        assert!(!ResponseClass::TooLargeOrReset.is_delivery_failure());
+        assert!(!ResponseClass::TooLargeOrReset.is_answer());
     }
 
     #[test]
