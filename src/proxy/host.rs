@@ -12,6 +12,8 @@ use std::ptr::null_mut;
 pub enum HostError {
     NotFound,
     BadArgument,
+    /// `set_shared_data`: the value changed since its CAS was read.
+    CasMismatch,
     /// Any other status the host returned.
     Status(u32),
 }
@@ -25,6 +27,8 @@ mod status {
     pub const BAD_ARGUMENT: u32 = 2;
     /// A shared queue with nothing in it.
     pub const EMPTY: u32 = 7;
+    /// Shared data changed since it was read (compare-and-swap lost).
+    pub const CAS_MISMATCH: u32 = 8;
 }
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -34,6 +38,7 @@ fn check(code: u32) -> HostResult<()> {
         status::OK => Ok(()),
         status::NOT_FOUND => Err(HostError::NotFound),
         status::BAD_ARGUMENT => Err(HostError::BadArgument),
+        status::CAS_MISMATCH => Err(HostError::CasMismatch),
         other => Err(HostError::Status(other)),
     }
 }
@@ -90,6 +95,20 @@ mod ffi {
             path_size: usize,
             return_value_data: *mut *mut u8,
             return_value_size: *mut usize,
+        ) -> u32;
+        pub fn proxy_get_shared_data(
+            key_data: *const u8,
+            key_size: usize,
+            return_value_data: *mut *mut u8,
+            return_value_size: *mut usize,
+            return_cas: *mut u32,
+        ) -> u32;
+        pub fn proxy_set_shared_data(
+            key_data: *const u8,
+            key_size: usize,
+            value_data: *const u8,
+            value_size: usize,
+            cas: u32,
         ) -> u32;
         pub fn proxy_register_shared_queue(name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
         pub fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
@@ -172,6 +191,24 @@ pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
     let encoded = vrata_mirror_core::abi::encode_property_path(path);
     // SAFETY: `encoded` is live for the call; out-pointers are live locals.
     get_bytes(|data, size| unsafe { ffi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
+}
+
+/// A shared-data value (one store per Envoy process and `vm_id`, seen by
+/// every worker's VM) and its CAS version; `None` when the key has none.
+pub fn shared_data(key: &str) -> HostResult<Option<(Vec<u8>, u32)>> {
+    let mut cas: u32 = 0;
+    // SAFETY: `key` is live for the call; out-pointers are live locals
+    // (inside get_bytes, and `cas` here).
+    let value =
+        get_bytes(|data, size| unsafe { ffi::proxy_get_shared_data(key.as_ptr(), key.len(), data, size, &mut cas) })?;
+    Ok(value.map(|value| (value, cas)))
+}
+
+/// Writes a shared-data value if its version is still `cas` (0: whatever
+/// it is); `CasMismatch` when another VM wrote it in between.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> HostResult<()> {
+    // SAFETY: `key` and `value` are live for the call.
+    check(unsafe { ffi::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
 }
 
 pub fn register_shared_queue(name: &str) -> HostResult<u32> {

@@ -6,17 +6,19 @@
 //! never buffers its body for us (pausing is what turns a large upload into
 //! a 413 for the client).
 
-use super::host::{self, Buffer, Map};
+use super::host::{self, Buffer, HostError, Map};
 use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
-use super::vm_state::{draw_u32, Loaded, PendingCopy, Target, VmState};
+use super::vm_state::{draw_u32, Loaded, PendingCopy, SharedHeaders, Target, VmState};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
 use vrata_mirror_core::abi::decode_map;
+use vrata_mirror_core::config::MirrorPolicy;
 use vrata_mirror_core::mirror::body::{BodyCopy, TooLarge};
 use vrata_mirror_core::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
 use vrata_mirror_core::mirror::request::{copyable_trailers, shape_headers, RequestHead};
 use vrata_mirror_core::mirror::select::HeaderLookup;
+use vrata_mirror_core::rate::{SharedStore, StoreError};
 use vrata_mirror_core::telemetry::SkipReason;
 
 const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
@@ -45,6 +47,19 @@ struct HostRequest;
 impl HeaderLookup for HostRequest {
     fn header(&mut self, name: &str) -> Option<Vec<u8>> {
         host::header(Map::RequestHeaders, name).ok().flatten()
+    }
+}
+
+impl SharedStore for HostRequest {
+    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        host::shared_data(key).map_err(|_| StoreError::Failed)
+    }
+
+    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        host::set_shared_data(key, value, cas).map_err(|err| match err {
+            HostError::CasMismatch => StoreError::Conflict,
+            _ => StoreError::Failed,
+        })
     }
 }
 
@@ -121,18 +136,27 @@ impl MirrorStream {
         }
     }
 
-    /// Builds each mirror's copy and hands them to the root.
+    /// Builds each mirror's copy and hands them to the root. Every copy
+    /// shares the one body; a mirror's `copies` share their headers too.
     fn finish(&self, capture: Capture, trailers: Vec<(String, String)>) {
         let Capture { head, body, targets } = capture;
         let body = Rc::new(body.into_bytes());
         let trailers = Rc::new(trailers);
         let mut copies = Vec::with_capacity(targets.len());
+        let mut shaped: Option<(Rc<MirrorPolicy>, SharedHeaders)> = None;
         for target in targets {
             if body.len() > target.mirror.max_body_bytes {
                 target.skip(SkipReason::BodyTooLarge);
                 continue;
             }
-            let headers = shape_headers(head.headers.clone(), &target.mirror);
+            let headers = match &shaped {
+                Some((mirror, headers)) if Rc::ptr_eq(mirror, &target.mirror) => headers.clone(),
+                _ => {
+                    let headers = Rc::new(shape_headers(head.headers.clone(), &target.mirror));
+                    shaped = Some((target.mirror.clone(), headers.clone()));
+                    headers
+                }
+            };
             copies.push(PendingCopy {
                 target,
                 headers,

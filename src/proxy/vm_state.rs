@@ -69,10 +69,14 @@ impl Target {
     }
 }
 
+/// A copy's headers, shared by the `copies` of one mirror.
+pub type SharedHeaders = Rc<Vec<(String, String)>>;
+
 /// A finished copy waiting for the root to dispatch it.
 pub struct PendingCopy {
     pub target: Target,
-    pub headers: Vec<(String, String)>,
+    pub headers: SharedHeaders,
+    /// Shared by every copy of the request.
     pub body: Rc<Vec<u8>>,
     pub trailers: Rc<Vec<(String, String)>>,
 }

@@ -3,10 +3,10 @@
 //! that it is unit-tested natively and reused by the tools.
 //!
 //! Layers, each importing only from those before it:
-//! 1. [`http`], [`abi`], [`sampling`], [`telemetry`]: vocabulary. HTTP and gRPC
-//!    wire values and the copy's header rules; proxy-wasm wire formats,
-//!    decoded defensively; the sampling draw; metric names, skip reasons and
-//!    response classes.
+//! 1. [`http`], [`abi`], [`sampling`], [`rate`], [`telemetry`]: vocabulary.
+//!    HTTP and gRPC wire values and the copy's header rules; proxy-wasm wire
+//!    formats, decoded defensively; the sampling draw; the rate cap's token
+//!    bucket in shared data; metric names, skip reasons and response classes.
 //! 2. [`config`]: the plugin JSON -> validated policies.
 //! 3. [`mirror`] (per request: decide, copy the body, shape the copy's
 //!    headers), [`dispatch`] (per worker VM: in-flight cap, back-off, how a
@@ -24,5 +24,6 @@ pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod mirror;
+pub mod rate;
 pub mod sampling;
 pub mod telemetry;

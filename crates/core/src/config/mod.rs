@@ -16,6 +16,7 @@ pub use error::ConfigError;
 pub(crate) use json::quote;
 pub use parse::parse;
 
+use crate::rate::RateCap;
 use crate::sampling::SampleRate;
 use std::rc::Rc;
 
@@ -36,6 +37,16 @@ pub const MAX_TIMEOUT_MS: u32 = 300_000;
 pub const MAX_BODY_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 /// Largest accepted `maxInFlight`.
 pub const MAX_IN_FLIGHT_LIMIT: u32 = 100_000;
+/// Largest accepted `maxRequestsPerSecond` (per Envoy, all workers).
+pub const MAX_REQUESTS_PER_SECOND: f64 = 1_000_000.0;
+/// Largest accepted `burst`.
+pub const MAX_BURST: u32 = 1_000_000;
+/// Default `copies`: each sampled request is sent once.
+pub const DEFAULT_COPIES: u32 = 1;
+/// Largest accepted `copies`.
+pub const MAX_COPIES: u32 = 10;
+/// Prefix of the shared-data key of a mirror's rate cap (see `crate::rate`).
+pub const RATE_KEY_PREFIX: &str = "vrata_mirror.rate.v1";
 
 /// Default `compare.maxBodyBytes` (256 KiB): larger answers are not compared.
 pub const DEFAULT_COMPARE_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -121,6 +132,11 @@ pub struct MirrorPolicy {
     /// `compare`: how the shadow's answer is compared with the primary's;
     /// `None` (absent or `null`): not compared.
     pub compare: Option<ComparePolicy>,
+    /// `maxRequestsPerSecond` and `burst`, and the shared-data key of this
+    /// mirror's bucket; `None`: no cap.
+    pub rate_cap: Option<RateCap>,
+    /// `copies`: how many times each sampled request is sent (1-10).
+    pub copies: u32,
 }
 
 /// A mirror's `compare` object (see `crate::compare`).

@@ -4,11 +4,13 @@
 use super::json::{describe, parse_strict, quote, Json};
 use super::{
     AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, Destination, ForwardPolicy, MirrorPolicy,
-    PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_COMPARE_BODY_BYTES_LIMIT,
-    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_TIMEOUT_MS,
+    PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST,
+    MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_REQUESTS_PER_SECOND,
+    MAX_TIMEOUT_MS, RATE_KEY_PREFIX,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
+use crate::rate::{RateCap, RateLimit};
 use crate::sampling::SampleRate;
 use std::rc::Rc;
 
@@ -31,6 +33,9 @@ const MIRROR_KEYS: &[&str] = &[
     "addHeaders",
     "removeHeaders",
     "compare",
+    "maxRequestsPerSecond",
+    "burst",
+    "copies",
 ];
 const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches"];
 
@@ -283,6 +288,8 @@ fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Res
         None => None,
         Some(v) => parse_compare(v, &field("compare"))?,
     };
+    let copies = integer_in(mirror, path, "copies", 1, MAX_COPIES.into(), DEFAULT_COPIES.into())?;
+    let rate_cap = parse_rate_cap(mirror, path, &destination)?;
 
     let destination_index = match destinations.iter().position(|d| *d == destination) {
         Some(i) => i,
@@ -304,7 +311,55 @@ fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Res
         add_headers,
         remove_headers,
         compare,
+        rate_cap,
+        copies: u32::try_from(copies).unwrap_or(DEFAULT_COPIES),
     })
+}
+
+/// `MAX_REQUESTS_PER_SECOND` as the error message spells it (a literal: an
+/// f64 formatted at run time would add float printing to the module).
+const MAX_REQUESTS_PER_SECOND_TEXT: &str = "1000000";
+
+/// `maxRequestsPerSecond` and `burst`. The bucket's shared-data key names
+/// the mirror's place in the configuration and its destination: one bucket
+/// per mirror object, shared by every worker (and by every filter chain of
+/// the Envoy that carries this configuration).
+fn parse_rate_cap(mirror: Object<'_>, path: &str, destination: &str) -> Result<Option<RateCap>, ConfigError> {
+    let Some(value) = mirror.get("maxRequestsPerSecond") else {
+        if mirror.contains_key("burst") {
+            return Err(ConfigError::new(
+                format!("{path}.burst"),
+                "only applies with \"maxRequestsPerSecond\" (the rate cap it is the burst of); set both or neither",
+            ));
+        }
+        return Ok(None);
+    };
+    let per_second = match value.as_f64() {
+        Some(n) if n > 0.0 && n <= MAX_REQUESTS_PER_SECOND => n,
+        _ => {
+            return Err(ConfigError::new(
+                format!("{path}.maxRequestsPerSecond"),
+                format!(
+                    "got {}, expected a number above 0 and at most {MAX_REQUESTS_PER_SECOND_TEXT} \
+                     (copies a second from one Envoy, all its workers together)",
+                    describe(value)
+                ),
+            ))
+        }
+    };
+    let default_burst = RateLimit::default_burst(per_second);
+    let burst = integer_in(mirror, path, "burst", 1, MAX_BURST.into(), default_burst.into())?;
+    // Checked above; refused rather than silently uncapped if it ever were not.
+    let limit = RateLimit::new(per_second, u32::try_from(burst).unwrap_or(default_burst)).ok_or_else(|| {
+        ConfigError::new(
+            format!("{path}.maxRequestsPerSecond"),
+            "is not a usable rate cap with this burst",
+        )
+    })?;
+    Ok(Some(RateCap {
+        limit,
+        key: format!("{RATE_KEY_PREFIX}:{path}:{destination}"),
+    }))
 }
 
 /// A mirror's `compare` object; `null` is the same as leaving it out.

@@ -358,7 +358,118 @@ const BAD: &[(&str, &str)] = &[
         r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json", "ignoreFields": ["a", "a"]}}}}}}"#,
         "routes[\"api\"].forward.mirror.compare.ignoreFields[1]",
     ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": 0}}}"#,
+        "forward.mirror.maxRequestsPerSecond: got 0 (a number), expected a number above 0 and at most 1000000",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": -2}}}"#,
+        "forward.mirror.maxRequestsPerSecond: got -2",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": "10/s"}}}"#,
+        "forward.mirror.maxRequestsPerSecond: got \"10/s\" (a string)",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": 1000001}}}"#,
+        "forward.mirror.maxRequestsPerSecond: got 1000001",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": null}}}"#,
+        "forward.mirror.maxRequestsPerSecond: got null",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": 10, "burst": 0}}}"#,
+        "forward.mirror.burst: got 0 (a number), expected an integer from 1 to 1000000",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": 10, "burst": 2.5}}}"#,
+        "forward.mirror.burst: got 2.5",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "burst": 5}}}"#,
+        "forward.mirror.burst: only applies with \"maxRequestsPerSecond\"",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestPerSecond": 5}}}"#,
+        "forward.mirror.maxRequestPerSecond: unknown key; did you mean \"maxRequestsPerSecond\"?",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "copies": 0}}}"#,
+        "forward.mirror.copies: got 0 (a number), expected an integer from 1 to 10",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "copies": 11}}}"#,
+        "forward.mirror.copies: got 11",
+    ),
+    (
+        r#"{"forward": {"mirror": {"destinationId": "s", "copies": 1.5}}}"#,
+        "forward.mirror.copies: got 1.5",
+    ),
+    (
+        r#"{"routes": {"api": {"forward": {"mirrors": [{"destinationId": "s", "copies": "3"}]}}}}"#,
+        "routes[\"api\"].forward.mirrors[0].copies: got \"3\" (a string)",
+    ),
 ];
+
+#[test]
+fn rate_cap_and_copies_are_read_with_their_defaults() {
+    let plain = ok(r#"{"forward": {"mirror": {"destinationId": "s"}}}"#);
+    let m = &plain.default_policy.mirrors[0];
+    assert!(m.rate_cap.is_none(), "no cap by default");
+    assert_eq!(m.copies, 1);
+
+    let cfg = ok(r#"{"forward": {"mirrors": [
+        {"destinationId": "a", "maxRequestsPerSecond": 2.5, "copies": 4},
+        {"destinationId": "b", "maxRequestsPerSecond": 0.1},
+        {"destinationId": "c", "maxRequestsPerSecond": 100, "burst": 7, "copies": 10}]}}"#);
+    let caps: Vec<_> = cfg
+        .default_policy
+        .mirrors
+        .iter()
+        .map(|m| m.rate_cap.clone().unwrap())
+        .collect();
+    assert_eq!(caps[0].limit.per_second(), 2.5);
+    assert_eq!(caps[0].limit.burst(), 3, "default burst: ceil(rate)");
+    assert_eq!(caps[1].limit.burst(), 1, "at least 1");
+    assert_eq!(caps[2].limit.burst(), 7);
+    let copies: Vec<u32> = cfg.default_policy.mirrors.iter().map(|m| m.copies).collect();
+    assert_eq!(copies, [4, 1, 10]);
+}
+
+#[test]
+fn the_rate_limit_in_messages_is_the_one_enforced() {
+    assert_eq!(MAX_REQUESTS_PER_SECOND_TEXT.parse::<f64>(), Ok(MAX_REQUESTS_PER_SECOND));
+    assert!(
+        ok(r#"{"forward": {"mirror": {"destinationId": "s", "maxRequestsPerSecond": 1000000}}}"#)
+            .default_policy
+            .mirrors[0]
+            .rate_cap
+            .is_some()
+    );
+}
+
+#[test]
+fn each_mirror_object_has_its_own_bucket_key() {
+    let cfg = ok(
+        r#"{"forward": {"mirrors": [{"destinationId": "a", "maxRequestsPerSecond": 1},
+                                              {"destinationId": "b", "maxRequestsPerSecond": 1}]},
+                    "routes": {"api": {"forward": {"mirror": {"destinationId": "a", "maxRequestsPerSecond": 1}}}}}"#,
+    );
+    let key = |m: &MirrorPolicy| m.rate_cap.as_ref().unwrap().key.clone();
+    let keys = [
+        key(&cfg.default_policy.mirrors[0]),
+        key(&cfg.default_policy.mirrors[1]),
+        key(&cfg.policy_for(Some("api")).mirrors[0]),
+    ];
+    assert_eq!(keys[0], "vrata_mirror.rate.v1:forward.mirrors[0]:a");
+    assert_eq!(keys[1], "vrata_mirror.rate.v1:forward.mirrors[1]:b");
+    assert_eq!(keys[2], "vrata_mirror.rate.v1:routes[\"api\"].forward.mirror:a");
+    // The same configuration loaded again (another worker, a reload) finds
+    // the same buckets.
+    let again = ok(r#"{"forward": {"mirrors": [{"destinationId": "a", "maxRequestsPerSecond": 5}]}}"#);
+    assert_eq!(key(&again.default_policy.mirrors[0]), keys[0]);
+}
 
 #[test]
 fn bad_configs_are_refused_with_a_message_naming_the_field() {

@@ -7,23 +7,33 @@
 //! 2. `:method` and `sampleBy` headers, and random draws ([`sampled_mirrors`](super::select::sampled_mirrors));
 //! 3. the route name, once a mirror is sampled (it labels every outcome);
 //! 4. the clock, only while a destination's back-off is open (admission);
-//! 5. the request head, once a mirror is admitted: while the shadow is
-//!    backed off or at its cap, a sampled request costs no read of its
-//!    headers.
+//! 5. for a mirror with `maxRequestsPerSecond`, once at least one of its
+//!    `copies` is admitted: its token bucket in shared data (one read, and
+//!    one write when a token is taken; see [`crate::rate::acquire`]) and the
+//!    clock;
+//! 6. the request head, once a copy has its slot and its token: while the
+//!    shadow is backed off, at its cap or over its rate, a sampled request
+//!    costs no read of its headers.
 //!
-//! Nothing is read twice, and nothing at all when no mirror is sampled.
+//! Nothing is read twice (the clock at most once), and nothing at all when
+//! no mirror is sampled.
+//!
+//! `copies`: each copy of a request is admitted on its own (its own
+//! in-flight slot) and takes its own token; one skipped copy is one skip.
 
 use super::body::BodyCopy;
 use super::request::RequestHead;
 use super::select::{sample, HeaderLookup, Memo};
 use crate::config::{MirrorPolicy, PluginConfig};
 use crate::dispatch::destination::{Admission, DestinationState, Refusal};
+use crate::rate::{self, SharedStore, Unavailable};
 use crate::telemetry::SkipReason;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// The request as the decision sees it. Each method is one read of the host.
-pub trait RequestView: HeaderLookup {
+/// The request as the decision sees it. Each method is one read of the
+/// host; [`SharedStore`] is the host's shared data, for the rate caps.
+pub trait RequestView: HeaderLookup + SharedStore {
     /// The name of the route the request matched; `None` when it has none or
     /// the host could not say.
     fn route_name(&mut self) -> Option<Vec<u8>>;
@@ -36,17 +46,17 @@ pub trait RequestView: HeaderLookup {
     fn draw_u32(&mut self) -> u32;
 }
 
-/// A mirror that admitted the request: its destination holds a slot for the
-/// copy until the copy's call ends (`complete`) or the copy is dropped
-/// (`abandon`).
+/// One copy of the request that was admitted: its destination holds a slot
+/// for it until its call ends (`complete`) or it is dropped (`abandon`). A
+/// mirror with `copies` > 1 has one of these per copy.
 pub struct Admitted {
     pub mirror: Rc<MirrorPolicy>,
     pub destination: Rc<RefCell<DestinationState>>,
     pub admission: Admission,
 }
 
-/// A sampled mirror the request is not copied to. Any admission it had is
-/// already ended.
+/// A copy not sent (one per copy of a mirror with `copies` > 1). Any
+/// admission it had is already ended.
 pub struct Skipped {
     pub mirror: Rc<MirrorPolicy>,
     pub reason: SkipReason,
@@ -57,7 +67,7 @@ pub struct Capture {
     pub head: RequestHead,
     /// Sized for the largest `maxBodyBytes` of `admitted`.
     pub body: BodyCopy,
-    /// Never empty; in configuration order.
+    /// Never empty; in configuration order, a mirror's copies together.
     pub admitted: Vec<Admitted>,
     /// The request ended with its headers: the copy is complete now.
     pub complete: bool,
@@ -100,24 +110,55 @@ pub fn decide(
         capture: None,
     };
 
-    let mut admitted = Vec::with_capacity(sampled.len());
+    // Read on first need, at most once: by an open back-off or a rate cap.
+    let mut clock: Option<u64> = None;
+    let mut admitted: Vec<Admitted> = Vec::with_capacity(sampled.len());
     for mirror in sampled {
         // Never missing: the configuration's indexes point into it (the
         // fallback, a detached state, is harmless).
         let destination = destinations.get(mirror.destination_index).cloned().unwrap_or_default();
-        let admission = destination.borrow_mut().admit(mirror.max_in_flight, || view.now_ms());
-        match admission {
-            Ok(admission) => admitted.push(Admitted {
-                mirror,
-                destination,
-                admission,
-            }),
-            Err(refusal) => {
-                let reason = match refusal {
-                    Refusal::Backoff => SkipReason::Backoff,
-                    Refusal::InFlightLimit => SkipReason::InFlightLimit,
-                };
-                plan.skipped.push(Skipped { mirror, reason });
+        let first = admitted.len();
+        for _ in 0..mirror.copies {
+            let admission = destination
+                .borrow_mut()
+                .admit(mirror.max_in_flight, || *clock.get_or_insert_with(|| view.now_ms()));
+            match admission {
+                Ok(admission) => admitted.push(Admitted {
+                    mirror: mirror.clone(),
+                    destination: destination.clone(),
+                    admission,
+                }),
+                Err(refusal) => {
+                    let reason = match refusal {
+                        Refusal::Backoff => SkipReason::Backoff,
+                        Refusal::InFlightLimit => SkipReason::InFlightLimit,
+                    };
+                    plan.skipped.push(Skipped {
+                        mirror: mirror.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        // Tokens only for copies that hold a slot: a copy refused by the
+        // back-off or the in-flight cap takes none, and one token each.
+        let wanted = admitted.len().saturating_sub(first);
+        if let (Some(cap), true) = (&mirror.rate_cap, wanted > 0) {
+            let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+            let now = |v: &mut _| *clock.get_or_insert_with(|| RequestView::now_ms(v));
+            let (granted, reason) = match rate::acquire(view, cap, wanted, now) {
+                Ok(granted) => (granted, SkipReason::RateLimited),
+                Err(Unavailable) => (0, SkipReason::RateUnavailable),
+            };
+            let keep = first.saturating_add(usize::try_from(granted).unwrap_or(usize::MAX));
+            if keep < admitted.len() {
+                for over in admitted.drain(keep..) {
+                    over.destination.borrow_mut().abandon(over.admission);
+                    plan.skipped.push(Skipped {
+                        mirror: over.mirror,
+                        reason,
+                    });
+                }
             }
         }
     }
@@ -180,6 +221,8 @@ mod tests {
     use super::*;
     use crate::config::parse;
     use crate::dispatch::destination::TRIP_AFTER_FAILURES;
+    use crate::rate::{Bucket, StoreError, MAX_ATTEMPTS};
+    use std::collections::HashMap;
 
     /// A request whose reads are recorded, in order.
     #[derive(Default)]
@@ -190,7 +233,35 @@ mod tests {
         head: Option<RequestHead>,
         now_ms: u64,
         draw: u32,
+        /// Shared data: value and CAS by key.
+        shared: HashMap<String, (Vec<u8>, u32)>,
+        /// Every shared-data call answers this (`Conflict`: every write).
+        shared_fault: Option<StoreError>,
         reads: Vec<String>,
+    }
+
+    impl SharedStore for FakeRequest {
+        fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+            self.reads.push("shared load".to_owned());
+            match self.shared_fault {
+                // A read has no version to conflict with.
+                Some(StoreError::Failed) => Err(StoreError::Failed),
+                _ => Ok(self.shared.get(key).cloned()),
+            }
+        }
+
+        fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+            self.reads.push("shared store".to_owned());
+            if let Some(fault) = self.shared_fault {
+                return Err(fault);
+            }
+            let next = self.shared.get(key).map_or(1, |(_, c)| c + 1);
+            if cas != 0 && next != cas + 1 {
+                return Err(StoreError::Conflict);
+            }
+            self.shared.insert(key.to_owned(), (value.to_vec(), next));
+            Ok(())
+        }
     }
 
     impl HeaderLookup for FakeRequest {
@@ -492,5 +563,108 @@ mod tests {
         assert_eq!(admitted(&first), ["s"]);
         let second = decide(&cfg, &states, &mut get(), false);
         assert_eq!(skipped(&second), [("s", SkipReason::InFlightLimit)]);
+    }
+
+    #[test]
+    fn each_copy_takes_its_own_slot() {
+        let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxInFlight": 2}]"#);
+        let states = states(&cfg);
+        let mut request = get();
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(admitted(&plan), ["a", "a"]);
+        assert_eq!(skipped(&plan), [("a", SkipReason::InFlightLimit)]);
+        assert_eq!(outstanding(&states), [2]);
+        assert_eq!(request.reads("head"), 1, "one head for every copy");
+    }
+
+    #[test]
+    fn each_copy_takes_its_own_token_in_one_read_and_one_write() {
+        let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxRequestsPerSecond": 1, "burst": 2}]"#);
+        let states = states(&cfg);
+        let mut request = FakeRequest { now_ms: 5_000, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(admitted(&plan), ["a", "a"]);
+        assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
+        assert_eq!(outstanding(&states), [2], "the copy over the rate gave its slot back");
+        assert_eq!(request.reads, ["route", "shared load", "clock", "shared store", "head"]);
+        let key = &cfg.default_policy.mirrors[0].rate_cap.as_ref().unwrap().key;
+        let stored = Bucket::decode(&request.shared[key].0).unwrap();
+        assert_eq!((stored.whole(), stored.stamp_ms), (0, 5_000));
+    }
+
+    #[test]
+    fn over_the_rate_a_request_reads_the_bucket_and_nothing_else() {
+        let cfg = mirrors(r#"[{"destinationId": "a", "maxRequestsPerSecond": 1}]"#);
+        let states = states(&cfg);
+        let mut first = get();
+        assert_eq!(admitted(&decide(&cfg, &states, &mut first, false)), ["a"]);
+        let mut second = FakeRequest {
+            shared: first.shared.clone(),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut second, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
+        assert_eq!(second.reads, ["route", "shared load", "clock"], "no write, no head");
+        // A second later the bucket has a token again.
+        let mut later = FakeRequest {
+            shared: second.shared.clone(),
+            now_ms: 1_000,
+            ..get()
+        };
+        assert_eq!(admitted(&decide(&cfg, &states, &mut later, false)), ["a"]);
+    }
+
+    #[test]
+    fn requests_out_of_the_sample_or_refused_never_touch_the_bucket() {
+        let cfg = mirrors(
+            r#"[{"destinationId": "a", "percentage": 50, "maxRequestsPerSecond": 5},
+                {"destinationId": "b", "maxRequestsPerSecond": 5}]"#,
+        );
+        let states = states(&cfg);
+        back_off(&states[1]);
+        let mut out = FakeRequest {
+            draw: u32::MAX,
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut out, false);
+        assert_eq!(skipped(&plan), [("b", SkipReason::Backoff)]);
+        assert!(
+            !out.reads.iter().any(|r| r.starts_with("shared")),
+            "a mirror out of the sample and a backed-off one read no shared data: {:?}",
+            out.reads
+        );
+    }
+
+    #[test]
+    fn a_bucket_that_cannot_be_used_skips_every_copy_as_rate_unavailable() {
+        let cfg =
+            mirrors(r#"[{"destinationId": "a", "copies": 2, "maxRequestsPerSecond": 5}, {"destinationId": "b"}]"#);
+        for fault in [StoreError::Failed, StoreError::Conflict] {
+            let states = states(&cfg);
+            let mut request = FakeRequest {
+                shared_fault: Some(fault),
+                ..get()
+            };
+            let plan = decide(&cfg, &states, &mut request, false);
+            assert_eq!(
+                skipped(&plan),
+                [("a", SkipReason::RateUnavailable), ("a", SkipReason::RateUnavailable)],
+                "{fault:?}"
+            );
+            assert_eq!(admitted(&plan), ["b"], "other mirrors go on");
+            assert_eq!(outstanding(&states), [0, 1]);
+            let (loads, clocks) = match fault {
+                StoreError::Conflict => (MAX_ATTEMPTS as usize, 1),
+                StoreError::Failed => (1, 0),
+            };
+            assert_eq!(request.reads("shared load"), loads, "{fault:?}: bounded");
+            assert_eq!(
+                request.reads("clock"),
+                clocks,
+                "{fault:?}: the clock is read at most once"
+            );
+            assert_eq!(request.reads("head"), 1, "for b");
+        }
     }
 }

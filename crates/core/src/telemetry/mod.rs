@@ -26,10 +26,16 @@ pub enum SkipReason {
     Incomplete,
     /// The host refused a call the copy needed (its headers or body).
     HostError,
+    /// `maxRequestsPerSecond`: the mirror's token bucket was empty.
+    RateLimited,
+    /// `maxRequestsPerSecond`: the bucket in shared data could not be read
+    /// or updated (the host refused, or every bounded CAS retry lost a race
+    /// with another worker). Skipped rather than sent unchecked.
+    RateUnavailable,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 7] = [
+    pub const ALL: [SkipReason; 9] = [
         SkipReason::BodyTooLarge,
         SkipReason::InFlightLimit,
         SkipReason::DispatchFailed,
@@ -37,6 +43,8 @@ impl SkipReason {
         SkipReason::Backoff,
         SkipReason::Incomplete,
         SkipReason::HostError,
+        SkipReason::RateLimited,
+        SkipReason::RateUnavailable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +56,8 @@ impl SkipReason {
             SkipReason::Backoff => "backoff",
             SkipReason::Incomplete => "incomplete",
             SkipReason::HostError => "host_error",
+            SkipReason::RateLimited => "rate_limited",
+            SkipReason::RateUnavailable => "rate_unavailable",
         }
     }
 }

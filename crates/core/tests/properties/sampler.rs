@@ -1,6 +1,7 @@
 //! Sampling: the observed fraction converges on the percentage, a `sampleBy`
-//! key decides the same way every time, and raising the percentage never
-//! drops a request that was in.
+//! key decides the same way every time, raising the percentage never drops
+//! a request that was in, and mirrors keyed by the same header nest (a 5 %
+//! mirror's keys are inside a 10 % mirror's).
 
 use crate::strategies::{binomial_slack, SplitMix};
 use proptest::prelude::*;
@@ -93,5 +94,64 @@ proptest! {
             (admitted - n as f64 * p).abs() <= binomial_slack(n, p),
             "{admitted} of {n} keys at {percentage} %"
         );
+    }
+
+    /// Several mirrors of one request, keyed by the same `sampleBy` header:
+    /// whichever is listed first, a key in a smaller mirror's sample is in
+    /// every larger one's (the seed's example: a 5 % load-test mirror inside
+    /// a 10 % canary mirror), and the random draws play no part.
+    #[test]
+    fn mirrors_keyed_by_one_header_nest(
+        key in prop::collection::vec(any::<u8>(), 0..40),
+        percentages in prop::collection::vec(0.0f64..=100.0, 2..5),
+        draw in any::<u32>(),
+    ) {
+        let list = percentages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!(r#"{{"destinationId": "m{i}", "percentage": {p}, "sampleBy": "x-user-id"}}"#))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = format!(r#"{{"forward": {{"mirrors": [{list}]}}}}"#);
+        let mirrors = parse(text.as_bytes()).unwrap().default_policy.mirrors;
+        let mut headers = Headers(vec![("x-user-id".to_owned(), key.clone())]);
+        let chosen: Vec<String> = sampled_mirrors(&mirrors, &mut headers, &mut || draw)
+            .iter()
+            .map(|m| m.destination.clone())
+            .collect();
+        for (i, small) in percentages.iter().enumerate() {
+            for (j, large) in percentages.iter().enumerate() {
+                let in_small = chosen.contains(&format!("m{i}"));
+                let in_large = chosen.contains(&format!("m{j}"));
+                if small <= large && in_small {
+                    prop_assert!(in_large, "key {key:?} in m{i} ({small} %) but not in m{j} ({large} %)");
+                }
+            }
+        }
+    }
+
+    /// The same, counted: over many keys, the 5 % mirror's keys are a subset
+    /// of the 10 % mirror's, and each is near its percentage.
+    #[test]
+    fn a_five_percent_mirror_is_inside_a_ten_percent_one(prefix in "[a-z]{0,6}") {
+        let text = r#"{"forward": {"mirrors": [
+            {"destinationId": "five", "percentage": 5, "sampleBy": "x-user-id"},
+            {"destinationId": "ten", "percentage": 10, "sampleBy": "x-user-id"}]}}"#;
+        let mirrors = parse(text.as_bytes()).unwrap().default_policy.mirrors;
+        let n = 4_000u64;
+        let (mut five, mut ten) = (0u64, 0u64);
+        for i in 0..n {
+            let mut headers = Headers(vec![("x-user-id".to_owned(), format!("{prefix}{i}").into_bytes())]);
+            let chosen: Vec<String> = sampled_mirrors(&mirrors, &mut headers, &mut || 0)
+                .iter()
+                .map(|m| m.destination.clone())
+                .collect();
+            let (in_five, in_ten) = (chosen.iter().any(|d| d == "five"), chosen.iter().any(|d| d == "ten"));
+            prop_assert!(!in_five || in_ten, "key {prefix}{i} is in the 5 % mirror only");
+            five += u64::from(in_five);
+            ten += u64::from(in_ten);
+        }
+        prop_assert!((five as f64 - n as f64 * 0.05).abs() <= binomial_slack(n, 0.05), "{five} of {n} at 5 %");
+        prop_assert!((ten as f64 - n as f64 * 0.10).abs() <= binomial_slack(n, 0.10), "{ten} of {n} at 10 %");
     }
 }
