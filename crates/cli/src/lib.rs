@@ -14,6 +14,7 @@
 pub mod check;
 pub mod envoy;
 pub mod istio;
+pub mod observability;
 pub mod report;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,7 @@ pub enum Command {
     Envoy(envoy::EnvoyArgs),
     Istio(istio::IstioArgs),
     Report(report::ReportArgs),
+    Observability(observability::ObservabilityArgs),
 }
 
 /// Validate a plugin configuration with the filter's own parser; print the
@@ -90,6 +92,7 @@ pub fn run(cli: &Cli) -> Result<String, Failure> {
         Command::Check(args) => run_check(args),
         Command::Envoy(args) => envoy::run(args),
         Command::Istio(args) => istio::run(args),
+        Command::Observability(args) => observability::run(args),
         Command::Report(args) => match args.watch {
             // Streams a table per interval to standard output.
             Some(seconds) => report::watch(args, seconds, &mut std::io::stdout()).map(|()| String::new()),

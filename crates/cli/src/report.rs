@@ -9,6 +9,7 @@ use std::time::Duration;
 use vrata_mirror_core::telemetry::catalogue::{Label, MetricKind};
 use vrata_mirror_core::telemetry::names::{self, LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
 use vrata_mirror_core::telemetry::ResponseClass;
+use vrata_mirror_render::observability::is_error;
 
 /// Print, per route and destination: copies sent, copies skipped by
 /// reason, the shadow's answers by class with the error share, and p50/p99
@@ -144,19 +145,6 @@ impl Snapshot {
             );
         }
         delta
-    }
-}
-
-/// Whether an answer of this class counts against the shadow: it could
-/// not be delivered (timeout, reset, connect failure), or the shadow
-/// answered 5xx or a gRPC error. The dashboard's and the alerts' error
-/// share use the same classes.
-pub fn is_error(class: ResponseClass) -> bool {
-    use vrata_mirror_core::http::grpc::GrpcCode;
-    match class {
-        ResponseClass::ServerError | ResponseClass::GrpcMissingStatus => true,
-        ResponseClass::Grpc(code) => code != GrpcCode::Ok,
-        other => other.is_delivery_failure(),
     }
 }
 

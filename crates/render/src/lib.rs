@@ -8,6 +8,8 @@
 //!   filter's own parser: what `vrata-mirror envoy` prints.
 //! - [`istio`]: a `WasmPlugin` and a `VirtualService` from a plugin
 //!   configuration: what `vrata-mirror istio` prints.
+//! - [`observability`]: the Grafana dashboard and the Prometheus alert
+//!   rules (envoy/observability/), from the metric catalogue.
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
@@ -16,4 +18,5 @@
 pub mod envoy;
 pub mod from_config;
 pub mod istio;
+pub mod observability;
 pub mod yaml;

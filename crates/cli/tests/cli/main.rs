@@ -5,6 +5,7 @@
 mod check;
 mod envoy;
 mod istio;
+mod observability;
 mod report;
 mod strategies;
 
@@ -60,7 +61,7 @@ impl Drop for TempFile {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["check", "envoy", "istio", "report"] {
+    for sub in ["check", "envoy", "istio", "report", "observability"] {
         let output = vrata_mirror(&[sub, "--help"]);
         let (stdout, _) = texts(&output);
         assert!(output.status.success(), "{sub} --help");
@@ -68,7 +69,7 @@ fn every_subcommand_has_help() {
     }
     let output = vrata_mirror(&["--help"]);
     let (stdout, _) = texts(&output);
-    for sub in ["check", "envoy", "istio", "report"] {
+    for sub in ["check", "envoy", "istio", "report", "observability"] {
         assert!(stdout.contains(sub), "--help lists {sub}:\n{stdout}");
     }
 }

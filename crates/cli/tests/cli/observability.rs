@@ -1,0 +1,332 @@
+//! envoy/observability: the checked-in dashboard and rules are what the
+//! generator prints; the rules pass their promtool unit tests; and a real
+//! Prometheus scraping a real Envoy evaluates every dashboard query and
+//! alert expression to series with the expected labels, and fires the
+//! shadow-failing alert when the shadow is dead. Prometheus and promtool
+//! come from Debian's `prometheus` package (scripts/ensure-prometheus.sh,
+//! run by `make test`); without them these tests fail, never skip.
+
+use crate::{texts, vrata_mirror, TempFile};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vrata_mirror_cli::observability::files;
+use vrata_mirror_render::observability::evaluated;
+use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::envoy::{wasm_module, Envoy};
+use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
+
+fn repo(path: &str) -> PathBuf {
+    vrata_mirror_testkit::repo_root().join(path)
+}
+
+/// A tool of the `prometheus` package, or a loud failure saying how to get it.
+fn tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} is not installed: the observability tests need Debian's prometheus package.\n\
+             Install it with ./scripts/ensure-prometheus.sh (`make test` does)."
+        )
+    })
+}
+
+#[test]
+fn the_checked_in_dashboard_and_rules_are_what_the_generator_prints() {
+    for (name, generated) in files() {
+        let path = repo(&format!("envoy/observability/{name}"));
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "{} differs from what `vrata-mirror observability envoy/observability` prints; run `make generated`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_alert_rules_pass_their_promtool_unit_tests() {
+    let dir = repo("envoy/observability");
+    for args in [
+        &["check", "rules", "alerts.yaml"][..],
+        &["test", "rules", "alerts.test.yaml"][..],
+    ] {
+        let output = Command::new(tool("promtool"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = texts(&output);
+        assert!(output.status.success(), "promtool {args:?}:\n{stdout}{stderr}");
+    }
+}
+
+/// The dashboard is a Grafana model whose queries are the generator's and
+/// whose variables are all defined.
+#[test]
+fn the_dashboard_defines_every_variable_its_queries_use() {
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("envoy/observability/grafana-dashboard.json")).unwrap())
+            .unwrap();
+    let defined: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "{panels:?}");
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], "${datasource}");
+        for key in ["h", "w", "x", "y"] {
+            assert!(panel["gridPos"][key].is_u64(), "{panel}");
+        }
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{panel}");
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap();
+            assert!(target["refId"].is_string() && target["legendFormat"].is_string());
+            for var in expr.split('$').skip(1) {
+                let name: String = var.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                assert!(
+                    name == "__rate_interval" || defined.contains(&name.as_str()),
+                    "${name} is not defined: {expr}"
+                );
+            }
+        }
+    }
+}
+
+/// A Prometheus scraping `admin` every second, evaluating the checked-in
+/// rules every second. Stopped on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: TempFile,
+}
+
+impl Prometheus {
+    fn start(admin: std::net::SocketAddr) -> Prometheus {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let rules = repo("envoy/observability/alerts.yaml");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: envoy\n    metrics_path: /stats/prometheus\n    static_configs:\n      - targets: ['{admin}']\n",
+            rules.display()
+        );
+        let dir = TempFile::new("prometheus.yml", config.as_bytes());
+        let data = dir.0.parent().unwrap().join("data");
+        let log = std::fs::File::create(dir.0.parent().unwrap().join("prometheus.log")).unwrap();
+        let child = Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", dir.path()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus");
+        let prometheus = Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if ureq::get(&format!("{}/-/ready", prometheus.url)).call().is_ok() {
+                return prometheus;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("Prometheus not ready after 30 s:\n{}", prometheus.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.0.parent().unwrap().join("prometheus.log")).unwrap_or_default()
+    }
+
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let mut request = ureq::get(&format!("{}{path}", self.url));
+        for (k, v) in query {
+            request = request.query(*k, *v);
+        }
+        let text = request
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .unwrap_or_else(|e| panic!("GET {path} {query:?}: {e}"));
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["status"], "success", "{path} {query:?}: {json}");
+        json["data"].clone()
+    }
+
+    /// An instant query's series.
+    fn query(&self, expr: &str) -> Vec<Value> {
+        let data = self.get("/api/v1/query", &[("query", expr)]);
+        data["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn firing(&self, alert: &str) -> Vec<Value> {
+        let data = self.get("/api/v1/alerts", &[]);
+        data["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == alert && a["state"] == "firing")
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the last scrape of Envoy succeeded.
+    fn scraping(&self) -> bool {
+        self.query("up{job=\"envoy\"} == 1").len() == 1
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- Prometheus log ---\n{}", self.log());
+        }
+    }
+}
+
+/// Evaluates every dashboard query and alert expression: each must return
+/// series, each carrying its labels. Returns what was evaluated.
+fn evaluate_all(prometheus: &Prometheus, window: &str) -> Vec<String> {
+    let mut report = Vec::new();
+    for (what, expr, labels) in evaluated(window) {
+        let series = prometheus.query(&expr);
+        assert!(!series.is_empty(), "{what} returned no series:\n{expr}");
+        for s in &series {
+            for label in &labels {
+                assert!(
+                    s["metric"][*label].is_string(),
+                    "{what}: a series without {label}: {s}\n{expr}"
+                );
+            }
+        }
+        report.push(format!("{what}: {} series", series.len()));
+    }
+    report
+}
+
+async fn traffic(envoy: &Envoy, seconds: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let big = "x".repeat(2048);
+    let mut i = 0u64;
+    while tokio::time::Instant::now() < deadline {
+        client::http1("GET", &envoy.url("/api/items"), &[], "").await;
+        client::http1("GET", &envoy.url("/orders"), &[], "").await;
+        if i.is_multiple_of(5) {
+            // Over maxBodyBytes: skipped as body_too_large.
+            client::http1("POST", &envoy.url("/api/upload"), &[], big.clone()).await;
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_evaluates_every_query_and_fires_the_shadow_failing_alert() {
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::Answer).await;
+    let plugin = TempFile::new(
+        "plugin.json",
+        br#"{"forward": {"destinations": [{"destinationId": "primary"}],
+                         "mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}},
+             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}}}}}"#,
+    );
+    let wasm = wasm_module();
+    let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
+    let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
+    let output = vrata_mirror(&[
+        "envoy",
+        plugin.path(),
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--cluster",
+        &primary_cluster,
+        "--cluster",
+        &shadow_cluster,
+        "--stats-flush-interval",
+        "1s",
+    ]);
+    let (yaml, stderr) = texts(&output);
+    assert!(output.status.success(), "{stderr}");
+    let envoy = tokio::task::spawn_blocking(move || Envoy::start(&yaml, 1))
+        .await
+        .unwrap();
+    let admin = envoy.admin;
+    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start(admin))
+        .await
+        .unwrap();
+
+    // A healthy shadow.
+    traffic(&envoy, 20).await;
+    assert!(
+        prometheus.scraping(),
+        "Prometheus does not scrape Envoy:\n{}",
+        prometheus.log()
+    );
+    assert!(
+        prometheus.firing("VrataMirrorShadowFailing").is_empty(),
+        "fired with a healthy shadow"
+    );
+    let healthy: Vec<(String, String, Vec<&str>)> = evaluated("30s")
+        .into_iter()
+        .filter(|(what, _, _)| what.starts_with("panel"))
+        .collect();
+    for (what, expr, labels) in &healthy {
+        let series = prometheus.query(expr);
+        assert!(!series.is_empty(), "healthy: {what} returned no series:\n{expr}");
+        for s in &series {
+            for label in labels {
+                assert!(s["metric"][*label].is_string(), "{what}: no {label} in {s}");
+            }
+        }
+    }
+
+    // A dead shadow: the alert fires for it, on each route, within about
+    // a minute and a half (its `for` is 1m).
+    // Dead: open connections are reset, new ones refused.
+    shadow.set_behaviour(Behaviour::Reset);
+    drop(shadow);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut fired = Vec::new();
+    while Instant::now() < deadline {
+        traffic(&envoy, 5).await;
+        fired = prometheus.firing("VrataMirrorShadowFailing");
+        if fired.len() == 2 {
+            break;
+        }
+    }
+    if fired.len() != 2 {
+        let share = vrata_mirror_render::observability::failing_share(&vrata_mirror_render::observability::RULES);
+        eprintln!("failing share: {:?}", prometheus.query(&share));
+        eprintln!("responses: {:?}", prometheus.query("vrata_mirror_responses_total"));
+        eprintln!("skipped: {:?}", prometheus.query("vrata_mirror_skipped_total"));
+    }
+    let mut routes: Vec<&str> = fired.iter().map(|a| a["labels"]["route"].as_str().unwrap()).collect();
+    routes.sort_unstable();
+    assert_eq!(routes, ["api", "default"], "firing: {fired:?}");
+    for alert in &fired {
+        assert_eq!(alert["labels"]["destination"], "shadow");
+        assert_eq!(alert["labels"]["severity"], "warning");
+    }
+
+    // Every query and alert expression, now that there are answers, skips
+    // (body_too_large, backoff) and failures.
+    let evaluated = evaluate_all(&prometheus, "1m");
+    println!("evaluated through Prometheus's HTTP API:\n  {}", evaluated.join("\n  "));
+}
