@@ -22,6 +22,8 @@ const EXPECTED_IMPORTS: &[&str] = &[
     "env::proxy_get_header_map_value",
     "env::proxy_get_log_level",
     "env::proxy_get_property",
+    // The rate cap's token bucket (`maxRequestsPerSecond`), through the
+    // filter's own typed calls; before it, only the SDK referenced these.
     "env::proxy_get_shared_data",
     "env::proxy_get_status",
     "env::proxy_grpc_call",
@@ -37,7 +39,7 @@ const EXPECTED_IMPORTS: &[&str] = &[
     "env::proxy_resolve_shared_queue",
     "env::proxy_set_effective_context",
     "env::proxy_set_property",
-    "env::proxy_set_shared_data",
+    "env::proxy_set_shared_data", // the rate cap, as above
     "env::proxy_set_tick_period_milliseconds",
     "wasi_snapshot_preview1::environ_get",
     "wasi_snapshot_preview1::environ_sizes_get",

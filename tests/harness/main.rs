@@ -11,6 +11,7 @@ mod faults;
 mod imports;
 mod lifecycle;
 mod limits;
+mod rate;
 mod requests;
 mod responses;
 mod sampling;

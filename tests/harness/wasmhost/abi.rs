@@ -8,6 +8,8 @@ pub enum Status {
     NotFound = 1,
     BadArgument = 2,
     Empty = 7,
+    /// `proxy_set_shared_data`: the value's version is not the CAS given.
+    CasMismatch = 8,
     InternalFailure = 10,
 }
 

@@ -6,7 +6,7 @@ use super::abi::{action, level};
 use super::imports;
 use super::request::RequestBuilder;
 use super::response::Response;
-use super::state::{DispatchedCall, Event, HostState, RawPair, RefusedCall, Stream};
+use super::state::{DispatchedCall, Event, HostState, RawPair, RefusedCall, SharedDataHandle, Stream};
 use super::wasm;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -22,6 +22,7 @@ pub struct HostBuilder {
     clusters: Vec<String>,
     log_level: u32,
     random_seed: u64,
+    shared_data: Option<SharedDataHandle>,
 }
 
 impl HostBuilder {
@@ -40,6 +41,13 @@ impl HostBuilder {
     /// The seed of WASI `random_get` (the module seeds its sampler from it).
     pub fn seed(mut self, seed: u64) -> Self {
         self.random_seed = seed;
+        self
+    }
+
+    /// Shares another host's shared data: the two are worker VMs of one
+    /// Envoy (see `Host::shared_data`).
+    pub fn shared_data(mut self, shared: SharedDataHandle) -> Self {
+        self.shared_data = Some(shared);
         self
     }
 
@@ -80,6 +88,7 @@ impl Host {
             clusters: vec![SHADOW.to_owned()],
             log_level: level::INFO,
             random_seed: 0x5eed,
+            shared_data: None,
         }
     }
 
@@ -90,7 +99,10 @@ impl Host {
 
     fn start(builder: HostBuilder) -> Host {
         let (engine, module) = wasm::compiled();
-        let state = HostState::new(builder.clusters, builder.log_level, builder.random_seed);
+        let mut state = HostState::new(builder.clusters, builder.log_level, builder.random_seed);
+        if let Some(shared) = builder.shared_data {
+            state.shared_data = shared;
+        }
         let mut store = Store::new(engine, state);
         let mut linker = Linker::new(engine);
         if let Err(err) = imports::link(&mut linker, &mut store, module) {
@@ -129,6 +141,12 @@ impl Host {
         // Envoy only offers the configuration during on_configure.
         self.store.data_mut().plugin_config.clear();
         accepted != 0
+    }
+
+    /// This host's shared data, to build another VM of the same Envoy
+    /// (`HostBuilder::shared_data`) or to look inside.
+    pub fn shared_data(&self) -> SharedDataHandle {
+        self.store.data().shared_data.clone()
     }
 
     /// Calls an export of the module as the host would, in `context`. A trap

@@ -3,7 +3,7 @@
 //! whatever the names became. These are what dashboards and Envoy's
 //! `stats_tags` rules depend on (see the README).
 
-pub const SKIP_REASONS: [&str; 7] = [
+pub const SKIP_REASONS: [&str; 9] = [
     "body_too_large",
     "in_flight_limit",
     "dispatch_failed",
@@ -11,6 +11,8 @@ pub const SKIP_REASONS: [&str; 7] = [
     "backoff",
     "incomplete",
     "host_error",
+    "rate_limited",
+    "rate_unavailable",
 ];
 
 pub const RESPONSE_CLASSES: [&str; 27] = [

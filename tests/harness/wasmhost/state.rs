@@ -4,6 +4,7 @@
 use super::abi::{MetricKind, Status};
 use super::response::Response;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One header as the host holds it: bytes, because a real request may carry
 /// a value that is not UTF-8.
@@ -32,6 +33,52 @@ pub struct Faults {
     pub set_tick: Option<Status>,
     /// `proxy_get_current_time_nanoseconds` answers this.
     pub clock: Option<Status>,
+    /// `proxy_get_shared_data` answers this.
+    pub get_shared_data: Option<Status>,
+    /// `proxy_set_shared_data` answers this without writing (`CasMismatch`:
+    /// another VM always wins the race).
+    pub set_shared_data: Option<Status>,
+    /// `proxy_set_shared_data` answers `CasMismatch` to this many writes
+    /// (as if another VM wrote first each time), then behaves.
+    pub set_shared_data_conflicts: u32,
+}
+
+/// Envoy's shared data (proxy-wasm-cpp-host `SharedData`): one store per
+/// process (per `vm_id`), seen by every worker's VM. Each value carries a
+/// version (its CAS) from one process-wide counter that starts at 1 and
+/// skips 0; a write with CAS 0, or to a key not present, always succeeds;
+/// any other CAS must be the value's current version. Hosts built with the
+/// same `SharedData` are VMs of one Envoy.
+#[derive(Debug, Default)]
+pub struct SharedData {
+    pub values: HashMap<Vec<u8>, (Vec<u8>, u32)>,
+    last_cas: u32,
+}
+
+impl SharedData {
+    pub fn get(&self, key: &[u8]) -> Option<(Vec<u8>, u32)> {
+        self.values.get(key).cloned()
+    }
+
+    pub fn set(&mut self, key: &[u8], value: &[u8], cas: u32) -> Status {
+        if let Some((_, current)) = self.values.get(key) {
+            if cas != 0 && cas != *current {
+                return Status::CasMismatch;
+            }
+        }
+        self.last_cas = self.last_cas.wrapping_add(1).max(1);
+        self.values.insert(key.to_vec(), (value.to_vec(), self.last_cas));
+        Status::Ok
+    }
+}
+
+/// A `SharedData` several hosts (VMs) can hold.
+pub type SharedDataHandle = Arc<Mutex<SharedData>>;
+
+/// Locks a shared store; a test that panicked while holding it poisoned
+/// nothing the others need.
+pub fn lock(shared: &SharedDataHandle) -> MutexGuard<'_, SharedData> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What the host holds for one live HTTP context.
@@ -154,6 +201,8 @@ pub struct HostState {
     /// The response `proxy_on_http_call_response` is delivering now.
     pub call_response: Option<Response>,
     pub queues: Vec<Queue>,
+    /// Shared data: this host's own unless built with another's.
+    pub shared_data: SharedDataHandle,
     pub tick_period_ms: u32,
     pub events: VecDeque<Event>,
     pub next_token: u32,
@@ -180,6 +229,7 @@ impl HostState {
             properties: HashMap::new(),
             call_response: None,
             queues: Vec::new(),
+            shared_data: SharedDataHandle::default(),
             tick_period_ms: 0,
             events: VecDeque::new(),
             next_token: 1,

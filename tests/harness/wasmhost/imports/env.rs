@@ -5,7 +5,7 @@
 use crate::wasmhost::abi::{buffer, map, MetricKind, Status};
 use crate::wasmhost::guest;
 use crate::wasmhost::state::{
-    DispatchedCall, Event, HostState, LogLine, MetricDefinition, Queue, RawPair, RefusedCall,
+    lock, DispatchedCall, Event, HostState, LogLine, MetricDefinition, Queue, RawPair, RefusedCall,
 };
 use crate::wasmhost::wire::{decode_pairs, encode_pairs};
 use wasmtime::{Caller, Linker, Result};
@@ -28,6 +28,8 @@ pub fn define(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap("env", "proxy_get_header_map_pairs", proxy_get_header_map_pairs)?;
     linker.func_wrap("env", "proxy_get_header_map_value", proxy_get_header_map_value)?;
     linker.func_wrap("env", "proxy_get_property", proxy_get_property)?;
+    linker.func_wrap("env", "proxy_get_shared_data", proxy_get_shared_data)?;
+    linker.func_wrap("env", "proxy_set_shared_data", proxy_set_shared_data)?;
     linker.func_wrap("env", "proxy_register_shared_queue", proxy_register_shared_queue)?;
     linker.func_wrap("env", "proxy_enqueue_shared_queue", proxy_enqueue_shared_queue)?;
     linker.func_wrap("env", "proxy_dequeue_shared_queue", proxy_dequeue_shared_queue)?;
@@ -208,6 +210,51 @@ fn proxy_get_property(mut caller: Ctx<'_>, path_ptr: i32, path_len: i32, value_o
         }
         None => status(Status::NotFound),
     }
+}
+
+fn proxy_get_shared_data(
+    mut caller: Ctx<'_>,
+    key_ptr: i32,
+    key_len: i32,
+    value_out: i32,
+    size_out: i32,
+    cas_out: i32,
+) -> Result<i32> {
+    caller.data_mut().count_import("proxy_get_shared_data");
+    let key = guest::read(&mut caller, key_ptr, key_len)?;
+    if let Some(fault) = caller.data().faults.get_shared_data {
+        return status(fault);
+    }
+    let found = lock(&caller.data().shared_data).get(&key);
+    let Some((value, cas)) = found else {
+        return status(Status::NotFound);
+    };
+    guest::return_bytes(&mut caller, &value, value_out, size_out)?;
+    guest::write_u32(&mut caller, cas_out, cas)?;
+    status(Status::Ok)
+}
+
+fn proxy_set_shared_data(
+    mut caller: Ctx<'_>,
+    key_ptr: i32,
+    key_len: i32,
+    value_ptr: i32,
+    value_len: i32,
+    cas: i32,
+) -> Result<i32> {
+    caller.data_mut().count_import("proxy_set_shared_data");
+    let key = guest::read(&mut caller, key_ptr, key_len)?;
+    let value = guest::read(&mut caller, value_ptr, value_len)?;
+    if let Some(fault) = caller.data().faults.set_shared_data {
+        return status(fault);
+    }
+    let faults = &mut caller.data_mut().faults;
+    if faults.set_shared_data_conflicts > 0 {
+        faults.set_shared_data_conflicts -= 1;
+        return status(Status::CasMismatch);
+    }
+    let written = lock(&caller.data().shared_data).set(&key, &value, cas as u32);
+    status(written)
 }
 
 fn proxy_register_shared_queue(mut caller: Ctx<'_>, name_ptr: i32, name_len: i32, id_out: i32) -> Result<i32> {

@@ -18,6 +18,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "env::proxy_get_header_map_pairs",
     "env::proxy_get_header_map_value",
     "env::proxy_get_property",
+    "env::proxy_get_shared_data",
+    "env::proxy_set_shared_data",
     "env::proxy_register_shared_queue",
     "env::proxy_enqueue_shared_queue",
     "env::proxy_dequeue_shared_queue",
@@ -35,8 +37,9 @@ pub const IMPLEMENTED: &[&str] = &[
 ];
 
 /// Imports the SDK's trait default methods reference but vrata-mirror never
-/// calls (it sends no local replies, touches no shared data, makes no gRPC
-/// calls). A call to one of these is a bug in the module or a new feature
+/// calls (it sends no local replies, sets no properties, makes no gRPC
+/// calls; its shared data goes through its own typed calls, implemented
+/// above). A call to one of these is a bug in the module or a new feature
 /// that needs a host implementation here first. Which of them the module
 /// imports at all depends on how much dead code the optimiser removed.
 pub const NEVER_CALLED: &[&str] = &[
@@ -48,8 +51,6 @@ pub const NEVER_CALLED: &[&str] = &[
     "proxy_remove_header_map_value",
     "proxy_close_stream",
     "proxy_get_status",
-    "proxy_get_shared_data",
-    "proxy_set_shared_data",
     "proxy_continue_stream",
     "proxy_send_local_response",
     "proxy_resolve_shared_queue",
