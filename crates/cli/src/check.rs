@@ -80,9 +80,12 @@ fn forward_json(policy: &ForwardPolicy) -> Value {
     Value::Object(forward)
 }
 
+/// Every field is named here (no `..`): a field added to `MirrorPolicy`
+/// does not compile until `check` shows it.
 fn mirror_json(mirror: &MirrorPolicy) -> Value {
     let MirrorPolicy {
         destination,
+        destination_index: _,
         rate,
         timeout_ms,
         max_body_bytes,
@@ -93,7 +96,8 @@ fn mirror_json(mirror: &MirrorPolicy) -> Value {
         add_headers,
         remove_headers,
         compare,
-        ..
+        rate_cap,
+        copies,
     } = mirror;
     let mut m = Map::new();
     m.insert("destinationId".to_owned(), json!(destination));
@@ -122,6 +126,13 @@ fn mirror_json(mirror: &MirrorPolicy) -> Value {
     if let Some(compare) = compare {
         m.insert("compare".to_owned(), compare_json(compare));
     }
+    if let Some(cap) = rate_cap {
+        // (The cap's shared-data key is derived from where the mirror is
+        // written; it is not a setting.)
+        m.insert("maxRequestsPerSecond".to_owned(), number(cap.limit.per_second()));
+        m.insert("burst".to_owned(), json!(cap.limit.burst()));
+    }
+    m.insert("copies".to_owned(), json!(copies));
     Value::Object(m)
 }
 
@@ -187,7 +198,7 @@ fn forward_text(out: &mut String, policy: &ForwardPolicy) {
         out.push_str(&format!("  mirror to {:?}:\n", mirror.destination));
         let Value::Object(fields) = json else { continue };
         let shown = |key: &str| fields.get(key).map(|v| v.to_string());
-        let rows: [(&str, Option<String>, &str); 11] = [
+        let rows: [(&str, Option<String>, &str); 14] = [
             ("percentage", shown("percentage"), ""),
             ("timeoutMs", shown("timeoutMs"), ""),
             ("maxBodyBytes", shown("maxBodyBytes"), ""),
@@ -199,6 +210,9 @@ fn forward_text(out: &mut String, policy: &ForwardPolicy) {
             ("addHeaders", shown("addHeaders"), ""),
             ("removeHeaders", shown("removeHeaders"), ""),
             ("compare", shown("compare"), "off"),
+            ("maxRequestsPerSecond", shown("maxRequestsPerSecond"), "no cap"),
+            ("burst", shown("burst"), "no cap"),
+            ("copies", shown("copies"), ""),
         ];
         for (key, value, note) in rows {
             let text = match (value, note) {
@@ -207,7 +221,7 @@ fn forward_text(out: &mut String, policy: &ForwardPolicy) {
                 (Some(v), _) => v,
                 (None, note) => format!("({note})"),
             };
-            out.push_str(&format!("    {key:<14}{text}\n"));
+            out.push_str(&format!("    {key:<21}{text}\n"));
         }
     }
 }

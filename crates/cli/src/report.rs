@@ -356,6 +356,7 @@ mod tests {
             ("timeout", true),
             ("reset", true),
             ("connect_failure", true),
+            ("too_large_or_reset", true),
         ] {
             assert_eq!(class_is_error(label), error, "{label}");
         }

@@ -8,13 +8,7 @@
 use crate::yaml::{print, Entry, Yaml};
 use vrata_mirror_core::telemetry::catalogue;
 
-/// The Envoy runtime key that bounds how much of each dispatched call's
-/// answer Envoy buffers (README: "Memory").
-// TODO(issue 16): re-export vrata_mirror_core::dispatch's constants once
-// they are committed; these are the same values.
-pub const ASYNC_RESPONSE_BUFFER_LIMIT_KEY: &str = "http.async_response_buffer_limit";
-/// The value the reference configurations give that key: 1 MiB.
-pub const REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT: u64 = 1024 * 1024;
+pub use vrata_mirror_core::dispatch::{ASYNC_RESPONSE_BUFFER_LIMIT_KEY, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT};
 
 /// `host:port`; a host that is not an IP address is resolved by DNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,7 +536,8 @@ impl Bootstrap {
 fn wrap(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
+    // Split at plain spaces only: a no-break space keeps its two words.
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
         if !line.is_empty() && line.len() + 1 + word.len() > 78 {
             lines.push(std::mem::take(&mut line));
         }

@@ -120,10 +120,11 @@ fn a_valid_config_prints_every_routes_effective_policy_with_defaults() {
     let (stdout, stderr) = texts(&output);
     assert!(output.status.success(), "{stderr}");
     for expected in [
-        "every route not listed below (\"forward\"):\n  mirror to \"shadow\":\n    percentage    10\n    timeoutMs     1000\n    maxBodyBytes  1048576\n    maxInFlight   128 (per Envoy worker)\n    sampleBy      (random)",
+        "every route not listed below (\"forward\"):\n  mirror to \"shadow\":\n    percentage           10\n    timeoutMs            1000\n    maxBodyBytes         1048576\n    maxInFlight          128 (per Envoy worker)\n    sampleBy             (random)",
         "route \"checkout\" (routes[\"checkout\"]: replaces \"forward\" on this route):\n  no mirror: mirroring is off here",
-        "route \"api\" (routes[\"api\"]: replaces \"forward\" on this route):\n  mirror to \"shadow\":\n    percentage    100\n",
-        "    sampleBy      \"x-user-id\"\n",
+        "route \"api\" (routes[\"api\"]: replaces \"forward\" on this route):\n  mirror to \"shadow\":\n    percentage           100\n",
+        "    sampleBy             \"x-user-id\"\n",
+        "    maxRequestsPerSecond (no cap)\n    burst                (no cap)\n    copies               1\n",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }

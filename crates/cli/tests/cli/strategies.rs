@@ -26,6 +26,9 @@ const KNOWN_KEYS: &[&str] = &[
     "body",
     "ignoreFields",
     "logMismatches",
+    "maxRequestsPerSecond",
+    "burst",
+    "copies",
     "retry",
     "api",
 ];
@@ -123,9 +126,28 @@ fn mirror() -> impl Strategy<Value = Map<String, Value>> {
         prop::collection::btree_map("x-[a-z0-9]{1,8}", "[ -~]{0,16}", 0..3),
         prop::collection::btree_set("[a-z][a-z0-9-]{0,8}", 0..3),
         compare,
+        prop_oneof![
+            Just(None),
+            (1u32..5000).prop_map(|r| Some((f64::from(r) / 10.0, None))),
+            (1u32..5000, 1u32..100).prop_map(|(r, b)| Some((f64::from(r), Some(b)))),
+        ],
+        prop::option::of(1u32..=10),
     )
         .prop_map(
-            |(percentage, timeout, body, in_flight, sample_by, methods, authority, adds, removes, compare)| {
+            |(
+                percentage,
+                timeout,
+                body,
+                in_flight,
+                sample_by,
+                methods,
+                authority,
+                adds,
+                removes,
+                compare,
+                cap,
+                copies,
+            )| {
                 let mut m = Map::new();
                 if let Some(p) = percentage {
                     m.insert("percentage".into(), p);
@@ -156,6 +178,15 @@ fn mirror() -> impl Strategy<Value = Map<String, Value>> {
                 }
                 if let Some(c) = compare {
                     m.insert("compare".into(), c);
+                }
+                if let Some((rate, burst)) = cap {
+                    m.insert("maxRequestsPerSecond".into(), json!(rate));
+                    if let Some(b) = burst {
+                        m.insert("burst".into(), json!(b));
+                    }
+                }
+                if let Some(n) = copies {
+                    m.insert("copies".into(), json!(n));
                 }
                 m
             },
