@@ -8,6 +8,7 @@
 use crate::from_config::weighted;
 use crate::yaml::{print, Entry, Yaml};
 use vrata_mirror_core::config::PluginConfig;
+use vrata_mirror_core::dispatch::{ASYNC_RESPONSE_BUFFER_LIMIT_KEY, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT};
 use vrata_mirror_core::telemetry::catalogue::Label;
 
 /// Everything `vrata-mirror istio` needs besides the configuration.
@@ -252,10 +253,12 @@ fn http_route(
 }
 
 /// Comment lines: the annotation that exports the filter's metrics from a
-/// workload's sidecar with their labels (the metric catalogue's).
+/// workload's sidecar with their labels (the metric catalogue's), and
+/// bounds what Envoy buffers of each answer to a copy (README: "Memory").
 pub fn stats_annotation() -> Vec<String> {
     let mut lines = vec![
-        "Export the filter's metrics with their labels: on the workload's pod template,".to_owned(),
+        "Export the filter's metrics with their labels and bound what Envoy buffers of".to_owned(),
+        "each answer to a copy (README: \"Memory\"), on the workload's pod template:".to_owned(),
         "  proxy.istio.io/config: |".to_owned(),
         "    proxyStatsMatcher:".to_owned(),
         "      inclusionRegexps:".to_owned(),
@@ -263,5 +266,9 @@ pub fn stats_annotation() -> Vec<String> {
         "    extraStatTags:".to_owned(),
     ];
     lines.extend(Label::ALL.iter().map(|label| format!("    - {}", label.name())));
+    lines.push("    runtimeValues:".to_owned());
+    lines.push(format!(
+        "      \"{ASYNC_RESPONSE_BUFFER_LIMIT_KEY}\": \"{REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT}\""
+    ));
     lines
 }

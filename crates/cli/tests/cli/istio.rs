@@ -272,6 +272,17 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
     assert!(ok, "{stderr}");
     let docs = documents(&yaml);
     assert_eq!(docs.len(), 2, "{yaml}");
+    // The header shows the sidecar annotation of envoy/istio/wasm-plugin.yaml.
+    let reference =
+        std::fs::read_to_string(vrata_mirror_testkit::repo_root().join("envoy/istio/wasm-plugin.yaml")).unwrap();
+    let at = reference.find("proxy.istio.io/config: |").unwrap();
+    let start = reference[..at].rfind('\n').unwrap() + 1;
+    let end = start + reference[start..].find("    spec:").unwrap();
+    for line in reference[start..end].lines().filter(|l| !l.trim().is_empty()) {
+        // Indented 8 spaces there, after "#   " here.
+        let shown = format!("#   {}", &line[8..]);
+        assert!(yaml.contains(&shown), "the header lacks {shown:?}:\n{yaml}");
+    }
     check(&docs[0], &wasm_plugin(), "WasmPlugin").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     check(&docs[1], &virtual_service(), "VirtualService").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
 
