@@ -8,6 +8,7 @@ mod config;
 mod copy;
 mod grpc;
 mod memory;
+mod rate;
 mod routes_metrics;
 mod sampling;
 mod shadow_failures;
