@@ -127,8 +127,23 @@ case_mirroring() {  # case
     native10) echo "native 10" ;;
     wasm0) echo "wasm 0" ;;
     wasm10) echo "wasm 10" ;;
-    wasm100 | wasmdead | wasmslow) echo "wasm 100" ;;
+    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh) echo "wasm 100" ;;
     *) die "unknown case '$1'" ;;
+  esac
+}
+
+# Mirror fields a case adds to the plugin JSON (after "percentage").
+# wasmrate: a rate cap that binds (Envoy serves thousands of requests a
+# second here), so most sampled requests read the bucket and are skipped as
+# rate_limited, and 1000 a second read it, write it and are sent.
+# wasmratehigh (not in run.sh's cases; for bench/ab.sh against wasm100): a
+# cap far above the load, so every copy reads and writes the bucket and is
+# sent: the cap's own cost per mirrored request.
+case_mirror_extra() {  # case
+  case $1 in
+    wasmrate) echo ', "maxRequestsPerSecond": 1000' ;;
+    wasmratehigh) echo ', "maxRequestsPerSecond": 1000000' ;;
+    *) echo "" ;;
   esac
 }
 
@@ -149,8 +164,8 @@ start_envoy() {  # case primary-port shadow-port log-name module
   # The shape of envoy/envoy.yaml, from the same renderer: routes api (/api)
   # and default (/) forwarding to primary, the shadow cluster with its
   # circuit breakers and outlier detection, the stats_tags, the runtime.
-  printf '{"forward": {"destinations": [{"destinationId": "primary", "weight": 100}], "mirror": {"destinationId": "shadow", "percentage": %s}}}\n' \
-    "$percentage" >"$plugin"
+  printf '{"forward": {"destinations": [{"destinationId": "primary", "weight": 100}], "mirror": {"destinationId": "shadow", "percentage": %s%s}}}\n' \
+    "$percentage" "$(case_mirror_extra "$1")" >"$plugin"
   "$vrata_mirror" envoy "$plugin" --mirroring "$mode" --wasm "$5" \
     --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" \
     --cluster "primary=127.0.0.1:$2" --cluster "shadow=127.0.0.1:$3" \

@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 
-CASE_ORDER = ["none", "native100", "native10", "wasm0", "wasm10", "wasm100",
+CASE_ORDER = ["none", "native100", "native10", "wasm0", "wasm10", "wasm100", "wasmrate",
               "nativedead", "wasmdead", "nativeslow", "wasmslow"]
 SHAPE_NAMES = {"get": "GET", "post": "POST 16 KiB"}
 # The case each one is compared with in the "vs native" column.
@@ -24,7 +24,7 @@ NATIVE_OF = {"wasm100": "native100", "wasm10": "native10", "wasmdead": "nativede
              "wasmslow": "nativeslow", "wasm0": "none"}
 # Wasm cases whose shadow is healthy: the mirror counter must equal what the
 # shadow answered, in every round.
-HEALTHY_WASM = ("wasm0", "wasm10", "wasm100")
+HEALTHY_WASM = ("wasm0", "wasm10", "wasm100", "wasmrate")
 # "Shadow count": requests Envoy actually sent to the shadow over a
 # connection, i.e. that the shadow received. Not upstream_rq_completed: that
 # one also counts Envoy's local replies (503 for a refused connection or a full
@@ -373,6 +373,22 @@ def checks(groups):
             out.append(f"- {name}: copies the filter sent, per run: {fmt(g.stat(MIRROR_COUNTER))} "
                        f"(ended as: {', '.join(f'{k} {fmt(v)}' for k, v in responses.items()) or 'none'}) "
                        f"and skipped {', '.join(f'{k} {fmt(v)}' for k, v in skipped.items()) or 'none'}.")
+        if g.case == "wasmrate":
+            # The rate cap that binds, next to wasm100 (the same, uncapped).
+            seconds = median([r["requests"] / r["rps"] for r in g.rows if r.get("rps")])
+            sent, limited = g.stat(MIRROR_COUNTER), g.stat("vrata_mirror_skipped_total.rate_limited")
+            line = (f"- {name}: maxRequestsPerSecond 1000 (one Envoy worker): {fmt(sent)} copies sent "
+                    f"({fmt(sent / seconds if seconds else None)}/s), {fmt(limited)} skipped as "
+                    f"rate_limited, {fmt(g.stat('vrata_mirror_skipped_total.rate_unavailable'))} as "
+                    "rate_unavailable (median per run)")
+            w100 = find(groups, "wasm100", g.shape)
+            if w100:
+                a, b = g.med("envoy_cpu_us_per_req"), w100.med("envoy_cpu_us_per_req")
+                line += (f"; req/s {fmt(g.med('rps'))} vs wasm100 {fmt(w100.med('rps'))} "
+                         f"(ratio {fmt(ratio(g.med('rps'), w100.med('rps')), 2)}), Envoy CPU/req "
+                         f"{fmt(a, 1)} µs vs wasm100 {fmt(b, 1)} µs"
+                         + (f" ({a - b:+.1f} µs)" if a is not None and b is not None else ""))
+            out.append(line + ".")
         if g.case == "nativeslow":
             out.append(f"- {name}: {fmt(g.stat('cluster.shadow.upstream_rq_pending_overflow'))} "
                        "copies refused by the full circuit breaker, "
@@ -442,7 +458,7 @@ def main():
         out += ["## ERRORS", ""] + [f"- {e}" for e in found] + [""]
     else:
         out += ["## Errors", "", "None: every response was 2xx, no socket errors, no error lines "
-                "in Envoy's logs, and for wasm0/wasm10/wasm100 the mirror counter equals the "
+                "in Envoy's logs, and for wasm0/wasm10/wasm100/wasmrate the mirror counter equals the "
                 "shadow count and what the shadow nginx received, in every round.", ""]
     print("\n".join(out))
     return 1 if found else 0

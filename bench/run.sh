@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench=bench
 
-ALL_CASES=none,native100,native10,wasm0,wasm10,wasm100,nativedead,wasmdead,nativeslow,wasmslow
+ALL_CASES=none,native100,native10,wasm0,wasm10,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow
 case_seconds=${BENCH_SECONDS:-8}
 warmup=${BENCH_WARMUP:-2}
 rounds=${BENCH_ROUNDS:-3}
