@@ -4,9 +4,13 @@
 #               end-to-end tests through the real Envoy 1.40
 SHELL := /bin/bash
 WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
+# The comparison module (cargo feature `compare`, issue 10): the same filter,
+# plus `compare`; it keeps the response callbacks, which it observes.
+WASM_COMPARE := target/wasm32-wasip1/release/vrata_mirror_compare.wasm
 # The operator's command (crates/cli), built natively with the `cli` profile.
 CLI ?= target/cli/vrata-mirror
 export VRATA_WASM := $(CURDIR)/$(WASM)
+export VRATA_WASM_COMPARE := $(CURDIR)/$(WASM_COMPARE)
 
 .PHONY: build envoy e2e-deps observability-deps generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions
 
@@ -18,12 +22,18 @@ export VRATA_WASM := $(CURDIR)/$(WASM)
 # proxy_on_log, -2.3 us more for proxy_on_done.
 UNUSED_CALLBACKS := proxy_on_response_headers proxy_on_response_body proxy_on_response_trailers \
                     proxy_on_log proxy_on_done
+# The comparison module watches the primary's response: it keeps those three.
+UNUSED_CALLBACKS_COMPARE := proxy_on_log proxy_on_done
 
 build:
 	@./scripts/ensure-wasm-target.sh
+	cargo build --target wasm32-wasip1 --release --features compare
+	cp $(WASM) $(WASM_COMPARE).new && mv $(WASM_COMPARE).new $(WASM_COMPARE)
+	@python3 scripts/trim-exports.py $(WASM_COMPARE) $(UNUSED_CALLBACKS_COMPARE)
 	cargo build --target wasm32-wasip1 --release
 	@python3 scripts/trim-exports.py $(WASM) $(UNUSED_CALLBACKS)
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+	@echo "module: $(WASM_COMPARE) ($$(stat -c %s $(WASM_COMPARE)) bytes)"
 	cargo build -p vrata-mirror-cli --profile cli
 	@echo "command: $(CLI) (try: $(CLI) --help)"
 
@@ -89,6 +99,7 @@ print-envoy-versions:
 lint:
 	cargo fmt --all --check
 	cargo clippy --target wasm32-wasip1 --release -- -D warnings
+	cargo clippy --target wasm32-wasip1 --release --features compare -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
 run: build envoy

@@ -45,19 +45,26 @@ fn check(code: u32) -> HostResult<()> {
 
 /// proxy-wasm buffer types used here.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "compare"), allow(dead_code))]
 #[repr(u32)]
 pub enum Buffer {
     RequestBody = 0,
+    /// The chunk of the primary's response body being delivered (the
+    /// filter never pauses, so only that chunk).
+    ResponseBody = 1,
     CallResponseBody = 4,
     PluginConfiguration = 7,
 }
 
 /// proxy-wasm header map types used here.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "compare"), allow(dead_code))]
 #[repr(u32)]
 pub enum Map {
     RequestHeaders = 0,
     RequestTrailers = 1,
+    ResponseHeaders = 2,
+    ResponseTrailers = 3,
     CallResponseHeaders = 6,
     CallResponseTrailers = 7,
 }

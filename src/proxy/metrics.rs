@@ -6,6 +6,7 @@
 use super::host::{self, MetricKind};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use vrata_mirror_core::compare::CompareResult;
 use vrata_mirror_core::config::MirrorPolicy;
 use vrata_mirror_core::telemetry::{names, ResponseClass, SkipReason};
 
@@ -55,6 +56,8 @@ pub struct Series {
     skipped: [Lazy; SkipReason::ALL.len()],
     responses: [Lazy; ResponseClass::COUNT],
     latency: Lazy,
+    compared: [Lazy; CompareResult::ALL.len()],
+    primary_latency: Lazy,
 }
 
 impl Series {
@@ -66,6 +69,8 @@ impl Series {
             skipped: std::array::from_fn(|_| Lazy::new()),
             responses: std::array::from_fn(|_| Lazy::new()),
             latency: Lazy::new(),
+            compared: std::array::from_fn(|_| Lazy::new()),
+            primary_latency: Lazy::new(),
         }
     }
 
@@ -107,6 +112,36 @@ impl Series {
             if let Some(id) = id {
                 let _ = host::record_metric(id, ms);
             }
+        }
+    }
+}
+
+impl Series {
+    pub fn route(&self) -> &str {
+        &self.route
+    }
+
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// How a copy sent with `compare` ended.
+    pub fn count_compare(&self, result: CompareResult) {
+        if let Some(lazy) = self.compared.get(result.index()) {
+            let id = lazy.id(MetricKind::Counter, || {
+                names::compare_total(&self.route, &self.destination, result)
+            });
+            increment(id);
+        }
+    }
+
+    /// The primary's latency on a compared request.
+    pub fn record_primary_latency(&self, ms: u64) {
+        let id = self.primary_latency.id(MetricKind::Histogram, || {
+            names::primary_latency_ms(&self.route, &self.destination)
+        });
+        if let Some(id) = id {
+            let _ = host::record_metric(id, ms);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - `root`: configuration, and every mirror call (dispatch and outcome);
 //! - `stream`: one request: act on the decision, copy, hand over;
 //! - `vm_state`: what the two share inside one worker VM (`VmState`, the `Loaded` configuration);
+//! - `pairing`: canary comparison: the primary's answer against the shadow's;
 //! - `metrics`: metric ids, defined once and cached;
 //! - `host`: typed host calls that return errors instead of panicking;
 //! - `logger`: `log` records to the host;
@@ -12,6 +13,7 @@
 mod host;
 mod logger;
 mod metrics;
+mod pairing;
 mod root;
 mod sdk_defaults;
 mod stream;

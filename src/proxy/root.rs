@@ -3,6 +3,7 @@
 
 use super::host::{self, Buffer, Map};
 use super::logger;
+use super::pairing::{self, Answer, CompareSlot, KeptBody};
 use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
 use super::stream::MirrorStream;
 use super::vm_state::{draw_u64, Call, Calls, Loaded, PendingCopy, VmState, Waker};
@@ -11,7 +12,8 @@ use proxy_wasm::types::ContextType;
 use std::rc::Rc;
 use std::time::Duration;
 use vrata_mirror_core::abi::decode_map;
-use vrata_mirror_core::config;
+use vrata_mirror_core::compare::Status;
+use vrata_mirror_core::config::{self, BodyComparison};
 use vrata_mirror_core::dispatch::outcome::{classify_headerless, CallReport, ENVOY_REPLY_PREFIX};
 use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
@@ -37,6 +39,13 @@ impl MirrorRoot {
             .map_err(|err| format!("the plugin configuration could not be read from the host: {err:?}"))?
             .unwrap_or_default();
         let config = config::parse(&text).map_err(|err| err.to_string())?;
+        #[cfg(not(feature = "compare"))]
+        if let Some(field) = config.first_compare_field() {
+            return Err(format!(
+                "{field}: this module (vrata_mirror.wasm) does not compare answers; load vrata_mirror_compare.wasm, \
+                 which `make build` writes beside it"
+            ));
+        }
         let previous = self.shared.active();
         self.shared.set_active(Loaded::new(config, previous.as_deref()));
         Ok(())
@@ -78,6 +87,7 @@ impl MirrorRoot {
             headers,
             body,
             trailers,
+            compare,
         } = copy;
         let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
@@ -95,11 +105,13 @@ impl MirrorRoot {
         match dispatched {
             Ok(token) => {
                 target.series.count_request();
+                pairing::sent(&compare);
                 self.calls.insert(
                     token,
                     Call {
                         target,
                         started_ms: now,
+                        compare,
                     },
                 );
             }
@@ -110,6 +122,9 @@ impl MirrorRoot {
                     "vrata-mirror: dispatch to {} refused: {status:?}",
                     target.mirror.destination
                 );
+                if let CompareSlot::Paired(id) = compare {
+                    self.shared.pairs.borrow_mut().cancel(id);
+                }
                 target.series.count_skip(SkipReason::DispatchFailed);
                 target.destination.borrow_mut().complete(target.admission, false, now);
             }
@@ -120,16 +135,16 @@ impl MirrorRoot {
     /// response headers in one read, then only what they leave open (a gRPC
     /// status in the trailers, or the text of a reply Envoy made itself). A
     /// call without headers is classed by how long it took against its
-    /// timeout (`classify_headerless`).
+    /// timeout (`classify_headerless`). Also its `:status`, if any.
     fn classify_response(
         num_headers: usize,
         body_size: usize,
         num_trailers: usize,
         elapsed_ms: u64,
         timeout_ms: u32,
-    ) -> ResponseClass {
+    ) -> (ResponseClass, Option<u16>) {
         if num_headers == 0 {
-            return classify_headerless(elapsed_ms, timeout_ms);
+            return (classify_headerless(elapsed_ms, timeout_ms), None);
         }
         let headers = host::header_map(Map::CallResponseHeaders).unwrap_or_default();
         let mut report = CallReport::from_headers(decode_map(&headers).unwrap_or_default());
@@ -141,7 +156,35 @@ impl MirrorRoot {
                 .ok()
                 .flatten();
         }
-        report.classify()
+        (report.classify(), report.status)
+    }
+
+    /// The shadow's side of a compared copy: its status, and its body as
+    /// far as the policy compares bodies.
+    fn shadow_answer(
+        &self,
+        id: pairing::PairId,
+        class: ResponseClass,
+        status: Option<u16>,
+        body_size: usize,
+    ) -> Answer {
+        let status = Status::from_class(status, class);
+        let policy = self
+            .shared
+            .pairs
+            .borrow()
+            .policy(id)
+            .map(|policy| (policy.body, policy.max_body_bytes));
+        let body = match policy {
+            _ if matches!(status, Status::NoAnswer(_)) => KeptBody::Unavailable,
+            None | Some((BodyComparison::None, _)) => KeptBody::Unavailable,
+            Some((_, max)) if body_size > max => KeptBody::TooLarge,
+            Some(_) => match host::buffer(Buffer::CallResponseBody, 0, body_size) {
+                Ok(bytes) => KeptBody::Bytes(bytes.unwrap_or_default()),
+                Err(_) => KeptBody::Unavailable,
+            },
+        };
+        Answer { status, body }
     }
 }
 
@@ -149,12 +192,22 @@ impl Context for MirrorRoot {
     inert_context_methods!();
 
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, num_trailers: usize) {
-        let Some(Call { target, started_ms }) = self.calls.remove(&token_id) else {
+        let Some(Call {
+            target,
+            started_ms,
+            compare,
+        }) = self.calls.remove(&token_id)
+        else {
             return;
         };
         let now = host::now_ms().unwrap_or(started_ms);
         let elapsed = now.saturating_sub(started_ms);
-        let class = Self::classify_response(num_headers, body_size, num_trailers, elapsed, target.mirror.timeout_ms);
+        let (class, status) =
+            Self::classify_response(num_headers, body_size, num_trailers, elapsed, target.mirror.timeout_ms);
+        if let (true, CompareSlot::Paired(id)) = (pairing::ENABLED, compare) {
+            let answer = self.shadow_answer(id, class, status, body_size);
+            pairing::shadow_done(&self.shared.pairs, id, answer);
+        }
         let latency = class.is_answer().then_some(elapsed);
         target.series.count_response(class, latency);
         target

@@ -10,12 +10,14 @@
 
 use super::host;
 use super::metrics::{MetricCache, Series};
+use super::pairing::{CompareSlot, Pairs};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use vrata_mirror_core::compare::LogLimiter;
 use vrata_mirror_core::config::{MirrorPolicy, PluginConfig};
 use vrata_mirror_core::dispatch::destination::{Admission, DestinationState};
 use vrata_mirror_core::telemetry::SkipReason;
@@ -26,7 +28,12 @@ pub struct Loaded {
     /// Aligned with `config.destinations`.
     pub destinations: Vec<Rc<RefCell<DestinationState>>>,
     pub metrics: MetricCache,
+    /// `logMismatches` limiters, one per mirror with `compare`, made on first use.
+    limiters: RefCell<Vec<(Rc<MirrorPolicy>, MismatchLimiter)>>,
 }
+
+/// One mirror's mismatch-log limiter (per worker VM).
+pub type MismatchLimiter = Rc<RefCell<LogLimiter>>;
 
 impl Loaded {
     /// Builds the active state, carrying over destination states by name so
@@ -48,7 +55,23 @@ impl Loaded {
             config,
             destinations,
             metrics: MetricCache::default(),
+            limiters: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The mismatch-log limiter of a mirror with `compare`.
+    pub fn limiter(&self, mirror: &Rc<MirrorPolicy>) -> Option<MismatchLimiter> {
+        if !super::pairing::ENABLED {
+            return None;
+        }
+        let compare = mirror.compare.as_ref()?;
+        let mut limiters = self.limiters.borrow_mut();
+        if let Some((_, limiter)) = limiters.iter().find(|(m, _)| Rc::ptr_eq(m, mirror)) {
+            return Some(limiter.clone());
+        }
+        let limiter = Rc::new(RefCell::new(LogLimiter::new(compare.log_mismatches)));
+        limiters.push((mirror.clone(), limiter.clone()));
+        Some(limiter)
     }
 }
 
@@ -59,6 +82,8 @@ pub struct Target {
     pub series: Rc<Series>,
     pub destination: Rc<RefCell<DestinationState>>,
     pub admission: Admission,
+    /// The mismatch-log limiter, when the mirror compares.
+    pub limiter: Option<MismatchLimiter>,
 }
 
 impl Target {
@@ -79,6 +104,17 @@ pub struct PendingCopy {
     /// Shared by every copy of the request.
     pub body: Rc<Vec<u8>>,
     pub trailers: Rc<Vec<(String, String)>>,
+    pub compare: CompareSlot,
+}
+
+impl PendingCopy {
+    /// Ends this copy without sending it: its pair (if any) is forgotten.
+    pub fn skip(self, pairs: &RefCell<Pairs>, reason: SkipReason) {
+        if let CompareSlot::Paired(id) = self.compare {
+            pairs.borrow_mut().cancel(id);
+        }
+        self.target.skip(reason);
+    }
 }
 
 /// How HTTP contexts wake the root when copies are waiting.
@@ -96,6 +132,8 @@ pub struct VmState {
     active: RefCell<Option<Rc<Loaded>>>,
     pending: RefCell<VecDeque<PendingCopy>>,
     waker: Cell<Waker>,
+    /// Copies sent with `compare`, waiting for both answers.
+    pub pairs: RefCell<Pairs>,
 }
 
 impl VmState {
@@ -104,6 +142,7 @@ impl VmState {
             active: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             waker: Cell::new(Waker::Tick),
+            pairs: RefCell::new(Pairs::default()),
         }
     }
 
@@ -134,7 +173,7 @@ impl VmState {
         if was_empty && !self.wake() {
             // Nothing will ever drain them: account for them now.
             for copy in self.take_pending() {
-                copy.target.skip(SkipReason::DispatchFailed);
+                copy.skip(&self.pairs, SkipReason::DispatchFailed);
             }
         }
     }
@@ -210,4 +249,5 @@ impl Hasher for TokenHasher {
 pub struct Call {
     pub target: Target,
     pub started_ms: u64,
+    pub compare: CompareSlot,
 }

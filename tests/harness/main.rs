@@ -6,6 +6,7 @@
 mod wasmhost;
 
 mod backoff;
+mod compare;
 mod config;
 mod faults;
 mod imports;

@@ -23,6 +23,8 @@ impl Status {
 pub mod map {
     pub const REQUEST_HEADERS: i32 = 0;
     pub const REQUEST_TRAILERS: i32 = 1;
+    pub const RESPONSE_HEADERS: i32 = 2;
+    pub const RESPONSE_TRAILERS: i32 = 3;
     pub const HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
     pub const HTTP_CALL_RESPONSE_TRAILERS: i32 = 7;
 }
@@ -30,6 +32,7 @@ pub mod map {
 /// `proxy_get_buffer_bytes` buffer types.
 pub mod buffer {
     pub const REQUEST_BODY: i32 = 0;
+    pub const RESPONSE_BODY: i32 = 1;
     pub const HTTP_CALL_RESPONSE_BODY: i32 = 4;
     pub const VM_CONFIGURATION: i32 = 6;
     pub const PLUGIN_CONFIGURATION: i32 = 7;

@@ -23,9 +23,16 @@ pub struct HostBuilder {
     log_level: u32,
     random_seed: u64,
     shared_data: Option<SharedDataHandle>,
+    compare: bool,
 }
 
 impl HostBuilder {
+    /// Loads the comparison module (`vrata_mirror_compare.wasm`) instead.
+    pub fn compare_module(mut self) -> Self {
+        self.compare = true;
+        self
+    }
+
     /// The clusters Envoy knows; a call to any other is BAD_ARGUMENT.
     pub fn clusters(mut self, names: &[&str]) -> Self {
         self.clusters = names.iter().map(|n| (*n).to_owned()).collect();
@@ -89,6 +96,7 @@ impl Host {
             log_level: level::INFO,
             random_seed: 0x5eed,
             shared_data: None,
+            compare: false,
         }
     }
 
@@ -98,7 +106,12 @@ impl Host {
     }
 
     fn start(builder: HostBuilder) -> Host {
-        let (engine, module) = wasm::compiled();
+        let (engine, default_module) = wasm::compiled();
+        let module = if builder.compare {
+            wasm::compiled_compare()
+        } else {
+            default_module
+        };
         let mut state = HostState::new(builder.clusters, builder.log_level, builder.random_seed);
         if let Some(shared) = builder.shared_data {
             state.shared_data = shared;
@@ -264,6 +277,70 @@ impl Host {
         self.stream_mut(id).trailers = Some(trailers);
         let action = self.call("proxy_on_request_trailers", id, (id as i32, count));
         self.note_action(id, "proxy_on_request_trailers", action)
+    }
+
+    /// Delivers the primary's response headers, if the module exports the
+    /// callback (Envoy skips a callback the module does not export).
+    pub fn response_headers(&mut self, id: u32, headers: &[(&str, &str)], end_of_stream: bool) -> i32 {
+        let raw: Vec<RawPair> = headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let count = raw.len() as i32;
+        self.stream_mut(id).response_headers = Some(raw);
+        if !self.has_export("proxy_on_response_headers") {
+            return action::CONTINUE;
+        }
+        let action = self.call(
+            "proxy_on_response_headers",
+            id,
+            (id as i32, count, i32::from(end_of_stream)),
+        );
+        self.note_action(id, "proxy_on_response_headers", action)
+    }
+
+    /// Delivers one chunk of the primary's response body.
+    pub fn response_body(&mut self, id: u32, chunk: &[u8], end_of_stream: bool) -> i32 {
+        if !self.has_export("proxy_on_response_body") {
+            return action::CONTINUE;
+        }
+        self.stream_mut(id).response_body_chunk = Some(chunk.to_vec());
+        let action = self.call(
+            "proxy_on_response_body",
+            id,
+            (id as i32, chunk.len() as i32, i32::from(end_of_stream)),
+        );
+        self.stream_mut(id).response_body_chunk = None;
+        self.note_action(id, "proxy_on_response_body", action)
+    }
+
+    /// Delivers the primary's response trailers (which end the response).
+    pub fn response_trailers(&mut self, id: u32, trailers: &[(&str, &str)]) -> i32 {
+        let raw: Vec<RawPair> = trailers
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let count = raw.len() as i32;
+        self.stream_mut(id).response_trailers = Some(raw);
+        if !self.has_export("proxy_on_response_trailers") {
+            return action::CONTINUE;
+        }
+        let action = self.call("proxy_on_response_trailers", id, (id as i32, count));
+        self.note_action(id, "proxy_on_response_trailers", action)
+    }
+
+    /// A whole primary response: headers, one body chunk (if any), end of stream.
+    pub fn primary_responds(&mut self, id: u32, status: u16, body: &[u8]) {
+        let status = status.to_string();
+        let length = body.len().to_string();
+        self.response_headers(
+            id,
+            &[(":status", &status), ("content-length", &length)],
+            body.is_empty(),
+        );
+        if !body.is_empty() {
+            self.response_body(id, body, true);
+        }
     }
 
     /// The stream ends: `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`,

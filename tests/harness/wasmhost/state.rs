@@ -89,6 +89,11 @@ pub struct Stream {
     /// The chunk of the `proxy_on_request_body` running now, if any: the
     /// filter never pauses, so Envoy hands over only the new bytes.
     pub body_chunk: Option<Vec<u8>>,
+    /// The primary's response, as far as it has been delivered.
+    pub response_headers: Option<Vec<RawPair>>,
+    pub response_trailers: Option<Vec<RawPair>>,
+    /// The chunk of the `proxy_on_response_body` running now, if any.
+    pub response_body_chunk: Option<Vec<u8>>,
     /// Stream properties by NUL-joined path, such as `xds\0route_name`.
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
 }

@@ -29,6 +29,36 @@ pub fn path() -> PathBuf {
     path
 }
 
+const BUILT_COMPARE_MODULE: &str = "target/wasm32-wasip1/release/vrata_mirror_compare.wasm";
+
+/// The comparison module's path: `VRATA_WASM_COMPARE` if set, else the
+/// `make build` output.
+pub fn compare_path() -> PathBuf {
+    let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(BUILT_COMPARE_MODULE);
+    let path = match std::env::var_os("VRATA_WASM_COMPARE") {
+        Some(set) if !set.is_empty() => PathBuf::from(set),
+        _ => fallback,
+    };
+    if !path.is_file() {
+        panic!(
+            "the comparison module is missing: {} does not exist. Build it with `make build`.",
+            path.display()
+        );
+    }
+    path
+}
+
+/// The comparison module, compiled on first use with the same engine.
+pub fn compiled_compare() -> &'static Module {
+    static COMPILED: OnceLock<Module> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let (engine, _) = compiled();
+        let path = compare_path();
+        Module::from_file(engine, &path)
+            .unwrap_or_else(|err| panic!("{} is not a loadable wasm module: {err:?}", path.display()))
+    })
+}
+
 /// The engine and compiled module, compiled on first use.
 pub fn compiled() -> &'static (Engine, Module) {
     static COMPILED: OnceLock<(Engine, Module)> = OnceLock::new();

@@ -159,6 +159,91 @@ impl Verdict {
     }
 }
 
+/// How one copy sent with `compare` ended: the `result` label of
+/// `vrata_mirror_compare_total`. Each such copy ends in exactly one.
+/// [`Verdict`] is what [`compare`] decides once both sides answered; the
+/// proxy decides the others ([`judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompareResult {
+    Match,
+    StatusMismatch,
+    BodyMismatch,
+    /// The copy got no answer: timeout, connect failure or reset.
+    ShadowFailed,
+    /// The primary ended without a complete response (a client abort).
+    PrimaryIncomplete,
+    /// A body over `maxBodyBytes`, or not at hand (see [`NotCompared`]).
+    NotCompared,
+    /// The worker's pairing table was full when the copy was sent: the copy
+    /// went out, its answer was not compared.
+    Overflow,
+}
+
+impl CompareResult {
+    pub const ALL: [CompareResult; 7] = [
+        CompareResult::Match,
+        CompareResult::StatusMismatch,
+        CompareResult::BodyMismatch,
+        CompareResult::ShadowFailed,
+        CompareResult::PrimaryIncomplete,
+        CompareResult::NotCompared,
+        CompareResult::Overflow,
+    ];
+
+    /// A dense index in `0..ALL.len()`, in the order of [`CompareResult::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CompareResult::Match => "match",
+            CompareResult::StatusMismatch => "status_mismatch",
+            CompareResult::BodyMismatch => "body_mismatch",
+            CompareResult::ShadowFailed => "shadow_failed",
+            CompareResult::PrimaryIncomplete => "primary_incomplete",
+            CompareResult::NotCompared => "not_compared",
+            CompareResult::Overflow => "overflow",
+        }
+    }
+}
+
+impl From<Verdict> for CompareResult {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Match => CompareResult::Match,
+            Verdict::StatusMismatch => CompareResult::StatusMismatch,
+            Verdict::BodyMismatch => CompareResult::BodyMismatch,
+            Verdict::NotCompared => CompareResult::NotCompared,
+        }
+    }
+}
+
+/// The result of one copy once both sides ended: `primary` is `None` when
+/// the primary ended without a complete response. In this order:
+/// 1. the shadow got no answer (timeout, connect failure, reset):
+///    `shadow_failed`, whatever the primary did;
+/// 2. the primary is incomplete: `primary_incomplete`;
+/// 3. else what [`compare`] says (an answer Envoy cut off at its buffer
+///    limit, `too_large_or_reset`, is `not_compared`). The [`Outcome`] is
+///    given when [`compare`] ran.
+pub fn judge(
+    primary: Option<Observed<'_>>,
+    shadow: Observed<'_>,
+    policy: &ComparePolicy,
+) -> (CompareResult, Option<Outcome>) {
+    if let Status::NoAnswer(class) = shadow.status {
+        if class.is_delivery_failure() {
+            return (CompareResult::ShadowFailed, None);
+        }
+    }
+    let Some(primary) = primary else {
+        return (CompareResult::PrimaryIncomplete, None);
+    };
+    let outcome = compare(primary, shadow, policy);
+    (outcome.verdict().into(), Some(outcome))
+}
+
 /// The result of comparing one pair of answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

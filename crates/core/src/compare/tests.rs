@@ -530,3 +530,79 @@ proptest! {
         prop_assert_eq!(outcome == Outcome::Match, a == b || matches!(json::compare(&a, &b, &json.ignore_fields), JsonComparison::Equal));
     }
 }
+
+mod judge_tests {
+    use super::super::*;
+    use crate::config::{BodyComparison, ComparePolicy};
+    use crate::telemetry::ResponseClass;
+
+    fn policy() -> ComparePolicy {
+        ComparePolicy {
+            body: BodyComparison::Exact,
+            ignore_fields: Vec::new(),
+            max_body_bytes: 8,
+            log_mismatches: 10,
+        }
+    }
+
+    fn answer(status: u16, body: &[u8]) -> Observed<'_> {
+        Observed {
+            status: Status::Http(status),
+            body: Body::Bytes(body),
+        }
+    }
+
+    #[test]
+    fn a_failed_shadow_wins_over_an_incomplete_primary() {
+        let failed = Observed {
+            status: Status::from_class(None, ResponseClass::Timeout),
+            body: Body::Unavailable,
+        };
+        assert_eq!(judge(None, failed, &policy()).0, CompareResult::ShadowFailed);
+        assert_eq!(
+            judge(Some(answer(200, b"a")), failed, &policy()).0,
+            CompareResult::ShadowFailed
+        );
+        assert_eq!(
+            judge(None, answer(200, b"a"), &policy()).0,
+            CompareResult::PrimaryIncomplete
+        );
+    }
+
+    #[test]
+    fn complete_pairs_get_the_verdict() {
+        assert_eq!(
+            judge(Some(answer(200, b"a")), answer(200, b"a"), &policy()).0,
+            CompareResult::Match
+        );
+        assert_eq!(
+            judge(Some(answer(200, b"a")), answer(500, b"a"), &policy()).0,
+            CompareResult::StatusMismatch
+        );
+        assert_eq!(
+            judge(Some(answer(200, b"a")), answer(200, b"b"), &policy()).0,
+            CompareResult::BodyMismatch
+        );
+        assert_eq!(
+            judge(Some(answer(200, b"123456789")), answer(200, b"a"), &policy()).0,
+            CompareResult::NotCompared
+        );
+        let cut = Observed {
+            status: Status::from_class(None, ResponseClass::TooLargeOrReset),
+            body: Body::Unavailable,
+        };
+        assert_eq!(
+            judge(Some(answer(200, b"a")), cut, &policy()).0,
+            CompareResult::NotCompared
+        );
+    }
+
+    #[test]
+    fn labels_are_dense_and_distinct() {
+        for (i, result) in CompareResult::ALL.iter().enumerate() {
+            assert_eq!(result.index(), i);
+        }
+        let labels: std::collections::HashSet<_> = CompareResult::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), CompareResult::ALL.len());
+    }
+}

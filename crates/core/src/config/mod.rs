@@ -80,6 +80,22 @@ impl PluginConfig {
             .unwrap_or(&self.default_policy)
     }
 
+    /// The first mirror with `compare`, as a field path for a message
+    /// (`forward (mirror to "canary").compare`), or `None`.
+    pub fn first_compare_field(&self) -> Option<String> {
+        let forward = std::iter::once(("forward".to_owned(), &self.default_policy)).chain(
+            self.routes
+                .iter()
+                .map(|(name, policy)| (format!("routes[\"{name}\"].forward"), policy)),
+        );
+        for (path, policy) in forward {
+            if let Some(mirror) = policy.mirrors.iter().find(|m| m.compare.is_some()) {
+                return Some(format!("{path} (mirror to \"{}\").compare", mirror.destination));
+            }
+        }
+        None
+    }
+
     /// Whether choosing a policy requires the route's name.
     pub fn needs_route_name(&self) -> bool {
         !self.routes.is_empty()

@@ -5,8 +5,9 @@
 //! configs' `stats_tags` and the tools all come from here, or a test checks
 //! them against it.
 
-use super::names::{LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use super::names::{COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
 use super::{ResponseClass, SkipReason};
+use crate::compare::CompareResult;
 
 /// How Envoy stores a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +35,17 @@ pub enum Label {
     Destination,
     Reason,
     Class,
+    Result,
 }
 
 impl Label {
-    pub const ALL: [Label; 4] = [Label::Route, Label::Destination, Label::Reason, Label::Class];
+    pub const ALL: [Label; 5] = [
+        Label::Route,
+        Label::Destination,
+        Label::Reason,
+        Label::Class,
+        Label::Result,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,6 +53,7 @@ impl Label {
             Label::Destination => "destination",
             Label::Reason => "reason",
             Label::Class => "class",
+            Label::Result => "result",
         }
     }
 
@@ -62,6 +71,7 @@ impl Label {
             Label::Route | Label::Destination => None,
             Label::Reason => Some(SkipReason::ALL.iter().map(|r| r.label()).collect()),
             Label::Class => Some(ResponseClass::all().map(ResponseClass::label).collect()),
+            Label::Result => Some(CompareResult::ALL.iter().map(|r| r.label()).collect()),
         }
     }
 }
@@ -69,7 +79,7 @@ impl Label {
 const ROUTE_DESTINATION: &[Label] = &[Label::Route, Label::Destination];
 
 /// Every metric the filter defines.
-pub const METRICS: [Metric; 4] = [
+pub const METRICS: [Metric; 6] = [
     Metric {
         name: REQUESTS_TOTAL,
         kind: MetricKind::Counter,
@@ -93,6 +103,18 @@ pub const METRICS: [Metric; 4] = [
         kind: MetricKind::Histogram,
         labels: ROUTE_DESTINATION,
         help: "Milliseconds from sending a copy to the shadow's answer.",
+    },
+    Metric {
+        name: COMPARE_TOTAL,
+        kind: MetricKind::Counter,
+        labels: &[Label::Route, Label::Destination, Label::Result],
+        help: "How each copy sent with compare ended: the shadow's answer against the primary's.",
+    },
+    Metric {
+        name: PRIMARY_LATENCY_MS,
+        kind: MetricKind::Histogram,
+        labels: ROUTE_DESTINATION,
+        help: "Milliseconds from the request's end to the primary's whole answer, on the requests compared.",
     },
 ];
 
@@ -126,6 +148,8 @@ mod tests {
             names::skipped_total("r", "d", SkipReason::Backoff),
             names::responses_total("r", "d", ResponseClass::Timeout),
             names::latency_ms("r", "d"),
+            names::compare_total("r", "d", CompareResult::ShadowFailed),
+            names::primary_latency_ms("r", "d"),
         ];
         for (metric, name) in METRICS.iter().zip(&defined) {
             assert!(name.ends_with(&format!(";.;{}", metric.name)), "{name}");

@@ -4,11 +4,14 @@
 //! becomes `vrata_mirror_requests_total{route="api",destination="shadow"}`.
 
 use super::{ResponseClass, SkipReason};
+use crate::compare::CompareResult;
 
 pub const REQUESTS_TOTAL: &str = "vrata_mirror_requests_total";
 pub const SKIPPED_TOTAL: &str = "vrata_mirror_skipped_total";
 pub const RESPONSES_TOTAL: &str = "vrata_mirror_responses_total";
 pub const LATENCY_MS: &str = "vrata_mirror_response_time_ms";
+pub const COMPARE_TOTAL: &str = "vrata_mirror_compare_total";
+pub const PRIMARY_LATENCY_MS: &str = "vrata_mirror_primary_response_time_ms";
 
 /// The label for a request whose route has no name.
 pub const UNNAMED_ROUTE: &str = "unnamed";
@@ -111,6 +114,21 @@ pub fn latency_ms(route: &str, destination: &str) -> String {
     encode(&[("route", route), ("destination", destination)], LATENCY_MS)
 }
 
+pub fn compare_total(route: &str, destination: &str, result: CompareResult) -> String {
+    encode(
+        &[
+            ("route", route),
+            ("destination", destination),
+            ("result", result.label()),
+        ],
+        COMPARE_TOTAL,
+    )
+}
+
+pub fn primary_latency_ms(route: &str, destination: &str) -> String {
+    encode(&[("route", route), ("destination", destination)], PRIMARY_LATENCY_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +170,8 @@ mod tests {
             skipped_total("api", "shadow", SkipReason::InFlightLimit),
             responses_total("r.x", "d", ResponseClass::Timeout),
             latency_ms("r", "d;.;x"),
+            compare_total("r", "d", CompareResult::PrimaryIncomplete),
+            primary_latency_ms("r", "d"),
         ];
         for (name, metric) in names.iter().zip(METRICS.iter()) {
             for prefix in ["", "wasmcustom.", "a.b.c."] {
@@ -165,6 +185,10 @@ mod tests {
         assert_eq!(decoded.label(Label::Reason), None);
         assert_eq!(decode(&names[1]).unwrap().label(Label::Reason), Some("in_flight_limit"));
         assert_eq!(decode(&names[3]).unwrap().label(Label::Destination), Some("d_._x"));
+        assert_eq!(
+            decode(&names[4]).unwrap().label(Label::Result),
+            Some("primary_incomplete")
+        );
         for other in [
             "cluster.shadow.upstream_rq_completed",
             "route=.=a;.;vrata_mirror_requests_total",

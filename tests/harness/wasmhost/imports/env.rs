@@ -93,6 +93,10 @@ fn proxy_get_buffer_bytes(
                 None => return status(Status::NotFound),
             }
         }
+        buffer::RESPONSE_BODY => match state.active_stream().and_then(|s| s.response_body_chunk.clone()) {
+            Some(chunk) => chunk,
+            None => return status(Status::NotFound),
+        },
         buffer::HTTP_CALL_RESPONSE_BODY => match &state.call_response {
             Some(response) => response.body.clone(),
             None => return status(Status::NotFound),
@@ -131,6 +135,14 @@ fn header_map(state: &HostState, map_type: i32) -> std::result::Result<Vec<RawPa
         map::REQUEST_TRAILERS => state
             .active_stream()
             .and_then(|s| s.trailers.clone())
+            .ok_or(Status::BadArgument),
+        map::RESPONSE_HEADERS => state
+            .active_stream()
+            .and_then(|s| s.response_headers.clone())
+            .ok_or(Status::BadArgument),
+        map::RESPONSE_TRAILERS => state
+            .active_stream()
+            .and_then(|s| s.response_trailers.clone())
             .ok_or(Status::BadArgument),
         map::HTTP_CALL_RESPONSE_HEADERS => state
             .call_response
