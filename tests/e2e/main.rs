@@ -4,6 +4,7 @@
 //! per topic; `make test-envoys` runs it against every supported Envoy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod compare;
 mod config;
 mod copy;
 mod grpc;

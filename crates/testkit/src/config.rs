@@ -3,7 +3,7 @@
 //! configs): its plugin JSON (as written, valid or not), routes and
 //! clusters, on ephemeral ports.
 
-use super::envoy::wasm_module;
+use super::envoy::{compare_module, wasm_module};
 use vrata_mirror_render::envoy::{
     Address, Bootstrap, Cluster as EnvoyCluster, Mirroring, Route as EnvoyRoute, ShadowLimits,
     REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT,
@@ -34,6 +34,9 @@ pub struct Setup {
     /// `http.async_response_buffer_limit` in the bootstrap's runtime, as
     /// envoy/envoy.yaml sets it (`None`: Envoy's default, 32 MiB).
     pub async_response_buffer_limit: Option<u64>,
+    /// Load the comparison module (`vrata_mirror_compare.wasm`) instead of
+    /// `vrata_mirror.wasm`.
+    pub compare_module: bool,
 }
 
 impl Setup {
@@ -59,6 +62,7 @@ impl Setup {
                 max_requests: 1024,
             }],
             async_response_buffer_limit: Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT),
+            compare_module: false,
         }
     }
 
@@ -80,7 +84,13 @@ impl Setup {
             .map(|route| EnvoyRoute::to_one(route.name, route.prefix, "primary"))
             .collect();
         bootstrap.mirroring = Mirroring::Wasm {
-            wasm: wasm_module().display().to_string(),
+            wasm: if self.compare_module {
+                compare_module()
+            } else {
+                wasm_module()
+            }
+            .display()
+            .to_string(),
             plugin: self.plugin_json.clone(),
         };
         let mut primary = EnvoyCluster::primary("primary", Address::loopback(self.primary_port));

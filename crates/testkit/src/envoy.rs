@@ -101,6 +101,20 @@ pub fn wasm_module() -> PathBuf {
     path
 }
 
+/// The comparison module (issue 10): $VRATA_WASM_COMPARE, else the release
+/// build's `vrata_mirror_compare.wasm`. Fails loudly.
+pub fn compare_module() -> PathBuf {
+    let path = std::env::var("VRATA_WASM_COMPARE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| crate::repo_root().join("target/wasm32-wasip1/release/vrata_mirror_compare.wasm"));
+    assert!(
+        path.is_file(),
+        "the comparison module {} is missing: build it with `make build` (`make test` does)",
+        path.display()
+    );
+    path
+}
+
 /// A scratch directory per Envoy, removed when the Envoy is dropped.
 fn scratch_dir(label: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -541,6 +541,17 @@ impl GrpcClient {
 /// Envoy with the filter, HTTP/2 (h2c) to the primary and to the shadow
 /// cluster `shadow`; the gRPC service on the route named `grpc`.
 pub async fn start_envoy_for_grpc(plugin_json: &str, primary_port: u16, shadow_port: u16) -> Envoy {
+    start_envoy_for_grpc_with(plugin_json, primary_port, shadow_port, |_| {}).await
+}
+
+/// As [`start_envoy_for_grpc`], with any change to the setup (e.g. the
+/// comparison module).
+pub async fn start_envoy_for_grpc_with(
+    plugin_json: &str,
+    primary_port: u16,
+    shadow_port: u16,
+    customize: impl FnOnce(&mut Setup),
+) -> Envoy {
     let mut setup = Setup::new(plugin_json, primary_port, shadow_port);
     setup.http2_upstreams = true;
     setup.routes = vec![
@@ -553,6 +564,7 @@ pub async fn start_envoy_for_grpc(plugin_json: &str, primary_port: u16, shadow_p
             prefix: "/",
         },
     ];
+    customize(&mut setup);
     start_envoy(setup.render(), 1).await
 }
 

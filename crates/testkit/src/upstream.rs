@@ -41,6 +41,51 @@ pub enum Behaviour {
     /// Answers 200 (announcing 20 MiB), sends the first 64 KiB of the body,
     /// then nothing more: an answer that stalls.
     StallMidAnswer,
+    /// For the comparison tests (issue 10): answers by path, the primary
+    /// and the shadow alike or differently (see [`compare_answer`]).
+    Compare,
+}
+
+/// What an upstream named `name` answers to `path` under
+/// [`Behaviour::Compare`]: (delay ms, status, content type, body), by the
+/// path's second segment (`/api/<case>/...`):
+/// - `same`: 200 `{"a": 1, "list": [1, 2]}` on both;
+/// - `status`: 200 from the primary, 503 from the shadow;
+/// - `json`: `items[1].price` is 2 on the primary, 3 on the shadow;
+/// - `ignored`: only `ts` differs (and key order);
+/// - `text`: plain text bodies that differ;
+/// - `large`: 4096-byte bodies (over a small `maxBodyBytes`), which differ;
+/// - `slow`: the primary answers after 2 s (for a client that aborts), the shadow at once.
+pub fn compare_answer(name: &str, path: &str) -> (u64, u16, &'static str, String) {
+    let primary = name == "primary";
+    let case = path.split('/').nth(2).unwrap_or_default();
+    let json = "application/json";
+    match case {
+        "status" => (0, if primary { 200 } else { 503 }, json, r#"{"a": 1}"#.to_owned()),
+        "json" => (
+            0,
+            200,
+            json,
+            format!(
+                r#"{{"items": [1, {{"price": {}}}], "n": 2}}"#,
+                if primary { 2 } else { 3 }
+            ),
+        ),
+        "ignored" => (
+            0,
+            200,
+            json,
+            if primary {
+                r#"{"a": 1, "ts": 1000}"#.to_owned()
+            } else {
+                r#"{"ts": 2000, "a": 1.0}"#.to_owned()
+            },
+        ),
+        "text" => (0, 200, "text/plain", format!("hello from the {name}\n")),
+        "large" => (0, 200, "text/plain", format!("{name}:{}", "x".repeat(4096))),
+        "slow" => (if primary { 2000 } else { 0 }, 200, json, r#"{"a": 1}"#.to_owned()),
+        _ => (0, 200, json, r#"{"a": 1, "list": [1, 2]}"#.to_owned()),
+    }
 }
 
 /// What an upstream answers with: a whole body, or the start of one and
@@ -292,6 +337,7 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
             .collect();
         println!("{summary}\n    {}", header_list.join("\n    "));
     }
+    let path = uri.clone();
     record(
         &shared,
         Recorded {
@@ -323,6 +369,17 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
                 .header("content-type", "application/octet-stream")
                 .body(AnswerBody::whole(filler(size)))
                 .expect("response"))
+        }
+        Behaviour::Compare => {
+            let (delay_ms, status, content_type, body) = compare_answer(&shared.name, &path);
+            if delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            return Ok(Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .body(AnswerBody::whole(body))
+                .expect("response"));
         }
         Behaviour::ResetMidAnswer => return Ok(cut(true)),
         Behaviour::StallMidAnswer => return Ok(cut(false)),
