@@ -88,6 +88,14 @@ fn name_pool() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Names `addHeaders` accepts: the configuration refuses hop-by-hop and
+/// framing headers there (a random name can be `te` or `expect`).
+fn addable_name() -> impl Strategy<Value = String> {
+    name_pool().prop_filter("hop-by-hop and framing headers cannot be added", |name| {
+        !HOP_BY_HOP.contains(&name.as_str())
+    })
+}
+
 fn authority() -> impl Strategy<Value = Authority> {
     prop_oneof![
         Just(Authority::Keep),
@@ -103,7 +111,7 @@ proptest! {
     fn the_copy_follows_the_policy(
         input in header_pairs(),
         removes in prop::collection::vec(name_pool(), 0..4),
-        adds in prop::collection::btree_map(name_pool(), "[ -~]{0,12}", 0..3),
+        adds in prop::collection::btree_map(addable_name(), "[ -~]{0,12}", 0..3),
         authority in authority(),
     ) {
         let adds: Vec<(String, String)> = adds.into_iter().collect();
