@@ -127,7 +127,7 @@ case_mirroring() {  # case
     native10) echo "native 10" ;;
     wasm0) echo "wasm 0" ;;
     wasm10) echo "wasm 10" ;;
-    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh) echo "wasm 100" ;;
+    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare) echo "wasm 100" ;;
     *) die "unknown case '$1'" ;;
   esac
 }
@@ -139,8 +139,11 @@ case_mirroring() {  # case
 # wasmratehigh (not in run.sh's cases; for bench/ab.sh against wasm100): a
 # cap far above the load, so every copy reads and writes the bucket and is
 # sent: the cap's own cost per mirrored request.
+# wasmcompare (for bench/ab.sh with vrata_mirror_compare.wasm against
+# wasm100, issue 10): every copy's answer compared with the primary's, JSON.
 case_mirror_extra() {  # case
   case $1 in
+    wasmcompare) echo ', "compare": {"body": "json"}' ;;
     wasmrate) echo ', "maxRequestsPerSecond": 1000' ;;
     wasmratehigh) echo ', "maxRequestsPerSecond": 1000000' ;;
     *) echo "" ;;
