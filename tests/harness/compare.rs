@@ -3,7 +3,7 @@
 //! context, paired with the shadow's, seen by the root, whichever ends
 //! first, and whether the HTTP context is still there or not.
 
-use crate::wasmhost::{level, mirror_config, names, Host, Response};
+use crate::wasmhost::{level, mirror_config, names, wasm, Host, Response};
 
 const JSON: &str = r#""compare": {"body": "json", "ignoreFields": ["ts"], "maxBodyBytes": 64}"#;
 
@@ -33,6 +33,35 @@ fn mismatch_lines(host: &Host) -> Vec<String> {
         .filter(|l| l.level == level::INFO && l.message.contains("compare mismatch"))
         .map(|l| l.message.clone())
         .collect()
+}
+
+#[test]
+fn the_comparison_module_exports_the_response_callbacks_and_no_more() {
+    let module = wasm::compiled_compare();
+    let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+    for kept in [
+        "proxy_on_response_headers",
+        "proxy_on_response_body",
+        "proxy_on_response_trailers",
+        "proxy_on_request_headers",
+        "proxy_on_http_call_response",
+    ] {
+        assert!(exports.contains(&kept), "{kept} missing: {exports:?}");
+    }
+    for trimmed in ["proxy_on_log", "proxy_on_done"] {
+        assert!(
+            !exports.contains(&trimmed),
+            "{trimmed} still exported: build with `make build`"
+        );
+    }
+    // The same host calls as the default module: nothing new to implement.
+    for import in module.imports() {
+        let name = format!("{}::{}", import.module(), import.name());
+        assert!(
+            wasm::imports().contains(&name),
+            "{name} is imported by the comparison module only"
+        );
+    }
 }
 
 #[test]
