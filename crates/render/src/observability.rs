@@ -4,14 +4,18 @@
 //! metric catalogue; the queries work with the labels Envoy's `stats_tags`
 //! and Istio's `extraStatTags` give (route, destination, reason, class).
 //!
-//! The comparison's metrics (mismatch share, and the primary's latency on
-//! the same sample) are not here yet: the comparison is not wired into the
-//! filter. They belong in [`panels`] and [`alerts`] once it is.
+//! The comparison's metrics (`vrata_mirror_compare_total`, and the
+//! primary's latency on the compared sample) exist only for a mirror with
+//! `compare` loaded in `vrata_mirror_compare.wasm`: without them, the
+//! comparison panels are empty and the mismatch alert has nothing to watch.
 
 use crate::yaml::{print, Entry, Yaml};
 use serde_json::{json, Value};
+use vrata_mirror_core::compare::CompareResult;
 use vrata_mirror_core::telemetry::catalogue::Label;
-use vrata_mirror_core::telemetry::names::{LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use vrata_mirror_core::telemetry::names::{
+    COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+};
 use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
 /// Whether an answer of this class counts against the shadow: the copy
@@ -34,6 +38,37 @@ pub fn is_error(class: ResponseClass) -> bool {
         | ResponseClass::ConnectFailure
         | ResponseClass::TooLargeOrReset => true,
     }
+}
+
+/// Whether a comparison result means both answers were at hand and
+/// compared (`match`, `status_mismatch`, `body_mismatch`): the mismatch
+/// share's denominator. A copy the shadow never answered, a primary cut
+/// short, a body over the cap or a full pairing table says nothing about
+/// whether the shadow answers alike. (Every result is named: a new one must
+/// be decided here.)
+pub fn is_compared(result: CompareResult) -> bool {
+    match result {
+        CompareResult::Match | CompareResult::StatusMismatch | CompareResult::BodyMismatch => true,
+        CompareResult::ShadowFailed
+        | CompareResult::PrimaryIncomplete
+        | CompareResult::NotCompared
+        | CompareResult::Overflow => false,
+    }
+}
+
+/// Whether a comparison result is a mismatch: the shadow answered
+/// differently (`status_mismatch`, `body_mismatch`).
+pub fn is_mismatch(result: CompareResult) -> bool {
+    is_compared(result) && result != CompareResult::Match
+}
+
+fn results(keep: impl Fn(CompareResult) -> bool) -> String {
+    CompareResult::ALL
+        .iter()
+        .filter(|r| keep(**r))
+        .map(|r| r.label())
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// Skip reasons that mean the mirror is held back by a limit or by a
@@ -185,6 +220,19 @@ pub fn failing_share(scope: &Scope) -> String {
     )
 }
 
+/// The share of compared copies whose shadow answered differently:
+/// (`status_mismatch` + `body_mismatch`) / (`match` + both), per route and
+/// destination (0 when every compared answer matched; no series without
+/// compared answers). What the mismatch alert watches.
+pub fn mismatch_share(scope: &Scope) -> String {
+    let compared = scope.pair_rate(COMPARE_TOTAL, &format!("result=~\"{}\"", results(is_compared)));
+    format!(
+        "(sum by ({by}) ({mismatched}) or {compared} * 0)\n/\n{compared}",
+        by = by(),
+        mismatched = scope.rate(COMPARE_TOTAL, &format!("result=~\"{}\"", results(is_mismatch))),
+    )
+}
+
 /// The share of sampled copies skipped for a capacity reason, per reason.
 pub fn capacity_skip_share(scope: &Scope) -> String {
     let reasons = format!("reason=~\"{}\"", capacity_reasons().join("|"));
@@ -220,6 +268,20 @@ pub fn panels(scope: &Scope) -> Vec<Panel> {
             scope.rate(&format!("{LATENCY_MS}_bucket"), "")
         )
     };
+    let compared_quantile = |metric: &str, q: &str| {
+        format!(
+            "histogram_quantile({q}, sum by ({by}, le) ({}))",
+            scope.rate(&format!("{metric}_bucket"), ""),
+            by = by()
+        )
+    };
+    // The shadow's latency only where the primary's is measured: the
+    // mirrors with `compare`, whose every copy is compared.
+    let same_sample = format!(
+        "\nand on ({by})\nsum by ({by}) ({})",
+        scope.rate(&format!("{PRIMARY_LATENCY_MS}_count"), ""),
+        by = by()
+    );
     let primary_quantile = |q: &str| {
         format!(
             "histogram_quantile({q}, sum by (envoy_cluster_name, le) (rate(envoy_cluster_upstream_rq_time_bucket{}[{}])))",
@@ -324,6 +386,49 @@ pub fn panels(scope: &Scope) -> Vec<Panel> {
                 pair,
             )],
         },
+        Panel {
+            title: "Comparison results, by kind",
+            description: "Mirrors with compare (vrata_mirror_compare.wasm): how each copy's comparison ended, per second: match, status_mismatch, body_mismatch, or why it was not compared (shadow_failed, primary_incomplete, not_compared over maxBodyBytes, overflow of the pairing table).",
+            unit: "reqps",
+            queries: vec![query(
+                format!("sum by ({}, result) ({})", by(), scope.rate(COMPARE_TOTAL, "")),
+                "{{route}} → {{destination}}: {{result}}",
+                &["route", "destination", "result"],
+            )],
+        },
+        Panel {
+            title: "Comparison: mismatch share",
+            description: "Mirrors with compare: status_mismatch + body_mismatch over the copies whose answers were compared (match + status_mismatch + body_mismatch): what the VrataMirrorMismatch alert watches.",
+            unit: "percentunit",
+            queries: vec![query(mismatch_share(scope), legend, pair)],
+        },
+        Panel {
+            title: "Latency on the compared sample: primary and shadow",
+            description: "Mirrors with compare: p50 and p99 in ms of the primary (from the request's end to its whole answer) and of the shadow (from sending the copy to its answer) on the same sampled requests, from vrata_mirror_primary_response_time_ms and vrata_mirror_response_time_ms, which share their buckets.",
+            unit: "ms",
+            queries: vec![
+                query(
+                    compared_quantile(PRIMARY_LATENCY_MS, "0.5"),
+                    "primary p50 {{route}} → {{destination}}",
+                    pair,
+                ),
+                query(
+                    compared_quantile(PRIMARY_LATENCY_MS, "0.99"),
+                    "primary p99 {{route}} → {{destination}}",
+                    pair,
+                ),
+                query(
+                    format!("{}{same_sample}", compared_quantile(LATENCY_MS, "0.5")),
+                    "shadow p50 {{route}} → {{destination}}",
+                    pair,
+                ),
+                query(
+                    format!("{}{same_sample}", compared_quantile(LATENCY_MS, "0.99")),
+                    "shadow p99 {{route}} → {{destination}}",
+                    pair,
+                ),
+            ],
+        },
     ]
 }
 
@@ -364,6 +469,14 @@ pub fn alerts() -> Vec<Alert> {
             severity: "info",
             summary: "Route {{ $labels.route }} skips copies to {{ $labels.destination }}: {{ $labels.reason }}",
             description: "{{ $value | humanizePercentage }} of the sampled copies for {{ $labels.destination }} on route {{ $labels.route }} were skipped as {{ $labels.reason }} over 5 minutes: the shadow sees less traffic than the percentage says (maxInFlight, maxRequestsPerSecond, or a failing shadow).",
+        },
+        Alert {
+            name: "VrataMirrorMismatch",
+            expr: format!("(\n{}\n) > 0.05", mismatch_share(&RULES)),
+            hold: "1m",
+            severity: "warning",
+            summary: "The shadow {{ $labels.destination }} answers differently from the primary on route {{ $labels.route }}",
+            description: "{{ $value | humanizePercentage }} of the compared copies for {{ $labels.destination }} on route {{ $labels.route }} got a different status or body from the shadow than from the primary, over 5 minutes. The mismatch log lines (logMismatches) name the request and what differed.",
         },
     ]
 }
@@ -493,6 +606,11 @@ pub fn evaluated(window: &str) -> Vec<(String, String, Vec<&'static str>)> {
         "alert VrataMirrorCopiesSkipped (its share)".to_owned(),
         capacity_skip_share(&RULES),
         vec!["route", "destination", "reason"],
+    ));
+    all.push((
+        "alert VrataMirrorMismatch (its share)".to_owned(),
+        mismatch_share(&RULES),
+        vec!["route", "destination"],
     ));
     all
 }
