@@ -165,6 +165,11 @@ pub fn effective_text(config: &PluginConfig) -> String {
         config.routes.len(),
         if shadows.is_empty() { "none" } else { &shadows }
     ));
+    if let Some(field) = config.first_compare_field() {
+        out.push_str(&format!(
+            "module: vrata_mirror_compare.wasm ({field} is set; vrata_mirror.wasm refuses compare at load)\n"
+        ));
+    }
     out.push_str("\nevery route not listed below (\"forward\"):\n");
     forward_text(&mut out, &config.default_policy);
     for (name, policy) in &config.routes {
