@@ -1,8 +1,9 @@
 //! envoy/observability: the checked-in dashboard and rules are what the
 //! generator prints; the rules pass their promtool unit tests; and a real
 //! Prometheus scraping a real Envoy evaluates every dashboard query and
-//! alert expression to series with the expected labels, and fires the
-//! shadow-failing alert when the shadow is dead. Prometheus and promtool
+//! alert expression to series with the expected labels, fires the mismatch
+//! alert when the shadow answers differently (the comparison module, a
+//! mirror with `compare`) and the shadow-failing alert when it is dead. Prometheus and promtool
 //! come from Debian's `prometheus` package (scripts/ensure-prometheus.sh,
 //! run by `make test`); without them these tests fail, never skip.
 
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use vrata_mirror_cli::observability::files;
 use vrata_mirror_render::observability::evaluated;
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::envoy::{wasm_module, Envoy};
+use vrata_mirror_testkit::envoy::{compare_module, Envoy};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 fn repo(path: &str) -> PathBuf {
@@ -224,6 +225,11 @@ async fn traffic(envoy: &Envoy, seconds: u64) {
     while tokio::time::Instant::now() < deadline {
         client::http1("GET", &envoy.url("/api/items"), &[], "").await;
         client::http1("GET", &envoy.url("/orders"), &[], "").await;
+        // Behaviour::Compare: on /api/status the shadow answers 503 (a
+        // status_mismatch), on /api/json a different JSON field (a
+        // body_mismatch); /api/items and /orders alike (match).
+        client::http1("GET", &envoy.url(&format!("/api/status/{i}")), &[], "").await;
+        client::http1("GET", &envoy.url(&format!("/api/json/{i}")), &[], "").await;
         if i.is_multiple_of(5) {
             // Over maxBodyBytes: skipped as body_too_large.
             client::http1("POST", &envoy.url("/api/upload"), &[], big.clone()).await;
@@ -234,16 +240,19 @@ async fn traffic(envoy: &Envoy, seconds: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_prometheus_evaluates_every_query_and_fires_the_shadow_failing_alert() {
-    let primary = Upstream::start("primary", Behaviour::Answer).await;
-    let shadow = Upstream::start("shadow", Behaviour::Answer).await;
+async fn a_real_prometheus_evaluates_every_query_and_fires_the_mismatch_and_shadow_failing_alerts() {
+    let primary = Upstream::start("primary", Behaviour::Compare).await;
+    let shadow = Upstream::start("shadow", Behaviour::Compare).await;
+    // The comparison module, comparing on both routes: route api's shadow
+    // answers 2 of 3 compared requests differently, route default's none.
     let plugin = TempFile::new(
         "plugin.json",
         br#"{"forward": {"destinations": [{"destinationId": "primary"}],
-                         "mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}},
-             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}}}}}"#,
+                         "mirror": {"destinationId": "shadow", "maxBodyBytes": 1024, "compare": {"body": "json"}}},
+             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024,
+                                                       "compare": {"body": "json"}}}}}}"#,
     );
-    let wasm = wasm_module();
+    let wasm = compare_module();
     let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
     let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
     let output = vrata_mirror(&[
@@ -297,20 +306,59 @@ async fn a_real_prometheus_evaluates_every_query_and_fires_the_shadow_failing_al
         }
     }
 
+    // The mismatch share: 2 of 3 on route api, none on route default.
+    let share = vrata_mirror_render::observability::mismatch_share(&vrata_mirror_render::observability::Scope {
+        window: "30s",
+        ..vrata_mirror_render::observability::RULES
+    });
+    let mut shares: Vec<(String, f64)> = prometheus
+        .query(&share)
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["route"].as_str().unwrap().to_owned(),
+                s["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    shares.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    assert!(
+        (shares[0].1 - 2.0 / 3.0).abs() < 0.1 && shares[1].1 == 0.0,
+        "{shares:?}"
+    );
+
     // A dead shadow: the alert fires for it, on each route, within about
     // a minute and a half (its `for` is 1m).
     // Dead: open connections are reset, new ones refused.
     shadow.set_behaviour(Behaviour::Reset);
     drop(shadow);
+    // The mismatch alert (its `for` is 1m too) fires for route api, whose
+    // mismatches of the healthy minutes stay in its 5-minute window, and
+    // not for route default, whose shadow answered alike.
     let deadline = Instant::now() + Duration::from_secs(150);
     let mut fired = Vec::new();
+    let mut mismatch = Vec::new();
     while Instant::now() < deadline {
         traffic(&envoy, 5).await;
         fired = prometheus.firing("VrataMirrorShadowFailing");
-        if fired.len() == 2 {
+        mismatch = prometheus.firing("VrataMirrorMismatch");
+        if fired.len() == 2 && !mismatch.is_empty() {
             break;
         }
     }
+    if mismatch.is_empty() {
+        let share = vrata_mirror_render::observability::mismatch_share(&vrata_mirror_render::observability::RULES);
+        eprintln!("mismatch share: {:?}", prometheus.query(&share));
+        eprintln!("compared: {:?}", prometheus.query("vrata_mirror_compare_total"));
+    }
+    let mismatched: Vec<&str> = mismatch
+        .iter()
+        .map(|a| a["labels"]["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(mismatched, ["api"], "VrataMirrorMismatch firing: {mismatch:?}");
+    assert_eq!(mismatch[0]["labels"]["destination"], "shadow");
+    assert_eq!(mismatch[0]["labels"]["severity"], "warning");
     if fired.len() != 2 {
         let share = vrata_mirror_render::observability::failing_share(&vrata_mirror_render::observability::RULES);
         eprintln!("failing share: {:?}", prometheus.query(&share));
@@ -326,7 +374,8 @@ async fn a_real_prometheus_evaluates_every_query_and_fires_the_shadow_failing_al
     }
 
     // Every query and alert expression, now that there are answers, skips
-    // (body_too_large, backoff) and failures.
+    // (body_too_large, backoff), failures and comparison results (match,
+    // status_mismatch, body_mismatch, shadow_failed).
     let evaluated = evaluate_all(&prometheus, "1m");
     println!("evaluated through Prometheus's HTTP API:\n  {}", evaluated.join("\n  "));
 }
