@@ -8,6 +8,7 @@ mod wasmhost;
 mod backoff;
 mod compare;
 mod config;
+mod cost;
 mod faults;
 mod imports;
 mod lifecycle;

@@ -75,6 +75,7 @@ pub fn return_bytes(caller: &mut Ctx<'_>, bytes: &[u8], ptr_out: i32, size_out: 
             .and_then(Extern::into_func)
             .ok_or_else(|| format_err!("harness: the module exports no `proxy_on_memory_allocate`"))?
             .typed::<i32, i32>(&*caller)?;
+        caller.data_mut().count_vm_entry("proxy_on_memory_allocate");
         let ptr = allocate.call(&mut *caller, bytes.len() as i32)?;
         if ptr == 0 {
             return Err(format_err!(

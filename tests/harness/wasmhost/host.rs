@@ -174,6 +174,7 @@ impl Host {
             Err(err) => panic!("harness: the module has no usable export {export}: {err:?}"),
         };
         let shown = format!("{params:?}");
+        self.store.data_mut().count_vm_entry(export);
         self.store.data_mut().active_context = context;
         let result = func.call(&mut self.store, params);
         self.store.data_mut().active_context = 0;

@@ -148,6 +148,17 @@ impl Host {
         self.store.data().records.import_calls.get(name).copied().unwrap_or(0)
     }
 
+    /// Every import the module called so far, with how many times.
+    pub fn import_call_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.store.data().records.import_calls.clone()
+    }
+
+    /// Every entry of the host into the VM so far, by export, with how many
+    /// times (callbacks and `proxy_on_memory_allocate`).
+    pub fn vm_entry_counts(&self) -> BTreeMap<String, u64> {
+        self.store.data().records.vm_entries.clone()
+    }
+
     /// Names of the shared queues the module registered.
     pub fn queue_names(&self) -> Vec<String> {
         self.store.data().queues.iter().map(|q| q.name.clone()).collect()

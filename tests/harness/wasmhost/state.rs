@@ -185,6 +185,10 @@ pub struct Records {
     pub fd_output: BTreeMap<i32, Vec<u8>>,
     /// How many times each import was called.
     pub import_calls: BTreeMap<&'static str, u64>,
+    /// How many times the host entered the VM, by export: every callback
+    /// the host runs (`Host::call`) and every `proxy_on_memory_allocate`
+    /// it makes to hand bytes to the guest (`guest::return_bytes`).
+    pub vm_entries: BTreeMap<String, u64>,
 }
 
 /// The host side of one instance.
@@ -256,6 +260,16 @@ impl HostState {
 
     pub fn count_import(&mut self, name: &'static str) {
         *self.records.import_calls.entry(name).or_default() += 1;
+    }
+
+    /// Counts one entry of the host into the VM through `export`.
+    pub fn count_vm_entry(&mut self, export: &str) {
+        match self.records.vm_entries.get_mut(export) {
+            Some(n) => *n += 1,
+            None => {
+                self.records.vm_entries.insert(export.to_owned(), 1);
+            }
+        }
     }
 
     /// The next 8 bytes of the deterministic WASI random stream.

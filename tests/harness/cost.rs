@@ -1,0 +1,373 @@
+//! The deterministic cost of a mirrored request (issue 13): how many host
+//! calls the module makes, and how many times the host enters the VM, per
+//! request, for the common shapes. Unlike a time, these counts do not
+//! flake: a change that adds a host call to the hot path fails here, with
+//! the whole measured table in the message.
+//!
+//! What is counted: everything from the HTTP context's creation
+//! (`proxy_on_context_create`) to the copy's answer being handled
+//! (`proxy_on_http_call_response` returning), i.e. context create, the
+//! request callbacks, the primary's response callbacks (those the module
+//! exports: the comparison module only), `proxy_on_done` / `proxy_on_log`
+//! (if exported), `proxy_on_delete`, the root's `proxy_on_queue_ready`
+//! that dispatches the copy, and `proxy_on_http_call_response`.
+//! - host calls: every import the module called in that window, by name
+//!   (WASI included);
+//! - VM entries: every export the host called in that window, by name:
+//!   the callbacks above plus each `proxy_on_memory_allocate` the host
+//!   makes to hand bytes (headers, body, properties, shared data) to the
+//!   guest.
+//!
+//! Each host serves one warm-up request first (same shape, answered): the
+//! metrics a route defines on its first request are not per-request cost.
+
+use crate::wasmhost::{mirror_config, Host, Response};
+use std::collections::BTreeMap;
+
+/// Host calls and VM entries of one window, by name.
+#[derive(Debug, PartialEq, Eq)]
+struct Cost {
+    host_calls: BTreeMap<String, u64>,
+    vm_entries: BTreeMap<String, u64>,
+}
+
+impl Cost {
+    fn host_call_total(&self) -> u64 {
+        self.host_calls.values().sum()
+    }
+
+    fn vm_entry_total(&self) -> u64 {
+        self.vm_entries.values().sum()
+    }
+
+    fn table(&self) -> String {
+        let rows = |map: &BTreeMap<String, u64>| {
+            map.iter()
+                .map(|(name, n)| format!("        (\"{name}\", {n}),"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        format!(
+            "host calls: {} in all\n    &[\n{}\n    ],\nVM entries: {} in all\n    &[\n{}\n    ],",
+            self.host_call_total(),
+            rows(&self.host_calls),
+            self.vm_entry_total(),
+            rows(&self.vm_entries)
+        )
+    }
+}
+
+fn difference<K: Ord + Clone>(before: &BTreeMap<K, u64>, after: &BTreeMap<K, u64>) -> BTreeMap<K, u64> {
+    after
+        .iter()
+        .map(|(name, n)| (name.clone(), n - before.get(name).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// What `request` costs: the host calls and VM entries it causes.
+fn measure(host: &mut Host, request: impl FnOnce(&mut Host)) -> Cost {
+    let (calls, entries) = (host.import_call_counts(), host.vm_entry_counts());
+    request(host);
+    Cost {
+        host_calls: difference(&calls, &host.import_call_counts())
+            .into_iter()
+            .map(|(name, n)| (name.to_owned(), n))
+            .collect(),
+        vm_entries: difference(&entries, &host.vm_entry_counts()),
+    }
+}
+
+fn table(rows: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    rows.iter().map(|(name, n)| ((*name).to_owned(), *n)).collect()
+}
+
+/// Fails with the whole measured table unless it is exactly the expected
+/// one: `totals` is (host calls, VM entries) in all, and must be the sum of
+/// the rows (so that a table edited by hand stays honest).
+#[track_caller]
+fn assert_cost(
+    shape: &str,
+    measured: &Cost,
+    totals: (u64, u64),
+    host_calls: &[(&str, u64)],
+    vm_entries: &[(&str, u64)],
+) {
+    let expected = Cost {
+        host_calls: table(host_calls),
+        vm_entries: table(vm_entries),
+    };
+    assert_eq!(
+        (expected.host_call_total(), expected.vm_entry_total()),
+        totals,
+        "the expected rows of {shape} do not add up to the expected totals"
+    );
+    assert!(
+        *measured == expected,
+        "the cost of one request ({shape}) changed.\nmeasured:\n{}\nexpected:\n{}",
+        measured.table(),
+        expected.table()
+    );
+}
+
+/// A request through the default module (`send` ends the HTTP context),
+/// then its copy dispatched and answered 200.
+fn mirrored(host: &mut Host, send: impl Fn(&mut Host)) -> Cost {
+    let once = |host: &mut Host| {
+        send(host);
+        host.run_pending();
+        assert_eq!(host.new_calls().len(), 1, "one copy per request");
+        host.respond_all(200);
+    };
+    once(host);
+    let cost = measure(host, once);
+    host.assert_never_paused();
+    cost
+}
+
+#[test]
+fn a_get_at_100_percent() {
+    let mut host = Host::load(&mirror_config(""));
+    let cost = mirrored(&mut host, |host| {
+        host.request().get("/items").send();
+    });
+    assert_cost(
+        "GET at 100 %",
+        &cost,
+        (12, 7),
+        &[
+            ("proxy_dequeue_shared_queue", 1),
+            ("proxy_enqueue_shared_queue", 1),
+            ("proxy_get_current_time_nanoseconds", 2),
+            ("proxy_get_header_map_pairs", 2),
+            ("proxy_get_property", 1),
+            ("proxy_http_call", 1),
+            ("proxy_increment_metric", 2),
+            ("proxy_record_metric", 1),
+            ("proxy_set_effective_context", 1),
+        ],
+        &[
+            ("proxy_on_context_create", 1),
+            ("proxy_on_request_headers", 1),
+            ("proxy_on_delete", 1),
+            ("proxy_on_queue_ready", 1),
+            ("proxy_on_http_call_response", 1),
+            // the request headers' pairs; the copy's response headers
+            ("proxy_on_memory_allocate", 2),
+        ],
+    );
+}
+
+#[test]
+fn a_post_in_3_chunks() {
+    let mut host = Host::load(&mirror_config(""));
+    let cost = mirrored(&mut host, |host| {
+        host.request()
+            .post("/upload")
+            .headers(&[("content-type", "application/json"), ("content-length", "12")])
+            .body_chunks(&[b"abcd", b"efgh", b"ijkl"])
+            .send();
+    });
+    assert_eq!(
+        host.calls().last().map(|c| c.body.clone()),
+        Some(b"abcdefghijkl".to_vec())
+    );
+    assert_cost(
+        "POST in 3 chunks",
+        &cost,
+        (15, 13),
+        &[
+            ("proxy_dequeue_shared_queue", 1),
+            ("proxy_enqueue_shared_queue", 1),
+            // one read per chunk
+            ("proxy_get_buffer_bytes", 3),
+            ("proxy_get_current_time_nanoseconds", 2),
+            ("proxy_get_header_map_pairs", 2),
+            ("proxy_get_property", 1),
+            ("proxy_http_call", 1),
+            ("proxy_increment_metric", 2),
+            ("proxy_record_metric", 1),
+            ("proxy_set_effective_context", 1),
+        ],
+        &[
+            ("proxy_on_context_create", 1),
+            ("proxy_on_request_headers", 1),
+            ("proxy_on_request_body", 3),
+            ("proxy_on_delete", 1),
+            ("proxy_on_queue_ready", 1),
+            ("proxy_on_http_call_response", 1),
+            // the headers' pairs, each chunk, the copy's response headers
+            ("proxy_on_memory_allocate", 5),
+        ],
+    );
+}
+
+#[test]
+fn a_get_on_a_named_route() {
+    let mut host = Host::load(r#"{"routes": {"api": {"forward": {"mirror": {"destinationId": "shadow"}}}}}"#);
+    let cost = mirrored(&mut host, |host| {
+        host.request().get("/items").route("api").send();
+    });
+    assert_eq!(host.requests_total("api", "shadow"), 2);
+    assert_cost(
+        "GET on route api",
+        &cost,
+        (12, 8),
+        // the same calls as without routes: the route name is read in every
+        // configuration (`proxy_get_property` 1)
+        &[
+            ("proxy_dequeue_shared_queue", 1),
+            ("proxy_enqueue_shared_queue", 1),
+            ("proxy_get_current_time_nanoseconds", 2),
+            ("proxy_get_header_map_pairs", 2),
+            ("proxy_get_property", 1),
+            ("proxy_http_call", 1),
+            ("proxy_increment_metric", 2),
+            ("proxy_record_metric", 1),
+            ("proxy_set_effective_context", 1),
+        ],
+        &[
+            ("proxy_on_context_create", 1),
+            ("proxy_on_request_headers", 1),
+            ("proxy_on_delete", 1),
+            ("proxy_on_queue_ready", 1),
+            ("proxy_on_http_call_response", 1),
+            // + the route name, now not empty
+            ("proxy_on_memory_allocate", 3),
+        ],
+    );
+}
+
+#[test]
+fn a_get_under_a_rate_cap() {
+    let mut host = Host::load(&mirror_config(r#""maxRequestsPerSecond": 1000"#));
+    let cost = mirrored(&mut host, |host| {
+        host.request().get("/items").send();
+    });
+    assert_eq!(host.skips("unnamed", "shadow"), BTreeMap::new());
+    assert_cost(
+        "GET under maxRequestsPerSecond",
+        &cost,
+        (15, 8),
+        &[
+            ("proxy_dequeue_shared_queue", 1),
+            ("proxy_enqueue_shared_queue", 1),
+            // + the bucket's refill time
+            ("proxy_get_current_time_nanoseconds", 3),
+            ("proxy_get_header_map_pairs", 2),
+            ("proxy_get_property", 1),
+            // the bucket: one read, one compare-and-swap write
+            ("proxy_get_shared_data", 1),
+            ("proxy_http_call", 1),
+            ("proxy_increment_metric", 2),
+            ("proxy_record_metric", 1),
+            ("proxy_set_effective_context", 1),
+            ("proxy_set_shared_data", 1),
+        ],
+        &[
+            ("proxy_on_context_create", 1),
+            ("proxy_on_request_headers", 1),
+            ("proxy_on_delete", 1),
+            ("proxy_on_queue_ready", 1),
+            ("proxy_on_http_call_response", 1),
+            // + the bucket's value
+            ("proxy_on_memory_allocate", 3),
+        ],
+    );
+}
+
+#[test]
+fn a_compared_get() {
+    let mut host = Host::builder().compare_module().load(&mirror_config(
+        r#""compare": {"body": "json", "ignoreFields": ["ts"], "maxBodyBytes": 64}"#,
+    ));
+    // The primary answers first, then its context ends, then the shadow.
+    let once = |host: &mut Host| {
+        let id = host.request().get("/items").keep_open().send().context_id;
+        host.run_pending();
+        let token = host.single_dispatched_call().token;
+        host.primary_responds(id, 200, br#"{"a": 1, "ts": 5}"#);
+        host.end_stream(id);
+        host.respond(token, Response::from_shadow_with_body(200, r#"{"ts": 9, "a": 1}"#));
+    };
+    once(&mut host);
+    let cost = measure(&mut host, once);
+    host.assert_never_paused();
+    assert_eq!(
+        host.counter(&crate::wasmhost::names::compared("unnamed", "shadow", "match")),
+        2
+    );
+    assert_cost(
+        "compared GET (compare module)",
+        &cost,
+        (19, 12),
+        &[
+            ("proxy_dequeue_shared_queue", 1),
+            ("proxy_enqueue_shared_queue", 1),
+            // the primary's response body; the copy's response body
+            ("proxy_get_buffer_bytes", 2),
+            ("proxy_get_current_time_nanoseconds", 4),
+            // request headers; the primary's response headers; the copy's
+            ("proxy_get_header_map_pairs", 3),
+            ("proxy_get_property", 1),
+            ("proxy_http_call", 1),
+            ("proxy_increment_metric", 3),
+            ("proxy_record_metric", 2),
+            ("proxy_set_effective_context", 1),
+        ],
+        &[
+            ("proxy_on_context_create", 1),
+            ("proxy_on_request_headers", 1),
+            ("proxy_on_response_headers", 1),
+            ("proxy_on_response_body", 1),
+            ("proxy_on_delete", 1),
+            ("proxy_on_queue_ready", 1),
+            ("proxy_on_http_call_response", 1),
+            ("proxy_on_memory_allocate", 5),
+        ],
+    );
+}
+
+/// What Envoy's callbacks need for a request that is not copied: the
+/// context, the request headers (end of stream) and the delete: 3 VM
+/// entries, and not one host call.
+const NOT_COPIED: &[(&str, u64)] = &[
+    ("proxy_on_context_create", 1),
+    ("proxy_on_request_headers", 1),
+    ("proxy_on_delete", 1),
+];
+
+/// A request that is not copied costs no host call at all: at percentage
+/// 0, and when sampled out at percentage 50.
+#[test]
+fn a_request_not_sampled_makes_no_host_call() {
+    let not_copied = |host: &mut Host| {
+        host.request().get("/items").send();
+        host.run_pending();
+        host.new_calls().len()
+    };
+    let mut none = Host::load(&mirror_config(r#""percentage": 0"#));
+    not_copied(&mut none);
+    let cost = measure(&mut none, |host| assert_eq!(not_copied(host), 0, "not copied"));
+    assert_cost("percentage 0", &cost, (0, 3), &[], NOT_COPIED);
+
+    let mut half = Host::load(&mirror_config(r#""percentage": 50"#));
+    not_copied(&mut half);
+    half.respond_all(200);
+    let mut sampled_out = 0;
+    for _ in 0..20 {
+        let mut copies = 0;
+        let cost = measure(&mut half, |host| copies = not_copied(host));
+        if copies == 0 {
+            sampled_out += 1;
+            assert_cost("sampled out at percentage 50", &cost, (0, 3), &[], NOT_COPIED);
+        } else {
+            half.respond_all(200);
+        }
+    }
+    assert!(
+        (1..20).contains(&sampled_out),
+        "{sampled_out} of 20 sampled out at 50 %"
+    );
+    half.assert_never_paused();
+}
