@@ -6,15 +6,20 @@
 use crate::Failure;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use vrata_mirror_core::compare::CompareResult;
 use vrata_mirror_core::telemetry::catalogue::{Label, MetricKind};
-use vrata_mirror_core::telemetry::names::{self, LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use vrata_mirror_core::telemetry::names::{
+    self, COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+};
 use vrata_mirror_core::telemetry::ResponseClass;
-use vrata_mirror_render::observability::is_error;
+use vrata_mirror_render::observability::{is_compared, is_error, is_mismatch};
 
 /// Print, per route and destination: copies sent, copies skipped by
 /// reason, the shadow's answers by class with the error share, and p50/p99
 /// of the shadow's latency (from the histogram, as of Envoy's last stats
-/// flush).
+/// flush). Where mirrors compare (vrata_mirror_compare.wasm), also p50/p99
+/// of the primary on the compared requests, the comparison results by kind
+/// and the mismatch share.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// Envoy's admin interface, e.g. http://127.0.0.1:9901.
@@ -38,6 +43,17 @@ pub struct Series {
     pub answers: BTreeMap<String, f64>,
     /// The latency histogram: (upper bound in ms, cumulative count).
     pub buckets: Vec<(f64, f64)>,
+    /// By comparison result (mirrors with `compare` only).
+    pub compare: BTreeMap<String, f64>,
+    /// The primary's latency histogram on the compared requests.
+    pub primary_buckets: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// Whether the comparison metrics exist for it.
+    pub fn compares(&self) -> bool {
+        !self.compare.is_empty() || !self.primary_buckets.is_empty()
+    }
 }
 
 /// Route and destination.
@@ -85,12 +101,14 @@ impl Snapshot {
         }
         let reason = decoded.label(Label::Reason).map(str::to_owned);
         let class = decoded.label(Label::Class).map(str::to_owned);
+        let result = decoded.label(Label::Result).map(str::to_owned);
         let metric = decoded.metric.name;
         let Some(series) = self.entry(&decoded) else { return };
-        match (metric, reason, class) {
-            (REQUESTS_TOTAL, _, _) => series.sent += value,
-            (SKIPPED_TOTAL, Some(reason), _) => *series.skipped.entry(reason).or_default() += value,
-            (RESPONSES_TOTAL, _, Some(class)) => *series.answers.entry(class).or_default() += value,
+        match (metric, reason, class, result) {
+            (REQUESTS_TOTAL, ..) => series.sent += value,
+            (SKIPPED_TOTAL, Some(reason), _, _) => *series.skipped.entry(reason).or_default() += value,
+            (RESPONSES_TOTAL, _, Some(class), _) => *series.answers.entry(class).or_default() += value,
+            (COMPARE_TOTAL, _, _, Some(result)) => *series.compare.entry(result).or_default() += value,
             _ => {}
         }
     }
@@ -99,9 +117,11 @@ impl Snapshot {
         let Some(decoded) = histogram.get("name").and_then(|n| n.as_str()).and_then(names::decode) else {
             return;
         };
-        if decoded.metric.name != LATENCY_MS {
-            return;
-        }
+        let primary = match decoded.metric.name {
+            LATENCY_MS => false,
+            PRIMARY_LATENCY_MS => true,
+            _ => return,
+        };
         let buckets: Vec<(f64, f64)> = histogram
             .get("buckets")
             .and_then(|b| b.as_array())
@@ -112,7 +132,11 @@ impl Snapshot {
             })
             .unwrap_or_default();
         if let Some(series) = self.entry(&decoded) {
-            series.buckets = buckets;
+            if primary {
+                series.primary_buckets = buckets;
+            } else {
+                series.buckets = buckets;
+            }
         }
     }
 
@@ -126,21 +150,23 @@ impl Snapshot {
                     .map(|(k, v)| (k.clone(), (v - before.get(k).copied().unwrap_or(0.0)).max(0.0)))
                     .collect()
             };
-            let buckets = now
-                .buckets
-                .iter()
-                .map(|(bound, count)| {
-                    let was = before.buckets.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, c)| *c);
-                    (*bound, (count - was).max(0.0))
-                })
-                .collect();
+            let buckets = |now: &[(f64, f64)], before: &[(f64, f64)]| -> Vec<(f64, f64)> {
+                now.iter()
+                    .map(|(bound, count)| {
+                        let was = before.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, c)| *c);
+                        (*bound, (count - was).max(0.0))
+                    })
+                    .collect()
+            };
             delta.series.insert(
                 key.clone(),
                 Series {
                     sent: (now.sent - before.sent).max(0.0),
                     skipped: diff(&now.skipped, &before.skipped),
                     answers: diff(&now.answers, &before.answers),
-                    buckets,
+                    buckets: buckets(&now.buckets, &before.buckets),
+                    compare: diff(&now.compare, &before.compare),
+                    primary_buckets: buckets(&now.primary_buckets, &before.primary_buckets),
                 },
             );
         }
@@ -150,6 +176,27 @@ impl Snapshot {
 
 fn class_is_error(label: &str) -> bool {
     ResponseClass::all().any(|c| c.label() == label && is_error(c))
+}
+
+fn result_is(label: &str, keep: fn(CompareResult) -> bool) -> bool {
+    CompareResult::ALL.iter().any(|r| r.label() == label && keep(*r))
+}
+
+/// Mismatches over compared answers (match + status_mismatch +
+/// body_mismatch), as the dashboard and the mismatch alert define it.
+fn mismatch_share(compare: &BTreeMap<String, f64>) -> String {
+    let sum = |keep: fn(CompareResult) -> bool| {
+        compare
+            .iter()
+            .filter(|(result, _)| result_is(result, keep))
+            .fold(0.0, |a, (_, v)| a + v)
+    };
+    let compared = sum(is_compared);
+    if compared > 0.0 {
+        format!("{:.1}%", 100.0 * sum(is_mismatch) / compared)
+    } else {
+        "-".to_owned()
+    }
 }
 
 /// The `q` quantile (0..1) of a cumulative histogram, as Prometheus'
@@ -205,17 +252,31 @@ fn millis(value: Option<f64>) -> String {
 
 /// The table: one row per route and destination. `per`: the interval in
 /// seconds, to print rates instead of totals.
+/// With comparison metrics (any mirror with `compare`), four more
+/// columns: the primary's p50/p99 on the compared requests next to the
+/// shadow's, the comparison results by kind and the mismatch share.
 pub fn table(snapshot: &Snapshot, per: Option<f64>) -> String {
-    let header = [
+    let compares = snapshot.series.values().any(Series::compares);
+    let mut header = vec![
         "ROUTE",
         "DESTINATION",
         if per.is_some() { "SENT/S" } else { "SENT" },
         "SKIPPED (BY REASON)",
         "SHADOW ANSWERS (BY CLASS)",
         "ERRORS",
-        "P50 MS",
-        "P99 MS",
     ];
+    if compares {
+        header.extend([
+            "SHADOW P50 MS",
+            "SHADOW P99 MS",
+            "PRIMARY P50 MS",
+            "PRIMARY P99 MS",
+            "COMPARED (BY RESULT)",
+            "MISMATCH",
+        ]);
+    } else {
+        header.extend(["P50 MS", "P99 MS"]);
+    }
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     for ((route, destination), series) in &snapshot.series {
         let answered = series.answers.values().fold(0.0, |a, v| a + v);
@@ -229,7 +290,7 @@ pub fn table(snapshot: &Snapshot, per: Option<f64>) -> String {
         } else {
             "-".to_owned()
         };
-        rows.push(vec![
+        let mut row = vec![
             route.clone(),
             destination.clone(),
             number(series.sent, per),
@@ -238,7 +299,16 @@ pub fn table(snapshot: &Snapshot, per: Option<f64>) -> String {
             share,
             millis(quantile(&series.buckets, 0.5)),
             millis(quantile(&series.buckets, 0.99)),
-        ]);
+        ];
+        if compares {
+            row.extend([
+                millis(quantile(&series.primary_buckets, 0.5)),
+                millis(quantile(&series.primary_buckets, 0.99)),
+                counts(&series.compare, per),
+                mismatch_share(&series.compare),
+            ]);
+        }
+        rows.push(row);
     }
     if rows.len() == 1 {
         return "no vrata_mirror metrics yet: nothing was mirrored (or the filter is not loaded)\n".to_owned();
@@ -391,6 +461,50 @@ mod tests {
         assert_eq!(
             snapshot.since(&snapshot).series[&("api".to_owned(), "shadow".to_owned())].sent,
             0.0
+        );
+        assert!(!shown.contains("MISMATCH") && !shown.contains("PRIMARY"), "{shown}");
+    }
+
+    #[test]
+    fn comparison_columns_appear_only_with_the_comparison_metrics() {
+        let text = r#"{"stats":[
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;vrata_mirror_requests_total","value":10},
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;class=.=2xx;.;vrata_mirror_responses_total","value":10},
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;result=.=match;.;vrata_mirror_compare_total","value":6},
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;result=.=status_mismatch;.;vrata_mirror_compare_total","value":1},
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;result=.=body_mismatch;.;vrata_mirror_compare_total","value":1},
+          {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;result=.=shadow_failed;.;vrata_mirror_compare_total","value":2},
+          {"name":"wasmcustom.route=.=home;.;destination=.=shadow;.;vrata_mirror_requests_total","value":3},
+          {"histograms":[
+            {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;vrata_mirror_response_time_ms",
+             "buckets":[{"upper_bound":1,"interval":0,"cumulative":0},{"upper_bound":5,"interval":0,"cumulative":10}]},
+            {"name":"wasmcustom.route=.=api;.;destination=.=canary;.;vrata_mirror_primary_response_time_ms",
+             "buckets":[{"upper_bound":10,"interval":0,"cumulative":0},{"upper_bound":50,"interval":0,"cumulative":10}]}]}
+        ]}"#;
+        let snapshot = Snapshot::from_json(text).unwrap();
+        let shown = table(&snapshot, None);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(
+            lines[0].ends_with("SHADOW P50 MS  SHADOW P99 MS  PRIMARY P50 MS  PRIMARY P99 MS  COMPARED (BY RESULT)                                          MISMATCH"),
+            "{shown}"
+        );
+        // Shadow 1..5 ms, primary 10..50 ms; 2 of 8 compared differ
+        // (shadow_failed is not compared).
+        let api: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(api[7..11], ["3.00", "4.96", "30.0", "49.6"], "{shown}");
+        assert!(
+            lines[1].contains("body_mismatch 1, match 6, shadow_failed 2, status_mismatch 1  25.0%"),
+            "{shown}"
+        );
+        // A mirror without compare: dashes.
+        let home: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(home[..3], ["home", "shadow", "3"], "{shown}");
+        assert_eq!(home[3..], ["-"; 9], "{shown}");
+        let delta = snapshot.since(&Snapshot::default());
+        assert!(
+            table(&delta, Some(2.0)).contains("match 3.0/s"),
+            "{}",
+            table(&delta, Some(2.0))
         );
     }
 }

@@ -1,22 +1,29 @@
 //! `vrata-mirror report` against a real Envoy (configured by `vrata-mirror
 //! envoy`): copies sent, answers by class with the error share, latency
-//! quantiles, skips; `--watch` rates; one-line errors.
+//! quantiles, skips; `--watch` rates; one-line errors; with the comparison
+//! module, the comparison columns.
 
 use crate::{texts, vrata_mirror, TempFile};
 use std::time::Duration;
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::envoy::{wasm_module, Envoy};
+use vrata_mirror_testkit::envoy::{compare_module, wasm_module, Envoy};
 use vrata_mirror_testkit::upstream::{closed_port, Behaviour, Upstream};
 
 /// An Envoy mirroring route `api` to `shadow` and the default route to
 /// `dead` (a closed port), its stats flushed every 200 ms.
 async fn start(primary: &Upstream, shadow: &Upstream) -> (Envoy, TempFile) {
-    let plugin = TempFile::new(
-        "plugin.json",
-        br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
-             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow"}}}}}"#,
-    );
-    let wasm = wasm_module();
+    let plugin = br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
+             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow"}}}}}"#;
+    start_with(primary, shadow, plugin, wasm_module()).await
+}
+
+async fn start_with(
+    primary: &Upstream,
+    shadow: &Upstream,
+    plugin: &[u8],
+    wasm: std::path::PathBuf,
+) -> (Envoy, TempFile) {
+    let plugin = TempFile::new("plugin.json", plugin);
     let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
     let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
     let dead_cluster = format!("dead=127.0.0.1:{}", closed_port());
@@ -51,6 +58,19 @@ fn row<'a>(report: &'a str, route: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(&format!("{route} ")))
         .unwrap_or_else(|| panic!("no row for {route}:\n{report}"))
+}
+
+/// The cell of `route`'s row under `column` (the columns are left-aligned).
+fn cell<'a>(report: &'a str, route: &str, column: &str) -> &'a str {
+    let header = report.lines().find(|l| l.starts_with("ROUTE")).unwrap();
+    let start = header
+        .find(column)
+        .unwrap_or_else(|| panic!("no column {column}: {report}"));
+    let after = start + column.len();
+    let end = header[after..].find(|c: char| c != ' ').map(|i| after + i);
+    let line = row(report, route);
+    let end = end.map_or(line.len(), |e| e.min(line.len()));
+    line.get(start..end).unwrap_or("").trim()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,4 +152,75 @@ fn an_unreachable_admin_is_one_line_and_exit_1() {
     );
     let output = vrata_mirror(&["report", "--admin", "https://example.invalid"]);
     assert!(texts(&output).1.contains("https is not supported"));
+}
+
+/// The comparison module, route api comparing, the default route (to the
+/// dead shadow) not:
+/// the primary's p50/p99 next to the shadow's, the results by kind and the
+/// mismatch share on api's row, dashes on default's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_compare_the_report_shows_results_mismatch_share_and_the_primarys_latency() {
+    let primary = Upstream::start("primary", Behaviour::Compare).await;
+    let shadow = Upstream::start("shadow", Behaviour::Compare).await;
+    let plugin =
+        br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
+             "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "compare": {"body": "json", "ignoreFields": ["ts"]}}}}}}"#;
+    let (envoy, _plugin) = start_with(&primary, &shadow, plugin, compare_module()).await;
+    // 6 alike, 1 status and 1 body mismatch: 25 %.
+    for path in [
+        "/api/same/0",
+        "/api/same/1",
+        "/api/same/2",
+        "/api/same/3",
+        "/api/ignored/0",
+        "/api/same/4",
+        "/api/status/0",
+        "/api/json/0",
+    ] {
+        assert_eq!(client::http1("GET", &envoy.url(path), &[], "").await.status, 200);
+    }
+    client::http1("GET", &envoy.url("/other"), &[], "").await;
+    let admin = format!("http://{}", envoy.admin);
+    let mut report = String::new();
+    for _ in 0..50 {
+        let output = vrata_mirror(&["report", "--admin", &admin]);
+        let (stdout, stderr) = texts(&output);
+        assert!(output.status.success(), "{stderr}");
+        report = stdout;
+        if report.contains("MISMATCH")
+            && row(&report, "api").contains("25.0%")
+            && cell(&report, "api", "PRIMARY P99 MS") != "-"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("{report}");
+    let header = report.lines().find(|l| l.starts_with("ROUTE")).unwrap();
+    assert!(
+        header.contains("SHADOW P50 MS  SHADOW P99 MS  PRIMARY P50 MS  PRIMARY P99 MS  COMPARED (BY RESULT)"),
+        "{report}"
+    );
+    let api = row(&report, "api");
+    assert!(
+        api.contains("body_mismatch 1, match 6, status_mismatch 1  25.0%"),
+        "{report}"
+    );
+    assert_eq!(cell(&report, "api", "SENT"), "8", "{report}");
+    assert_eq!(
+        cell(&report, "api", "SHADOW ANSWERS (BY CLASS)"),
+        "2xx 7, 5xx 1",
+        "{report}"
+    );
+    let ms = |column: &str| -> f64 {
+        cell(&report, "api", column)
+            .parse()
+            .unwrap_or_else(|_| panic!("{column}: {report}"))
+    };
+    for (p50, p99) in [("SHADOW P50 MS", "SHADOW P99 MS"), ("PRIMARY P50 MS", "PRIMARY P99 MS")] {
+        assert!(ms(p50) > 0.0 && ms(p50) <= ms(p99) && ms(p99) < 1000.0, "{report}");
+    }
+    for column in ["PRIMARY P50 MS", "PRIMARY P99 MS", "COMPARED (BY RESULT)", "MISMATCH"] {
+        assert_eq!(cell(&report, "default", column), "-", "{report}");
+    }
 }
