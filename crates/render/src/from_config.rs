@@ -95,25 +95,29 @@ impl EnvoyOptions {
     }
 }
 
-/// The bootstrap for `config` (parsed from `text`, which the filter gets
-/// as written). Errors are one line and name what is missing or wrong.
-pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> Result<Bootstrap, String> {
-    let default_policy = config.policy_for(Some(&options.default_route));
-    let default_at = if config.routes.iter().any(|(n, _)| *n == options.default_route) {
-        format!("routes[{:?}].forward", options.default_route)
+/// The block that serves the catch-all route `default_route`: its own entry
+/// in "routes" if it has one, else the top-level "forward", with the field
+/// path errors name it by.
+pub fn default_block<'a>(config: &'a PluginConfig, default_route: &str) -> (&'a ForwardPolicy, String) {
+    let at = if config.routes.iter().any(|(n, _)| n == default_route) {
+        format!("routes[{default_route:?}].forward")
     } else {
         "forward".to_owned()
     };
-    let fallback = (default_policy.destinations.as_slice(), default_at.as_str());
+    (config.policy_for(Some(default_route)), at)
+}
 
-    let prefix_of = |name: &str, default: String| -> String {
-        options
-            .prefixes
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map_or(default, |(_, p)| p.clone())
-    };
+/// The path prefix a `--route NAME=PREFIX` gives `name` (the last one wins).
+pub fn prefix_of(prefixes: &[(String, String)], name: &str) -> Option<String> {
+    prefixes.iter().rev().find(|(n, _)| n == name).map(|(_, p)| p.clone())
+}
+
+/// The bootstrap for `config` (parsed from `text`, which the filter gets
+/// as written). Errors are one line and name what is missing or wrong.
+pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> Result<Bootstrap, String> {
+    let (default_policy, default_at) = default_block(config, &options.default_route);
+    let fallback = (default_policy.destinations.as_slice(), default_at.as_str());
+    let prefix_or = |name: &str, default: String| prefix_of(&options.prefixes, name).unwrap_or(default);
 
     let mut routes = Vec::new();
     for (name, policy) in config.routes.iter().filter(|(n, _)| *n != options.default_route) {
@@ -121,7 +125,7 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
         let clusters = weighted(policy, &at, fallback)?;
         routes.push(Route {
             name: Some(name.clone()),
-            prefix: prefix_of(name, format!("/{name}")),
+            prefix: prefix_or(name, format!("/{name}")),
             grpc: false,
             clusters,
             native_mirrors: native_mirrors(policy, &at, options.mirroring)?,
@@ -140,7 +144,7 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     for name in extra {
         routes.push(Route {
             name: Some(name.to_owned()),
-            prefix: prefix_of(name, format!("/{name}")),
+            prefix: prefix_or(name, format!("/{name}")),
             grpc: false,
             clusters: weighted(default_policy, &default_at, (&[], &default_at))?,
             native_mirrors: native_mirrors(default_policy, &default_at, options.mirroring)?,
@@ -149,7 +153,7 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     }
     routes.push(Route {
         name: Some(options.default_route.clone()),
-        prefix: prefix_of(&options.default_route, "/".to_owned()),
+        prefix: prefix_or(&options.default_route, "/".to_owned()),
         grpc: false,
         clusters: weighted(default_policy, &default_at, (&[], &default_at))?,
         native_mirrors: native_mirrors(default_policy, &default_at, options.mirroring)?,

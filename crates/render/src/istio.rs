@@ -5,7 +5,7 @@
 //! sidecar's cluster name, `outbound|<port>|<subset>|<host>`: that is what
 //! the filter dispatches copies to, and what the VirtualService routes to.
 
-use crate::from_config::weighted;
+use crate::from_config::{default_block, prefix_of, weighted};
 use crate::yaml::{print, Entry, Yaml};
 use vrata_mirror_core::config::PluginConfig;
 use vrata_mirror_core::dispatch::{ASYNC_RESPONSE_BUFFER_LIMIT_KEY, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT};
@@ -144,21 +144,8 @@ pub fn wasm_plugin(plugin: &serde_json::Value, options: &IstioOptions) -> Yaml {
 /// the catch-all, each forwarding to its block's destinations (a route
 /// without any forwards like the catch-all).
 pub fn virtual_service(config: &PluginConfig, options: &IstioOptions) -> Result<Yaml, String> {
-    let default_policy = config.policy_for(Some(&options.default_route));
-    let default_at = if config.routes.iter().any(|(n, _)| *n == options.default_route) {
-        format!("routes[{:?}].forward", options.default_route)
-    } else {
-        "forward".to_owned()
-    };
+    let (default_policy, default_at) = default_block(config, &options.default_route);
     let fallback = (default_policy.destinations.as_slice(), default_at.as_str());
-    let prefix_of = |name: &str, default: String| -> String {
-        options
-            .prefixes
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map_or(default, |(_, p)| p.clone())
-    };
     let mut http = Vec::new();
     for (name, policy) in config.routes.iter().filter(|(n, _)| *n != options.default_route) {
         let at = format!("routes[{name:?}].forward");
@@ -170,19 +157,14 @@ pub fn virtual_service(config: &PluginConfig, options: &IstioOptions) -> Result<
         let weights = weighted(policy, &at, fallback)?;
         http.push(http_route(
             name,
-            Some(prefix_of(name, format!("/{name}"))),
+            Some(prefix_of(&options.prefixes, name).unwrap_or_else(|| format!("/{name}"))),
             list,
             list_at,
             &weights,
         )?);
     }
     let weights = weighted(default_policy, &default_at, (&[], &default_at))?;
-    let prefix = options
-        .prefixes
-        .iter()
-        .rev()
-        .find(|(n, _)| *n == options.default_route)
-        .map(|(_, p)| p.clone());
+    let prefix = prefix_of(&options.prefixes, &options.default_route);
     http.push(http_route(
         &options.default_route,
         prefix,
