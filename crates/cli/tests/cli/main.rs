@@ -59,6 +59,38 @@ impl Drop for TempFile {
     }
 }
 
+/// A real Envoy started from what `vrata-mirror envoy` prints for `plugin`
+/// with the module `wasm` and `clusters` (`NAME=HOST:PORT`), listener and
+/// admin on ephemeral loopback ports, stats flushed every `stats_flush`.
+pub async fn envoy_from_command(
+    plugin: &TempFile,
+    wasm: &std::path::Path,
+    clusters: &[String],
+    stats_flush: &str,
+) -> vrata_mirror_testkit::envoy::Envoy {
+    let mut args = vec![
+        "envoy",
+        plugin.path(),
+        "--wasm",
+        wasm.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--stats-flush-interval",
+        stats_flush,
+    ];
+    for cluster in clusters {
+        args.extend(["--cluster", cluster.as_str()]);
+    }
+    let output = vrata_mirror(&args);
+    let (yaml, stderr) = texts(&output);
+    assert!(output.status.success(), "{stderr}");
+    tokio::task::spawn_blocking(move || vrata_mirror_testkit::envoy::Envoy::start(&yaml, 1))
+        .await
+        .unwrap()
+}
+
 #[test]
 fn every_subcommand_has_help() {
     for sub in ["check", "envoy", "istio", "report", "observability"] {

@@ -7,7 +7,7 @@
 //! come from Debian's `prometheus` package (scripts/ensure-prometheus.sh,
 //! run by `make test`); without them these tests fail, never skip.
 
-use crate::{texts, vrata_mirror, TempFile};
+use crate::{envoy_from_command, texts, TempFile};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -252,30 +252,11 @@ async fn a_real_prometheus_evaluates_every_query_and_fires_the_mismatch_and_shad
              "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024,
                                                        "compare": {"body": "json"}}}}}}"#,
     );
-    let wasm = compare_module();
-    let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
-    let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
-    let output = vrata_mirror(&[
-        "envoy",
-        plugin.path(),
-        "--wasm",
-        wasm.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--cluster",
-        &primary_cluster,
-        "--cluster",
-        &shadow_cluster,
-        "--stats-flush-interval",
-        "1s",
-    ]);
-    let (yaml, stderr) = texts(&output);
-    assert!(output.status.success(), "{stderr}");
-    let envoy = tokio::task::spawn_blocking(move || Envoy::start(&yaml, 1))
-        .await
-        .unwrap();
+    let clusters = [
+        format!("primary=127.0.0.1:{}", primary.port()),
+        format!("shadow=127.0.0.1:{}", shadow.port()),
+    ];
+    let envoy = envoy_from_command(&plugin, &compare_module(), &clusters, "1s").await;
     let admin = envoy.admin;
     let prometheus = tokio::task::spawn_blocking(move || Prometheus::start(admin))
         .await

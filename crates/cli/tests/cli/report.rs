@@ -3,7 +3,7 @@
 //! quantiles, skips; `--watch` rates; one-line errors; with the comparison
 //! module, the comparison columns.
 
-use crate::{texts, vrata_mirror, TempFile};
+use crate::{envoy_from_command, texts, vrata_mirror, TempFile};
 use std::time::Duration;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::envoy::{compare_module, wasm_module, Envoy};
@@ -24,32 +24,12 @@ async fn start_with(
     wasm: std::path::PathBuf,
 ) -> (Envoy, TempFile) {
     let plugin = TempFile::new("plugin.json", plugin);
-    let primary_cluster = format!("primary=127.0.0.1:{}", primary.port());
-    let shadow_cluster = format!("shadow=127.0.0.1:{}", shadow.port());
-    let dead_cluster = format!("dead=127.0.0.1:{}", closed_port());
-    let output = vrata_mirror(&[
-        "envoy",
-        plugin.path(),
-        "--wasm",
-        wasm.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--cluster",
-        &primary_cluster,
-        "--cluster",
-        &shadow_cluster,
-        "--cluster",
-        &dead_cluster,
-        "--stats-flush-interval",
-        "0.2s",
-    ]);
-    let (yaml, stderr) = texts(&output);
-    assert!(output.status.success(), "{stderr}");
-    let envoy = tokio::task::spawn_blocking(move || Envoy::start(&yaml, 1))
-        .await
-        .unwrap();
+    let clusters = [
+        format!("primary=127.0.0.1:{}", primary.port()),
+        format!("shadow=127.0.0.1:{}", shadow.port()),
+        format!("dead=127.0.0.1:{}", closed_port()),
+    ];
+    let envoy = envoy_from_command(&plugin, &wasm, &clusters, "0.2s").await;
     (envoy, plugin)
 }
 
