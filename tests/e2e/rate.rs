@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::{admin_get, Envoy};
+use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::rig::{eventually, start_envoy, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded, Upstream};
 
@@ -292,58 +293,6 @@ async fn with_copies_each_copy_takes_its_own_token() {
     );
 }
 
-/// A test's configuration with its listener served by LDS from a watched
-/// directory (Envoy's file-based xDS), so that the plugin configuration can
-/// change while Envoy runs. Printed as JSON (which is YAML) from the
-/// renderer's tree.
-struct LdsConfig {
-    dir: std::path::PathBuf,
-    /// The bootstrap: the rendered one, its static listener replaced by LDS.
-    bootstrap: String,
-}
-
-impl LdsConfig {
-    fn new(setup: &Setup, tag: &str) -> LdsConfig {
-        let dir = std::env::temp_dir().join(format!("vrata-e2e-lds-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut bootstrap = setup.bootstrap().tree().to_json();
-        let statics = bootstrap["static_resources"].as_object_mut().expect("static_resources");
-        assert!(statics.remove("listeners").is_some(), "a static listener");
-        bootstrap["dynamic_resources"] = serde_json::json!({
-            "lds_config": {
-                "resource_api_version": "V3",
-                "path_config_source": {
-                    "path": dir.join("lds.yaml").display().to_string(),
-                    "watched_directory": {"path": dir.display().to_string()}
-                }
-            }
-        });
-        LdsConfig {
-            dir,
-            bootstrap: serde_json::to_string_pretty(&bootstrap).unwrap(),
-        }
-    }
-
-    /// Publishes `setup`'s listener: written aside, then renamed over the
-    /// watched file.
-    fn publish(&self, setup: &Setup) {
-        let rendered = setup.bootstrap().tree().to_json();
-        let mut listener = rendered["static_resources"]["listeners"][0].clone();
-        assert!(listener.is_object(), "a listener in {rendered}");
-        listener["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener".into();
-        let resources = serde_json::json!({ "resources": [listener] });
-        let staged = self.dir.join("lds.yaml.next");
-        std::fs::write(&staged, serde_json::to_string_pretty(&resources).unwrap()).unwrap();
-        std::fs::rename(&staged, self.dir.join("lds.yaml")).unwrap();
-    }
-}
-
-impl Drop for LdsConfig {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The rate is changed while Envoy runs, by pushing a new listener over
 /// LDS (no restart): the new cap binds at once, on both workers. (The new
 /// configuration finds the same bucket in shared data, which outlives the
@@ -361,8 +310,8 @@ async fn a_new_rate_pushed_over_lds_takes_effect() {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
     let setup = |json: &str| Setup::new(json, primary.port(), shadow.port());
-    let lds = LdsConfig::new(&setup(&plugin(SLOW, "slow")), "rate");
-    lds.publish(&setup(&plugin(SLOW, "slow")));
+    let lds = LdsConfig::new(&setup(&plugin(SLOW, "slow")).bootstrap(), "rate");
+    lds.publish(&setup(&plugin(SLOW, "slow")).bootstrap());
     let envoy = start_envoy(lds.bootstrap.clone(), WORKERS).await;
     let updates = || envoy.stat("listener_manager.lds.update_success");
     let initial_updates = updates();
@@ -378,7 +327,7 @@ async fn a_new_rate_pushed_over_lds_takes_effect() {
     shadow.settle(QUIET).await;
     let slow_copies = count("slow");
 
-    lds.publish(&setup(&plugin(FAST, "fast")));
+    lds.publish(&setup(&plugin(FAST, "fast")).bootstrap());
     assert!(
         eventually(ARRIVAL, || updates() > initial_updates).await,
         "Envoy did not take the new listener:\n{}",

@@ -173,6 +173,19 @@ impl Envoy {
     }
 
     pub fn try_start(yaml: &str, concurrency: u32) -> Result<Envoy, StartFailure> {
+        Self::try_start_with(yaml, concurrency, &[])
+    }
+
+    /// As [`Envoy::start`], with more command-line arguments (e.g.
+    /// `--drain-time-s 1` for a test that pushes listeners over LDS).
+    pub fn start_with(yaml: &str, concurrency: u32, extra_args: &[&str]) -> Envoy {
+        match Self::try_start_with(yaml, concurrency, extra_args) {
+            Ok(envoy) => envoy,
+            Err(failure) => panic!("Envoy did not start:\n{}", failure.log),
+        }
+    }
+
+    pub fn try_start_with(yaml: &str, concurrency: u32, extra_args: &[&str]) -> Result<Envoy, StartFailure> {
         let dir = scratch_dir("envoy");
         let config = dir.join("envoy.yaml");
         let admin_file = dir.join("admin.address");
@@ -190,6 +203,7 @@ impl Envoy {
                 "warning",
             ])
             .args(["--component-log-level", "wasm:info"])
+            .args(extra_args)
             .arg("--admin-address-path")
             .arg(&admin_file)
             .current_dir(crate::repo_root())

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod envoy;
 pub mod grpc;
+pub mod lds;
 pub mod rig;
 pub mod upstream;
 

@@ -12,12 +12,13 @@ use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// How an upstream answers.
@@ -44,6 +45,11 @@ pub enum Behaviour {
     /// For the comparison tests (issue 10): answers by path, the primary
     /// and the shadow alike or differently (see [`compare_answer`]).
     Compare,
+    /// gRPC requests (`content-type: application/grpc…`) get a
+    /// trailers-only gRPC answer with this `grpc-status` (0: OK); any other
+    /// request is answered as [`Behaviour::Answer`]. For a shadow that
+    /// receives HTTP and gRPC copies alike (the soak, crates/soak).
+    GrpcStatus(u8),
 }
 
 /// What an upstream named `name` answers to `path` under
@@ -184,15 +190,26 @@ struct Shared {
     name: String,
     behaviour: Mutex<Behaviour>,
     log_to_stdout: bool,
+    /// Keep every request ([`Upstream::received`]); otherwise only count
+    /// them (for hours of traffic with 200 KiB bodies: the soak).
+    keep: bool,
     received: Mutex<Vec<Recorded>>,
+    /// Requests read whole (head and body), kept or not.
+    received_total: AtomicU64,
+    /// Requests answered with a status (the answer's head handed to hyper).
+    answered_total: AtomicU64,
     new_request: Notify,
+    /// Bumped to close every open connection gracefully (h1: after the
+    /// answer in progress; h2: GOAWAY, streams in progress finish).
+    close_connections: watch::Sender<u64>,
 }
 
 /// A running upstream on 127.0.0.1. Dropping it stops accepting.
 pub struct Upstream {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: JoinHandle<()>,
+    /// The accept loop; `None` while [`Upstream::stop_listening`] holds.
+    accept: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Upstream {
@@ -202,6 +219,16 @@ impl Upstream {
 
     /// `port` 0 picks a free one; `log_to_stdout` prints a line per request.
     pub async fn start_on(name: &str, behaviour: Behaviour, port: u16, log_to_stdout: bool) -> Upstream {
+        Self::start_with(name, behaviour, port, log_to_stdout, true).await
+    }
+
+    /// An upstream that counts what it receives and answers ([`Upstream::count`],
+    /// [`Upstream::answered`]) and keeps none of it: `received()` stays empty.
+    pub async fn start_counting(name: &str, behaviour: Behaviour) -> Upstream {
+        Self::start_with(name, behaviour, 0, false, false).await
+    }
+
+    async fn start_with(name: &str, behaviour: Behaviour, port: u16, log_to_stdout: bool, keep: bool) -> Upstream {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap_or_else(|e| panic!("{name}: cannot listen on 127.0.0.1:{port}: {e}"));
@@ -210,26 +237,19 @@ impl Upstream {
             name: name.to_owned(),
             behaviour: Mutex::new(behaviour),
             log_to_stdout,
+            keep,
             received: Mutex::new(Vec::new()),
+            received_total: AtomicU64::new(0),
+            answered_total: AtomicU64::new(0),
             new_request: Notify::new(),
+            close_connections: watch::Sender::new(0),
         });
-        let accept_shared = shared.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = accept_shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(shared.clone(), req));
-                    // HTTP/1.1, or h2c with prior knowledge (for HTTP/2 clusters).
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Upstream { addr, shared, accept }
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        Upstream {
+            addr,
+            shared,
+            accept: Mutex::new(Some(accept)),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -240,13 +260,51 @@ impl Upstream {
         *self.shared.behaviour.lock().unwrap() = behaviour;
     }
 
-    /// Everything received so far.
+    /// Refuses connections from now on: the listening socket is closed
+    /// (connecting gets RST, "connection refused"), and every open
+    /// connection is closed gracefully, so that a pooling client (Envoy)
+    /// has to connect anew. [`Upstream::listen_again`] undoes it.
+    pub fn stop_listening(&self) {
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
+        self.shared.close_connections.send_modify(|generation| *generation += 1);
+    }
+
+    /// Listens again on the same port after [`Upstream::stop_listening`].
+    /// Fails loudly if the port cannot be bound again within 5 s.
+    pub async fn listen_again(&self) {
+        if self.accept.lock().unwrap().is_some() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    panic!("{}: cannot listen on {} again: {e}", self.shared.name, self.addr)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        *self.accept.lock().unwrap() = Some(tokio::spawn(accept_loop(listener, self.shared.clone())));
+    }
+
+    /// Everything received so far (empty for [`Upstream::start_counting`]).
     pub fn received(&self) -> Vec<Recorded> {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// Requests received whole so far.
     pub fn count(&self) -> usize {
-        self.shared.received.lock().unwrap().len()
+        self.shared.received_total.load(Ordering::SeqCst) as usize
+    }
+
+    /// Requests answered with a status so far: every behaviour but
+    /// `Reset` and `Stuck` answers (`ResetMidAnswer`, `StallMidAnswer` and
+    /// `LargeAnswer` count: their head was sent).
+    pub fn answered(&self) -> u64 {
+        self.shared.answered_total.load(Ordering::SeqCst)
     }
 
     /// Waits until at least `n` requests arrived (or `timeout` passed) and
@@ -271,11 +329,48 @@ impl Upstream {
 
 impl Drop for Upstream {
     fn drop(&mut self) {
-        self.accept.abort();
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
     }
 }
 
-async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<AnswerBody>, std::io::Error> {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        // Without it an answer written in two pieces (h2: HEADERS, then
+        // DATA) waits for the peer's delayed ACK: 40 ms on Linux.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let mut close = shared.close_connections.subscribe();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(shared.clone(), req));
+            // HTTP/1.1, or h2c with prior knowledge (for HTTP/2 clusters).
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                Ok(()) = close.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<AnswerBody>, std::io::Error> {
+    let answer = answer(shared.clone(), req).await;
+    if answer.is_ok() {
+        shared.answered_total.fetch_add(1, Ordering::SeqCst);
+    }
+    answer
+}
+
+async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Response<AnswerBody>, std::io::Error> {
     let behaviour = *shared.behaviour.lock().unwrap();
     let arrived = std::time::Instant::now();
     let method = req.method().to_string();
@@ -329,6 +424,9 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
         })
         .unwrap_or_default();
     let body = collected.to_bytes().to_vec();
+    let grpc = headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v.starts_with(b"application/grpc"));
     let summary = format!("{} saw {} {} with {} body bytes", shared.name, method, uri, body.len());
     if shared.log_to_stdout {
         let header_list: Vec<String> = headers
@@ -381,6 +479,15 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
                 .body(AnswerBody::whole(body))
                 .expect("response"));
         }
+        Behaviour::GrpcStatus(code) if grpc => {
+            return Ok(Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .header("grpc-status", code.to_string())
+                .body(AnswerBody::whole(Bytes::new()))
+                .expect("response"))
+        }
+        Behaviour::GrpcStatus(_) => 200,
         Behaviour::ResetMidAnswer => return Ok(cut(true)),
         Behaviour::StallMidAnswer => return Ok(cut(false)),
         Behaviour::Answer => 200,
@@ -404,7 +511,10 @@ async fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
 }
 
 fn record(shared: &Shared, recorded: Recorded) {
-    shared.received.lock().unwrap().push(recorded);
+    if shared.keep {
+        shared.received.lock().unwrap().push(recorded);
+    }
+    shared.received_total.fetch_add(1, Ordering::SeqCst);
     shared.new_request.notify_waiters();
 }
 
