@@ -13,6 +13,7 @@ mod faults;
 mod imports;
 mod lifecycle;
 mod limits;
+mod memory;
 mod rate;
 mod requests;
 mod responses;
