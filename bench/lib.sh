@@ -127,8 +127,39 @@ case_mirroring() {  # case
     native10) echo "native 10" ;;
     wasm0) echo "wasm 0" ;;
     wasm10) echo "wasm 10" ;;
-    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare) echo "wasm 100" ;;
+    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare | floor100) echo "wasm 100" ;;
+    floor0) echo "wasm 0" ;;
     *) die "unknown case '$1'" ;;
+  esac
+}
+
+# The floors (bench/floor): floor0 is an HTTP filter that does nothing,
+# floor100 a mirror that does only what every proxy-wasm mirror must (see
+# bench/floor/mirror/src/lib.rs). Built here, copied into DIR and their
+# unused callbacks trimmed like `make build` trims ours; sets floor0_wasm and
+# floor100_wasm. The plugin JSON of their cases is ours (they ignore it).
+build_floors() {  # dir
+  local release=bench/floor/target/wasm32-wasip1/release unused
+  (cd bench/floor && cargo build --quiet --workspace --target wasm32-wasip1 --release) \
+    || die "building bench/floor failed"
+  unused=$(make --no-print-directory -s print-unused-callbacks)
+  mkdir -p "$1"
+  floor0_wasm=$1/floor0.wasm
+  floor100_wasm=$1/floor100.wasm
+  cp "$release/vrata_mirror_floor.wasm" "$floor0_wasm"
+  cp "$release/vrata_mirror_floor_mirror.wasm" "$floor100_wasm"
+  # shellcheck disable=SC2086 # one name per word
+  python3 scripts/trim-exports.py "$floor0_wasm" $unused
+  # shellcheck disable=SC2086
+  python3 scripts/trim-exports.py "$floor100_wasm" $unused
+}
+
+# The module a case loads: the floors their own, every other case ours.
+module_for_case() {  # case our-module
+  case $1 in
+    floor0) echo "$floor0_wasm" ;;
+    floor100) echo "$floor100_wasm" ;;
+    *) echo "$2" ;;
   esac
 }
 
@@ -159,8 +190,8 @@ shadow_port_for() {  # case
   esac
 }
 
-# A fresh Envoy (one worker, pinned) with the case's config; returns when it
-# is ready. Sets envoy_pid and envoy_log.
+# A fresh Envoy (one worker unless envoy_workers says more; pinned) with the
+# case's config; returns when it is ready. Sets envoy_pid and envoy_log.
 start_envoy() {  # case primary-port shadow-port log-name module
   local config=$tmp/envoy-$4.yaml plugin=$tmp/plugin-$4.json mode percentage
   read -r mode percentage < <(case_mirroring "$1")
@@ -174,7 +205,7 @@ start_envoy() {  # case primary-port shadow-port log-name module
     --cluster "primary=127.0.0.1:$2" --cluster "shadow=127.0.0.1:$3" \
     --route api=/api --node vrata-mirror-bench >"$config" || die "vrata-mirror envoy failed for case $1"
   envoy_log=$tmp/logs/envoy-$4.log
-  taskset -c "$envoy_cpu" "$envoy" -c "$config" --concurrency 1 --disable-hot-restart \
+  taskset -c "$envoy_cpu" "$envoy" -c "$config" --concurrency "${envoy_workers:-1}" --disable-hot-restart \
     -l warning --log-path "$envoy_log" >>"$envoy_log.out" 2>&1 &
   envoy_pid=$!
   for _ in $(seq 1 200); do

@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 
-CASE_ORDER = ["none", "native100", "native10", "wasm0", "wasm10", "wasm100", "wasmrate",
+CASE_ORDER = ["none", "native100", "native10", "floor0", "wasm0", "wasm10", "floor100", "wasm100", "wasmrate",
               "nativedead", "wasmdead", "nativeslow", "wasmslow"]
 SHAPE_NAMES = {"get": "GET", "post": "POST 16 KiB"}
 # The case each one is compared with in the "vs native" column.
@@ -212,6 +212,64 @@ def shadow_table(groups):
     return out
 
 
+def paired(groups, case, base, shape):
+    """Per round, (case run, base run) of one shape: each pair ran minutes
+    apart at most, so the machine's slow drift cancels out of the pair."""
+    a, b = find(groups, case, shape), find(groups, base, shape)
+    if not (a and b):
+        return []
+    base_by_round = {r["round"]: r for r in b.rows}
+    return [(r, base_by_round[r["round"]]) for r in a.rows if r["round"] in base_by_round]
+
+
+def floor_figures(groups, case, base, shape):
+    """Paired medians: (req/s case ÷ base, CPU µs/req case − base, pairs)."""
+    pairs = paired(groups, case, base, shape)
+    if not pairs:
+        return None
+    return (median([a["rps"] / b["rps"] for a, b in pairs if b["rps"]]),
+            median([a["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"] for a, b in pairs]),
+            len(pairs))
+
+
+def floors_section(groups):
+    """Our module against the floors (issue 13): floor0, a filter that does
+    nothing, under wasm0; floor100, a mirror that does only what every
+    proxy-wasm mirror must, under wasm100. native100 for context."""
+    rows = []
+    for shape in ("get", "post"):
+        zero = floor_figures(groups, "wasm0", "floor0", shape)
+        full = floor_figures(groups, "wasm100", "floor100", shape)
+        native = floor_figures(groups, "floor100", "native100", shape)
+        if not (zero or full):
+            continue
+        rows.append("| " + " | ".join([
+            SHAPE_NAMES[shape],
+            f"{fmt(full[0], 3)}" if full else "n/a",
+            f"{full[1]:+.1f}" if full else "n/a",
+            f"{fmt(zero[0], 3)}" if zero else "n/a",
+            f"{zero[1]:+.1f}" if zero else "n/a",
+            f"{fmt(native[0], 3)}" if native else "n/a",
+            str(max(f[2] for f in (zero, full) if f)),
+        ]) + " |")
+    if not rows:
+        return []
+    return [
+        "## Against the floor (paired medians)",
+        "",
+        "The part of a mirrored request that is this filter's own: `floor100` is a mirror that "
+        "does only what every proxy-wasm mirror must (one header read, the body chunks copied, "
+        "`dispatch_http_call` at end of stream, the answer ignored: `bench/floor/mirror`), "
+        "`floor0` a filter that does nothing (`bench/floor`); both have our module's exports "
+        "trimmed the same way. Each figure is the median over rounds of one run against the "
+        "other run of the same round and shape.",
+        "",
+        "| shape | wasm100 ÷ floor100 req/s | CPU above floor100 µs/req | wasm0 ÷ floor0 req/s "
+        "| CPU above floor0 µs/req | floor100 ÷ native100 req/s (context) | pairs |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ] + rows + [""]
+
+
 def find(groups, case, shape):
     return next((g for g in groups if g.case == case and g.shape == shape), None)
 
@@ -263,6 +321,20 @@ def targets(groups, module_size, mem):
                  + ")")
         else:
             line(None, f"{name}: RSS growth over the wasmslow phase")
+    for shape in ("get", "post"):
+        name = SHAPE_NAMES[shape]
+        full = floor_figures(groups, "wasm100", "floor100", shape)
+        if full:
+            line(full[0] >= 0.95, f"{name}: wasm100 req/s ≥ 0.95 × floor100 (paired median): {full[0]:.3f}")
+            line(full[1] <= 5, f"{name}: wasm100 Envoy CPU ≤ floor100 + 5 µs/req (paired median): {full[1]:+.1f} µs")
+        else:
+            line(None, f"{name}: wasm100 against floor100")
+        zero = floor_figures(groups, "wasm0", "floor0", shape)
+        if zero:
+            line(abs(zero[1]) <= 1, f"{name}: wasm0 Envoy CPU within 1 µs/req of floor0 (paired median): "
+                 f"{zero[1]:+.1f} µs")
+        else:
+            line(None, f"{name}: wasm0 against floor0")
     line(module_size <= MODULE_LIMIT,
          f"module ≤ 200 KiB ({MODULE_LIMIT} bytes): {module_size} bytes ({module_size / 1024:.1f} KiB)")
     steady = mem.get(("wasm100", "steady"))
@@ -451,6 +523,7 @@ def main():
     out += shadow_table(groups)
     out += checks(groups)
     out += ["## Module", "", f"`vrata_mirror.wasm`: {module_size} bytes ({module_size / 1024:.1f} KiB)", ""]
+    out += floors_section(groups)
     out += targets(groups, module_size, mem)
     out += memory_section(mem)
     found = errors(rows, groups)

@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench=bench
 
-ALL_CASES=none,native100,native10,wasm0,wasm10,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow
+ALL_CASES=none,native100,native10,floor0,wasm0,wasm10,floor100,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow
 case_seconds=${BENCH_SECONDS:-8}
 warmup=${BENCH_WARMUP:-2}
 rounds=${BENCH_ROUNDS:-3}
@@ -73,6 +73,7 @@ results=$tmp/results.jsonl
 # The module as it is now: other builds may replace the file during the run.
 wasm=$tmp/vrata_mirror.wasm
 cp "$wasm_built" "$wasm"
+build_floors "$tmp"
 
 read -r listen admin primary shadow shadow_status stuck sink dead < <(free_ports 8)
 
@@ -107,7 +108,7 @@ noisy() {  # phase-output.json: true if other processes used more than noise_pct
 run_case() {  # case shape round script: a fresh Envoy, one measured phase, repeated if noisy
   local attempt
   for attempt in $(seq 1 $((retries + 1))); do
-    start_envoy "$1" "$primary" "$(shadow_port_for "$1")" "$1-$2-$3-$attempt" "$wasm"
+    start_envoy "$1" "$primary" "$(shadow_port_for "$1")" "$1-$2-$3-$attempt" "$(module_for_case "$1" "$wasm")"
     phase --label kind=case --label case="$1" --label shape="$2" --label round="$3" \
       --label attempt="$attempt" --script "$4" --warmup "$warmup" --seconds "$case_seconds" \
       >"$tmp/phase.json"
