@@ -89,7 +89,7 @@ impl MirrorRoot {
             trailers,
             compare,
         } = copy;
-        let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let header_refs: Vec<(&str, &str)> = headers.iter().collect();
         let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let body = (!body.is_empty()).then_some(body.as_slice());
         let timeout = Duration::from_millis(u64::from(target.mirror.timeout_ms));

@@ -20,6 +20,7 @@ use std::rc::Rc;
 use vrata_mirror_core::compare::LogLimiter;
 use vrata_mirror_core::config::{MirrorPolicy, PluginConfig};
 use vrata_mirror_core::dispatch::destination::{Admission, DestinationState};
+use vrata_mirror_core::http::HeaderList;
 use vrata_mirror_core::telemetry::SkipReason;
 
 /// One configuration and what is derived from it.
@@ -95,7 +96,7 @@ impl Target {
 }
 
 /// A copy's headers, shared by the `copies` of one mirror.
-pub type SharedHeaders = Rc<Vec<(String, String)>>;
+pub type SharedHeaders = Rc<HeaderList>;
 
 /// A finished copy waiting for the root to dispatch it.
 pub struct PendingCopy {

@@ -3,7 +3,10 @@
 //! the bottom layer: it imports nothing else of the crate.
 
 pub mod grpc;
+pub mod header_list;
 pub mod headers;
+
+pub use header_list::HeaderList;
 
 /// Parses a `:status` value: exactly three digits.
 pub fn parse_status(value: &[u8]) -> Option<u16> {

@@ -3,13 +3,13 @@
 
 use crate::config::{AuthorityRewrite, MirrorPolicy};
 use crate::http::headers::{carried_on_copy, is_upgrade};
-use crate::http::parse_content_length;
+use crate::http::{parse_content_length, HeaderList};
 
 /// What the copy needs of the primary's request headers, read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
     /// Headers any copy may carry (see [`carried_on_copy`]), UTF-8, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderList,
     /// The declared body length, if any.
     pub content_length: Option<u64>,
     /// A WebSocket/HTTP upgrade or CONNECT: never mirrored.
@@ -21,7 +21,11 @@ impl RequestHead {
     /// A name or value that is not UTF-8 cannot be sent with the SDK's
     /// `dispatch_http_call`, so that header is left out of the copy.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> RequestHead {
-        let mut head = RequestHead::default();
+        let pairs = pairs.into_iter();
+        let mut head = RequestHead {
+            headers: HeaderList::with_capacity(pairs.size_hint().0),
+            ..RequestHead::default()
+        };
         let mut method_is_connect = false;
         let mut has_upgrade = false;
         for (name, value) in pairs {
@@ -33,7 +37,7 @@ impl RequestHead {
             }
             if let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
                 if carried_on_copy(name, value) {
-                    head.headers.push((name.to_owned(), value.to_owned()));
+                    head.headers.push(name, value);
                 }
             }
         }
@@ -58,27 +62,31 @@ pub fn copyable_trailers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8]
 /// Applies one mirror's header policy to a copy of the captured headers.
 /// The copy always has an `:authority`: Envoy refuses a call without one, so
 /// a request that had none (HTTP/1.0) is sent with the destination's name.
-pub fn shape_headers(mut headers: Vec<(String, String)>, policy: &MirrorPolicy) -> Vec<(String, String)> {
+pub fn shape_headers(mut headers: HeaderList, policy: &MirrorPolicy) -> HeaderList {
     if !policy.remove_headers.is_empty() {
-        headers.retain(|(name, _)| !policy.remove_headers.iter().any(|r| r == name));
+        headers.retain(|name, _| !policy.remove_headers.iter().any(|r| r == name));
     }
     if !policy.add_headers.is_empty() {
-        headers.retain(|(name, _)| !policy.add_headers.iter().any(|(added, _)| added == name));
-        headers.extend(policy.add_headers.iter().cloned());
-    }
-    match headers.iter_mut().find(|(name, _)| name == ":authority") {
-        Some((_, authority)) => match &policy.authority {
-            AuthorityRewrite::Keep => {}
-            AuthorityRewrite::Replace(new) => *authority = new.clone(),
-            AuthorityRewrite::Suffix(suffix) => *authority = append_host_suffix(authority, suffix),
-        },
-        None => {
-            let authority = match &policy.authority {
-                AuthorityRewrite::Replace(new) => new.clone(),
-                _ => policy.destination.clone(),
-            };
-            headers.push((":authority".to_owned(), authority));
+        headers.retain(|name, _| !policy.add_headers.iter().any(|(added, _)| added == name));
+        for (name, value) in &policy.add_headers {
+            headers.push(name, value);
         }
+    }
+    let rewritten = match (&policy.authority, headers.get(":authority")) {
+        (AuthorityRewrite::Keep, Some(_)) => None,
+        (AuthorityRewrite::Replace(new), Some(_)) => Some(new.clone()),
+        (AuthorityRewrite::Suffix(suffix), Some(authority)) => Some(append_host_suffix(authority, suffix)),
+        (AuthorityRewrite::Replace(new), None) => {
+            headers.push(":authority", new);
+            None
+        }
+        (_, None) => {
+            headers.push(":authority", &policy.destination);
+            None
+        }
+    };
+    if let Some(authority) = rewritten {
+        headers.set_first(":authority", &authority);
     }
     headers
 }
@@ -129,7 +137,7 @@ mod tests {
         ]));
         assert_eq!(head.content_length, Some(5));
         assert!(!head.upgrade);
-        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n).collect();
         assert_eq!(names, [":method", ":path", ":authority", "x-ok"]);
     }
 
@@ -149,7 +157,7 @@ mod tests {
             ("x-envoy-peer-metadata", b"ChwKDkFQUF9DT05UQUlORVJT"),
             ("x-request-id", b"r-1"),
         ]));
-        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n).collect();
         assert_eq!(
             names,
             [":method", ":path", "content-type", "te", "grpc-timeout", "x-request-id"]
@@ -171,21 +179,21 @@ mod tests {
             r#"{"destinationId": "shadow", "removeHeaders": ["Authorization", "cookie"],
                 "addHeaders": {"X-Mirror": "1", "x-env": "shadow"}, "authority": "api-shadow:9090"}"#,
         );
-        let headers = vec![
-            (":authority".to_owned(), "api:8080".to_owned()),
-            ("authorization".to_owned(), "secret".to_owned()),
-            ("cookie".to_owned(), "a=1".to_owned()),
-            ("x-env".to_owned(), "prod".to_owned()),
-            ("accept".to_owned(), "*/*".to_owned()),
-        ];
+        let headers = HeaderList::from_iter([
+            (":authority", "api:8080"),
+            ("authorization", "secret"),
+            ("cookie", "a=1"),
+            ("x-env", "prod"),
+            ("accept", "*/*"),
+        ]);
         let shaped = shape_headers(headers, &p);
         assert_eq!(
-            shaped,
-            vec![
-                (":authority".to_owned(), "api-shadow:9090".to_owned()),
-                ("accept".to_owned(), "*/*".to_owned()),
-                ("x-mirror".to_owned(), "1".to_owned()),
-                ("x-env".to_owned(), "shadow".to_owned()),
+            shaped.iter().collect::<Vec<_>>(),
+            [
+                (":authority", "api-shadow:9090"),
+                ("accept", "*/*"),
+                ("x-mirror", "1"),
+                ("x-env", "shadow"),
             ]
         );
     }
@@ -193,8 +201,8 @@ mod tests {
     #[test]
     fn missing_authority_is_filled_with_the_destination() {
         let p = policy(r#"{"destinationId": "shadow"}"#);
-        let shaped = shape_headers(vec![(":path".to_owned(), "/".to_owned())], &p);
-        assert!(shaped.contains(&(":authority".to_owned(), "shadow".to_owned())));
+        let shaped = shape_headers(HeaderList::from_iter([(":path", "/")]), &p);
+        assert_eq!(shaped.get(":authority"), Some("shadow"));
     }
 
     #[test]
@@ -205,7 +213,7 @@ mod tests {
         assert_eq!(append_host_suffix("[::1]", "-shadow"), "[::1]-shadow");
         assert_eq!(append_host_suffix("a:b", "-s"), "a:b-s");
         let p = policy(r#"{"destinationId": "shadow", "hostSuffix": "-shadow"}"#);
-        let shaped = shape_headers(vec![(":authority".to_owned(), "api:8080".to_owned())], &p);
-        assert_eq!(shaped[0].1, "api-shadow:8080");
+        let shaped = shape_headers(HeaderList::from_iter([(":authority", "api:8080")]), &p);
+        assert_eq!(shaped.iter().collect::<Vec<_>>(), [(":authority", "api-shadow:8080")]);
     }
 }

@@ -117,7 +117,10 @@ proptest! {
         let adds: Vec<(String, String)> = adds.into_iter().collect();
         let policy = policy(&removes, &adds, &authority);
         let head = RequestHead::from_pairs(input.iter().map(|(n, v)| (n.as_bytes(), v.as_slice())));
-        let shaped = shape_headers(head.headers.clone(), &policy);
+        let shaped: Vec<(String, String)> = shape_headers(head.headers.clone(), &policy)
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
         let is_added = |name: &str| adds.iter().any(|(n, _)| n == name);
 
         for (name, value) in &shaped {
