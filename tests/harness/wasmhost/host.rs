@@ -117,6 +117,9 @@ impl Host {
             state.shared_data = shared;
         }
         let mut store = Store::new(engine, state);
+        if let Err(err) = store.set_fuel(u64::MAX) {
+            panic!("harness: fuel: {err:?}");
+        }
         let mut linker = Linker::new(engine);
         if let Err(err) = imports::link(&mut linker, &mut store, module) {
             panic!("harness: linking the module's imports failed: {err:?}");

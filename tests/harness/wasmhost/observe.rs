@@ -164,6 +164,15 @@ impl Host {
         self.store.data().queues.iter().map(|q| q.name.clone()).collect()
     }
 
+    /// Wasm instructions the module has run so far (wasmtime's fuel: one
+    /// unit per instruction, most of them).
+    pub fn wasm_instructions(&self) -> u64 {
+        match self.store.get_fuel() {
+            Ok(left) => u64::MAX - left,
+            Err(err) => panic!("harness: fuel: {err:?}"),
+        }
+    }
+
     /// Current size of the guest's linear memory, in bytes.
     pub fn memory_bytes(&mut self) -> usize {
         match self.instance.get_memory(&mut self.store, "memory") {

@@ -64,7 +64,11 @@ pub fn compiled() -> &'static (Engine, Module) {
     static COMPILED: OnceLock<(Engine, Module)> = OnceLock::new();
     COMPILED.get_or_init(|| {
         let path = path();
-        let engine = Engine::default();
+        // Fuel counts the wasm instructions the module runs: the cost tests
+        // (cost.rs) hold each request shape to a budget of them.
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).unwrap_or_else(|err| panic!("harness: no wasmtime engine: {err:?}"));
         let module = Module::from_file(&engine, &path)
             .unwrap_or_else(|err| panic!("{} is not a loadable wasm module: {err:?}", path.display()));
         (engine, module)
