@@ -45,6 +45,9 @@ const CLIENTS: u64 = 8;
 const RATE: u64 = 160;
 /// The large upload.
 const LARGE_BODY: usize = 200 * 1024;
+/// Envoy's heap in use once idle may exceed its value under load at
+/// warm-up's end by this much (the stats of series first seen later).
+const HEAP_SLACK: u64 = 4 << 20;
 /// A valid push must be in force within this long.
 const TAKE_EFFECT: Duration = Duration::from_secs(2);
 /// A client request that takes longer is a socket error.
@@ -367,6 +370,23 @@ async fn metrics(addr: SocketAddr) -> Metrics {
     Metrics::parse(&admin(addr, "/stats/prometheus").await)
 }
 
+/// Envoy's memory every 5 s: RSS, anonymous RSS (`/proc`), and the heap
+/// in use (`server.memory_allocated`, from the allocator).
+#[derive(Default)]
+struct Memory {
+    rss: Vec<(Duration, u64)>,
+    anon: Vec<(Duration, u64)>,
+    heap: Vec<(Duration, u64)>,
+}
+
+impl Memory {
+    async fn sample(&mut self, t: Duration, envoy: &Envoy) {
+        self.rss.push((t, envoy.rss_bytes()));
+        self.anon.push((t, envoy.rss_anon_bytes()));
+        self.heap.push((t, stat(envoy.admin, "server.memory_allocated").await));
+    }
+}
+
 /// What a push did.
 struct PushResult {
     index: u32,
@@ -585,8 +605,8 @@ async fn run(duration: Duration) -> bool {
         admin: envoy.admin,
         envoy: envoy.clone(),
     });
-    let rss_start = envoy.rss_bytes();
-    let mut rss: Vec<(Duration, u64)> = vec![(Duration::ZERO, rss_start)];
+    let mut memory = Memory::default();
+    memory.sample(Duration::ZERO, &envoy).await;
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| tokio::spawn(client_task(shared.clone())))
         .collect();
@@ -611,25 +631,29 @@ async fn run(duration: Duration) -> bool {
     let mut next_push = 1u32;
     let mut next_rss = Duration::from_secs(5);
     let mut next_minute = Duration::from_secs(60);
-    let (warm_up, rss_bound) = plan::memory_rule(duration.as_secs());
+    let (warm_up, anon_bound) = plan::memory_rule(duration.as_secs());
     loop {
         let now = shared.started.elapsed();
         if now >= duration {
             break;
         }
         if now >= next_rss {
-            rss.push((now, envoy.rss_bytes()));
+            memory.sample(now, &envoy).await;
             next_rss += Duration::from_secs(5);
         }
         if now >= next_minute {
-            let growth = report::rss_growth(&rss, warm_up)
-                .map(|(_, g)| report::mb(g))
-                .unwrap_or_default();
+            let growth = report::rss_growth(&memory.anon, warm_up)
+                .map(|(_, g)| format!("+{} MiB", report::mb(g)))
+                .unwrap_or_else(|| "warming up".to_owned());
+            let last = |v: &[(Duration, u64)]| report::mb(v.last().map_or(0, |(_, b)| *b));
             let stats = shared.stats.lock().unwrap();
             println!(
-                "minute {:>3}: RSS {} MB (growth after warm-up {growth} MB), {} requests, {} differences, {} socket errors",
+                "minute {:>3}: RSS {} MiB, anonymous {} MiB ({growth} after warm-up), heap in use {} MiB; \
+                 {} requests, {} differences, {} socket errors",
                 now.as_secs() / 60,
-                report::mb(envoy.rss_bytes()),
+                last(&memory.rss),
+                last(&memory.anon),
+                last(&memory.heap),
                 stats.h1 + stats.h2 + stats.grpc,
                 stats.differences,
                 stats.socket_errors
@@ -660,7 +684,7 @@ async fn run(duration: Duration) -> bool {
     let stopped = Instant::now();
     phases.await.expect("the phase task");
     enter(Phase::Healthy, &up.shadows).await;
-    rss.push((shared.started.elapsed(), envoy.rss_bytes()));
+    memory.sample(shared.started.elapsed(), &envoy).await;
     tokio::time::sleep(Duration::from_millis(plan::TIMEOUT_MS) + Duration::from_secs(1)).await;
     let settle_deadline = Instant::now() + Duration::from_secs(10);
     let mut m = metrics(envoy.admin).await;
@@ -669,7 +693,8 @@ async fn run(duration: Duration) -> bool {
         m = metrics(envoy.admin).await;
     }
     let settled_after = stopped.elapsed();
-    let rss_end = envoy.rss_bytes();
+    // Idle now: every copy ended.
+    memory.sample(shared.started.elapsed(), &envoy).await;
 
     let stats = std::mem::take(&mut *shared.stats.lock().unwrap());
     let upstreams: Vec<UpstreamCount> = up
@@ -760,20 +785,39 @@ async fn run(duration: Duration) -> bool {
     });
 
     // Memory.
-    let growth = report::rss_growth(&rss, warm_up);
+    let growth = report::rss_growth(&memory.anon, warm_up);
     checks.push(Check {
         name: format!(
-            "RSS growth after warm-up ({warm_up:?}) at most {} MB",
-            report::mb(rss_bound)
+            "Envoy's anonymous RSS grows by at most {} MiB after warm-up ({warm_up:?})",
+            report::mb(anon_bound)
         ),
-        ok: growth.is_some_and(|(_, g)| g <= rss_bound),
+        ok: growth.is_some_and(|(_, g)| g <= anon_bound),
         detail: growth.map_or("no sample after warm-up".into(), |(base, g)| {
             format!(
-                "{} MB at warm-up's end, +{} MB at most",
+                "{} MiB at warm-up's end, +{} MiB at most (RSS with the binary's pages: {})",
                 report::mb(base),
-                report::mb(g)
+                report::mb(g),
+                report::rss_growth(&memory.rss, warm_up).map_or(String::new(), |(b, g)| format!(
+                    "{} MiB, +{} MiB",
+                    report::mb(b),
+                    report::mb(g)
+                ))
             )
         }),
+    });
+    let heap_warm = memory.heap.iter().find(|(t, _)| *t >= warm_up).map(|(_, b)| *b);
+    let heap_idle = memory.heap.last().map_or(0, |(_, b)| *b);
+    checks.push(Check {
+        name: format!(
+            "Envoy's heap in use once idle at most its value at warm-up's end + {} MiB",
+            report::mb(HEAP_SLACK)
+        ),
+        ok: heap_warm.is_some_and(|w| heap_idle <= w + HEAP_SLACK),
+        detail: format!(
+            "server.memory_allocated {} MiB at warm-up's end (under load), {} MiB idle at the end",
+            report::mb(heap_warm.unwrap_or(0)),
+            report::mb(heap_idle)
+        ),
     });
     checks.push(Check {
         name: "copies ended after the load stopped (in-flight slots and pairs freed)".into(),
@@ -781,7 +825,7 @@ async fn run(duration: Duration) -> bool {
         detail: format!("settled {settled_after:?} after the load stopped"),
     });
 
-    print_summary(&m, &stats, &rss, rss_start, rss_end, warm_up, &pushes, &wasm_stats);
+    print_summary(&m, &stats, &memory, warm_up, &pushes, &wasm_stats);
     println!("\n== checks");
     let mut passed = true;
     for check in &checks {
@@ -807,9 +851,7 @@ async fn run(duration: Duration) -> bool {
 fn print_summary(
     m: &Metrics,
     stats: &ClientStats,
-    rss: &[(Duration, u64)],
-    rss_start: u64,
-    rss_end: u64,
+    memory: &Memory,
     warm_up: Duration,
     pushes: &[PushResult],
     wasm_stats: &str,
@@ -864,17 +906,24 @@ fn print_summary(
         .map(|(r, n)| format!("{} {n}", r.label()))
         .collect();
     rows.push(vec!["compare results".to_owned(), results.join(", ")]);
-    let growth = report::rss_growth(rss, warm_up);
-    rows.push(vec![
-        "Envoy RSS".to_owned(),
-        format!(
-            "start {} MB, after warm-up {} MB, end {} MB; largest growth after warm-up {} MB",
-            report::mb(rss_start),
-            growth.map(|(b, _)| report::mb(b)).unwrap_or_default(),
-            report::mb(rss_end),
-            growth.map(|(_, g)| report::mb(g)).unwrap_or_default()
-        ),
-    ]);
+    for (name, samples) in [
+        ("Envoy RSS", &memory.rss),
+        ("Envoy anonymous RSS", &memory.anon),
+        ("Envoy heap in use", &memory.heap),
+    ] {
+        let growth = report::rss_growth(samples, warm_up);
+        rows.push(vec![
+            name.to_owned(),
+            format!(
+                "start {} MiB, after warm-up ({}) {} MiB, end (idle) {} MiB; largest growth after warm-up {} MiB",
+                report::mb(samples.first().map_or(0, |(_, b)| *b)),
+                report::duration(warm_up),
+                growth.map(|(b, _)| report::mb(b)).unwrap_or_default(),
+                report::mb(samples.last().map_or(0, |(_, b)| *b)),
+                growth.map(|(_, g)| report::mb(g)).unwrap_or_default()
+            ),
+        ]);
+    }
     print!("{}", report::table(&["", ""], &rows));
 
     println!("\nclient latency by shadow phase (all requests sent during the phase):\n");
@@ -922,13 +971,23 @@ fn print_summary(
         "{}",
         report::table(&["route", "destination", "sent", "skipped"], &per_rows)
     );
-    println!("\nRSS samples (MB): {}", {
-        let per_minute: Vec<String> = rss
-            .iter()
-            .filter(|(t, _)| t.as_secs() % 30 < 5)
-            .map(|(t, b)| format!("{}s {}", t.as_secs(), report::mb(*b)))
-            .collect();
-        per_minute.join(", ")
-    });
+    println!("\nmemory each minute, MiB (RSS / anonymous RSS / heap in use):");
+    let per_minute: Vec<String> = memory
+        .rss
+        .iter()
+        .zip(&memory.anon)
+        .zip(&memory.heap)
+        .filter(|(((t, _), _), _)| t.as_secs() % 60 < 5)
+        .map(|(((t, r), (_, a)), (_, h))| {
+            format!(
+                "{}m {}/{}/{}",
+                t.as_secs() / 60,
+                report::mb(*r),
+                report::mb(*a),
+                report::mb(*h)
+            )
+        })
+        .collect();
+    println!("{}", per_minute.join(", "));
     println!("\nwasm stats at the end:\n{}", wasm_stats.trim_end());
 }

@@ -221,20 +221,18 @@ pub fn never_sampled_key(seed: u64) -> String {
         .unwrap_or_default()
 }
 
-/// How Envoy's RSS is judged in a run of `seconds`: (warm-up, bound on the
-/// growth after it). Envoy's RSS climbs for the first two minutes or so
-/// (measured: +15 MB in the first minute, +5 MB in the second, flat in the
-/// third), while every phase and the first pushes each touch memory for the
-/// first time; a run of 10 minutes or more is judged after a 2-minute
-/// warm-up against 10 MB. A shorter run (CI's 60 s) has no steady state to
-/// measure: it is judged after its first third against 25 MB, which only a
-/// gross leak exceeds.
+/// How Envoy's memory is judged in a run of `seconds`: (warm-up, bound on
+/// the growth of its anonymous RSS after it). Measured in a first 30-minute
+/// run: RSS climbed by 15 MiB in the first minute, then in steps (+9 MiB at
+/// minute 9, +5 MiB by minute 13) and stayed flat to the end, while the heap
+/// in use (`server.memory_allocated`) stayed at 15 MB: the steps are
+/// tcmalloc keeping freed memory in its thread caches (21 MiB of a 32 MiB
+/// default maximum by then) and free page heap, not a leak. Hence 32 MiB,
+/// after 2 minutes (a third of a run shorter than 10 minutes, such as CI's
+/// 60 s); the leak check proper is the heap in use once idle.
 pub fn memory_rule(seconds: u64) -> (Duration, u64) {
-    if seconds >= 600 {
-        (Duration::from_secs(120), 10 << 20)
-    } else {
-        (Duration::from_secs(seconds / 3), 25 << 20)
-    }
+    let warm_up = if seconds >= 600 { 120 } else { seconds / 3 };
+    (Duration::from_secs(warm_up), 32 << 20)
 }
 
 #[cfg(test)]
@@ -325,10 +323,10 @@ mod tests {
     }
 
     #[test]
-    fn long_runs_are_held_to_10_mb_after_two_minutes_short_ones_to_25_mb() {
-        assert_eq!(memory_rule(60), (Duration::from_secs(20), 25 << 20));
-        assert_eq!(memory_rule(599).1, 25 << 20);
-        assert_eq!(memory_rule(600), (Duration::from_secs(120), 10 << 20));
-        assert_eq!(memory_rule(1800), (Duration::from_secs(120), 10 << 20));
+    fn warm_up_is_two_minutes_or_a_third_of_a_short_run() {
+        assert_eq!(memory_rule(60), (Duration::from_secs(20), 32 << 20));
+        assert_eq!(memory_rule(599).0, Duration::from_secs(199));
+        assert_eq!(memory_rule(600), (Duration::from_secs(120), 32 << 20));
+        assert_eq!(memory_rule(1800), (Duration::from_secs(120), 32 << 20));
     }
 }

@@ -17,6 +17,15 @@ pub fn ms(micros: Option<u32>) -> String {
     micros.map_or_else(|| "-".to_owned(), |us| format!("{:.1}", f64::from(us) / 1000.0))
 }
 
+/// `2 min`, `20 s`.
+pub fn duration(d: Duration) -> String {
+    if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
+        format!("{} min", d.as_secs() / 60)
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
 pub fn mb(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / 1_048_576.0)
 }
@@ -105,6 +114,8 @@ mod tests {
         assert_eq!(quantile(&mut [], 0.5), None);
         assert_eq!(quantile(&mut [7], 0.99), Some(7));
         assert_eq!(ms(Some(1260)), "1.3");
+        assert_eq!(duration(Duration::from_secs(120)), "2 min");
+        assert_eq!(duration(Duration::from_secs(20)), "20 s");
     }
 
     #[test]

@@ -296,10 +296,22 @@ impl Envoy {
 
     /// Resident memory of the Envoy process, in bytes.
     pub fn rss_bytes(&self) -> u64 {
+        self.proc_status_bytes("VmRSS")
+    }
+
+    /// Resident anonymous memory (heap, V8 and wasm memories), in bytes:
+    /// RSS without the pages of Envoy's binary, which the kernel pages in
+    /// as code paths first run and may drop at any time.
+    pub fn rss_anon_bytes(&self) -> u64 {
+        self.proc_status_bytes("RssAnon")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`, in bytes (0 if absent).
+    fn proc_status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
     }
