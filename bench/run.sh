@@ -16,6 +16,7 @@
 #   BENCH_NOISE_PCT=10     a case run during which other processes used more than
 #                          this % of a core is repeated ...
 #   BENCH_RETRIES=2        ... at most this many times (then kept, marked noisy)
+#   BENCH_RESULTS=latest   the report goes to bench/results/$BENCH_RESULTS.md (and .jsonl)
 # Quick smoke run: BENCH_SECONDS=2 BENCH_ROUNDS=1 make bench
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ mem_seconds=${BENCH_MEM_SECONDS:-8}
 quiet_wait=${BENCH_QUIET_WAIT:-30}
 noise_pct=${BENCH_NOISE_PCT:-10}
 retries=${BENCH_RETRIES:-2}
+results_name=${BENCH_RESULTS:-latest}
 envoy_cpu=0    # Envoy's one worker (and its main thread) on this core
 client_cpu=1   # wrk, nginx, the stuck shadow and the upload sink on this one
 wasm_built=target/wasm32-wasip1/release/vrata_mirror.wasm
@@ -177,11 +179,11 @@ python3 $bench/report.py "$results" --wasm "$wasm" --envoy "$envoy" \
   --wall-seconds $(( $(date +%s) - started )) --noisy-pct "$noise_pct" \
   --settings "BENCH_SECONDS=$case_seconds BENCH_WARMUP=$warmup BENCH_ROUNDS=$rounds BENCH_CONNECTIONS=$connections BENCH_CASES=$cases BENCH_SHAPES=$shapes BENCH_MEM_SECONDS=$mem_seconds BENCH_NOISE_PCT=$noise_pct BENCH_RETRIES=$retries" \
   >"$tmp/latest.md" || status=$?
-cp "$tmp/latest.md" $bench/results/latest.md
+cp "$tmp/latest.md" "$bench/results/$results_name.md"
 cat "$tmp/latest.md"
-cp "$results" $bench/results/latest.jsonl
+cp "$results" "$bench/results/$results_name.jsonl"
 if [ "$status" -ne 0 ]; then
   echo >&2
-  die "some cases had errors (see ERRORS above); raw results in $bench/results/latest.jsonl"
+  die "some cases had errors (see ERRORS above); raw results in $bench/results/$results_name.jsonl"
 fi
-log "written to $bench/results/latest.md"
+log "written to $bench/results/$results_name.md"
