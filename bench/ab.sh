@@ -28,11 +28,7 @@ client_cpu=1
 bench_start ab
 
 read -r listen admin primary shadow dead stuck < <(free_ports 6)
-for up in primary shadow; do
-  nginx_config "$tmp" "$up" "${!up}" >"$tmp/nginx-$up.conf"
-  start_bg "nginx-$up" nginx -p "$tmp" -c "$tmp/nginx-$up.conf"
-  wait_port "${!up}" "$bg_pid" "nginx-$up"
-done
+start_nginx_upstreams
 start_bg stuck-shadow python3 bench/stuck_server.py "$stuck"
 wait_port "$stuck" "$bg_pid" stuck-shadow
 

@@ -113,6 +113,16 @@ http {
 NGINX
 }
 
+# nginx answering 200 on $primary and on $shadow (ab.sh, memory.sh).
+start_nginx_upstreams() {
+  local up
+  for up in primary shadow; do
+    nginx_config "$tmp" "$up" "${!up}" >"$tmp/nginx-$up.conf"
+    start_bg "nginx-$up" nginx -p "$tmp" -c "$tmp/nginx-$up.conf"
+    wait_port "${!up}" "$bg_pid" "nginx-$up"
+  done
+}
+
 # The vrata-mirror command prints every case's Envoy config (`make build`
 # builds it, and `make bench` runs `make build`).
 vrata_mirror=${VRATA_MIRROR_CLI:-target/cli/vrata-mirror}

@@ -24,11 +24,7 @@ wasm=$tmp/vrata_mirror.wasm
 cp target/wasm32-wasip1/release/vrata_mirror.wasm "$wasm"
 
 read -r listen admin primary shadow dead stuck < <(free_ports 6)
-for up in primary shadow; do
-  nginx_config "$tmp" "$up" "${!up}" >"$tmp/nginx-$up.conf"
-  start_bg "nginx-$up" nginx -p "$tmp" -c "$tmp/nginx-$up.conf"
-  wait_port "${!up}" "$bg_pid" "nginx-$up"
-done
+start_nginx_upstreams
 
 phase() {  # label...: one loaded phase, one JSON line to results.jsonl
   python3 bench/phase.py --envoy-pid "$envoy_pid" --admin "$admin" --envoy-log "$envoy_log" \
