@@ -397,8 +397,9 @@ impl Memory {
     }
 }
 
-/// Counters that went down (or vanished) between two scrapes: Envoy frees
-/// a wasm metric no live VM has defined, and it restarts from 0.
+/// Counters that went down (or vanished) between two scrapes: a counter
+/// that restarts from 0 loses counts (seen in a first 30-minute run on the
+/// pairs that came and went; see `plan::WITNESSES`).
 #[derive(Default)]
 struct Resets {
     last: BTreeMap<String, f64>,
@@ -686,12 +687,12 @@ async fn run(duration: Duration) -> bool {
         }
         if now >= next_minute {
             let growth = report::rss_growth(&memory.anon, warm_up)
-                .map(|(_, g)| format!("+{} MiB", report::mb(g)))
+                .map(|(_, g)| format!("+{} MiB after warm-up", report::mb(g)))
                 .unwrap_or_else(|| "warming up".to_owned());
             let last = |v: &[(Duration, u64)]| report::mb(v.last().map_or(0, |(_, b)| *b));
             let stats = shared.stats.lock().unwrap();
             println!(
-                "minute {:>3}: RSS {} MiB, anonymous {} MiB ({growth} after warm-up), heap in use {} MiB; \
+                "minute {:>3}: RSS {} MiB, anonymous {} MiB ({growth}), heap in use {} MiB; \
                  {} requests, {} differences, {} socket errors",
                 now.as_secs() / 60,
                 last(&memory.rss),
@@ -1053,13 +1054,23 @@ fn print_summary(
         .map(|(((t, r), (_, a)), (_, h))| {
             format!(
                 "{}m {}/{}/{}",
-                t.as_secs() / 60,
+                (t.as_secs() + 30) / 60,
                 report::mb(*r),
                 report::mb(*a),
                 report::mb(*h)
             )
         })
         .collect();
+    let mut per_minute = per_minute;
+    per_minute.dedup_by(|b, a| a.split(' ').next() == b.split(' ').next());
+    if let (Some(r), Some(a), Some(h)) = (memory.rss.last(), memory.anon.last(), memory.heap.last()) {
+        per_minute.push(format!(
+            "idle {}/{}/{}",
+            report::mb(r.1),
+            report::mb(a.1),
+            report::mb(h.1)
+        ));
+    }
     println!("{}", per_minute.join(", "));
     println!("\nwasm stats at the end:\n{}", wasm_stats.trim_end());
 }
