@@ -19,6 +19,18 @@ struct Entry {
     value_end: u32,
 }
 
+impl Entry {
+    /// This entry's name and value in `text` (empty if outside it, which
+    /// the list never lets happen).
+    fn pair<'t>(&self, text: &'t str) -> (&'t str, &'t str) {
+        let slice = |start: u32, end: u32| text.get(start as usize..end as usize).unwrap_or_default();
+        (
+            slice(self.name_start, self.name_end),
+            slice(self.value_start, self.value_end),
+        )
+    }
+}
+
 /// Header pairs, in order, names and values UTF-8. Two lists are equal
 /// when their pairs are.
 #[derive(Clone, Default)]
@@ -67,11 +79,7 @@ impl HeaderList {
     }
 
     fn pair(&self, entry: &Entry) -> (&str, &str) {
-        let slice = |start: u32, end: u32| self.text.get(start as usize..end as usize).unwrap_or_default();
-        (
-            slice(entry.name_start, entry.name_end),
-            slice(entry.value_start, entry.value_end),
-        )
+        entry.pair(&self.text)
     }
 
     /// The pairs, in order.
@@ -96,11 +104,8 @@ impl HeaderList {
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
         let text = &self.text;
         self.entries.retain(|entry| {
-            let slice = |start: u32, end: u32| text.get(start as usize..end as usize).unwrap_or_default();
-            keep(
-                slice(entry.name_start, entry.name_end),
-                slice(entry.value_start, entry.value_end),
-            )
+            let (name, value) = entry.pair(text);
+            keep(name, value)
         });
     }
 
@@ -108,10 +113,7 @@ impl HeaderList {
     /// there is none. The old value's bytes stay unused in the text.
     pub fn set_first(&mut self, name: &str, value: &str) -> bool {
         let text = &self.text;
-        let found = self
-            .entries
-            .iter()
-            .position(|entry| text.get(entry.name_start as usize..entry.name_end as usize) == Some(name));
+        let found = self.entries.iter().position(|entry| entry.pair(text).0 == name);
         let (Some(index), Some(value_start)) = (found, self.offset()) else {
             return false;
         };
