@@ -1,5 +1,5 @@
 //! The request side of the filter on arbitrary header maps as a host could
-//! serialize them: `abi::decode_map`, then `RequestHead::from_pairs` and
+//! serialize them: `wire::decode_map`, then `RequestHead::from_pairs` and
 //! `shape_headers` under a few representative policies. Nothing may panic,
 //! and the copy's headers must keep their guarantees: no hop-by-hop or
 //! framing header, an `:authority`, the policy's additions present once.
@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::rc::Rc;
-use vrata_mirror_core::abi::{decode_map, encode_map};
+use vrata_mirror::wire::{decode_map, encode_map};
 use vrata_mirror_core::config::{parse, MirrorPolicy};
 use vrata_mirror_core::mirror::request::{copyable_trailers, shape_headers, RequestHead};
 

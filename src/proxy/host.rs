@@ -6,6 +6,7 @@
 //! so that it routes the response back to us; see `root.rs`.)
 
 use std::ptr::null_mut;
+use vrata_mirror_core::telemetry::catalogue::MetricKind;
 
 /// A host call that did not succeed, by its proxy-wasm status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,6 @@ fn check(code: u32) -> HostResult<()> {
 
 /// proxy-wasm buffer types used here.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "compare"), allow(dead_code))]
 #[repr(u32)]
 pub enum Buffer {
     RequestBody = 0,
@@ -58,7 +58,6 @@ pub enum Buffer {
 
 /// proxy-wasm header map types used here.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "compare"), allow(dead_code))]
 #[repr(u32)]
 pub enum Map {
     RequestHeaders = 0,
@@ -69,11 +68,12 @@ pub enum Map {
     CallResponseTrailers = 7,
 }
 
-#[derive(Clone, Copy)]
-#[repr(u32)]
-pub enum MetricKind {
-    Counter = 0,
-    Histogram = 2,
+/// proxy-wasm's metric type for a kind of the catalogue's.
+fn metric_type(kind: MetricKind) -> u32 {
+    match kind {
+        MetricKind::Counter => 0,
+        MetricKind::Histogram => 2,
+    }
 }
 
 mod ffi {
@@ -180,7 +180,7 @@ pub fn buffer(kind: Buffer, start: usize, max_size: usize) -> HostResult<Option<
     get_bytes(|data, size| unsafe { ffi::proxy_get_buffer_bytes(kind as u32, start, max_size, data, size) })
 }
 
-/// A whole header map, serialized (decode with `vrata_mirror_core::abi::decode_map`).
+/// A whole header map, serialized (decode with `crate::wire::decode_map`).
 pub fn header_map(kind: Map) -> HostResult<Vec<u8>> {
     // SAFETY: out-pointers are live locals inside get_bytes.
     get_bytes(|data, size| unsafe { ffi::proxy_get_header_map_pairs(kind as u32, data, size) })
@@ -195,7 +195,7 @@ pub fn header(kind: Map, name: &str) -> HostResult<Option<Vec<u8>>> {
 }
 
 pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
-    let encoded = vrata_mirror_core::abi::encode_property_path(path);
+    let encoded = crate::wire::encode_property_path(path);
     // SAFETY: `encoded` is live for the call; out-pointers are live locals.
     get_bytes(|data, size| unsafe { ffi::proxy_get_property(encoded.as_ptr(), encoded.len(), data, size) })
 }
@@ -250,7 +250,7 @@ pub fn set_tick_period_ms(period_ms: u32) -> HostResult<()> {
 pub fn define_metric(kind: MetricKind, name: &str) -> HostResult<u32> {
     let mut id = 0;
     // SAFETY: `name` and `id` are live for the call.
-    check(unsafe { ffi::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
+    check(unsafe { ffi::proxy_define_metric(metric_type(kind), name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 

@@ -1,23 +1,20 @@
-//! The proxy-wasm layer: the one place that talks to the host. It holds no
-//! decisions of its own; those live in the pure modules it calls.
+//! The proxy-wasm layer: the one place that talks to the host. Every
+//! function here makes or answers a host call; what to do is decided by
+//! the VM's worker (`vrata_mirror_core::worker`), which the contexts share.
 //!
-//! - `root`: configuration, and every mirror call (dispatch and outcome);
-//! - `stream`: one request: act on the decision, copy, hand over;
-//! - `vm_state`: what the two share inside one worker VM (`VmState`, the `Loaded` configuration);
-//! - `pairing`: canary comparison: the primary's answer against the shadow's;
-//! - `metrics`: metric ids, defined once and cached;
+//! - `root`: configuration, and every copy's dispatch and answer;
+//! - `stream`: one request's callbacks, and the host reads each needs;
+//! - `wasm_host`: the worker's host traits (clock, metrics, dispatch, wake-up) over proxy-wasm;
 //! - `host`: typed host calls that return errors instead of panicking;
 //! - `logger`: `log` records to the host;
 //! - `sdk_defaults`: inert bodies for SDK trait defaults we never call.
 
 mod host;
 mod logger;
-mod metrics;
-mod pairing;
 mod root;
 mod sdk_defaults;
 mod stream;
-mod vm_state;
+mod wasm_host;
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_context_id| -> Box<dyn proxy_wasm::traits::RootContext> {

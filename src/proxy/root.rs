@@ -1,25 +1,22 @@
-//! The root context: loads the configuration, creates the HTTP contexts, and
-//! owns every mirror call (dispatches them and receives their outcome).
+//! The root context: loads the configuration into this VM's worker, creates
+//! the HTTP contexts, and sends every copy (the worker queues them; the
+//! root's queue wake-up or tick sends them), so that every call's answer
+//! comes back here.
 
 use super::host::{self, Buffer, Map};
 use super::logger;
-use super::pairing::{self, Answer, CompareSlot, KeptBody};
 use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
 use super::stream::MirrorStream;
-use super::vm_state::{draw_u64, Call, Calls, Loaded, PendingCopy, VmState, Waker};
+use super::wasm_host::{self, ProxyWasm, VmWorker};
+use crate::wire::decode_map;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::rc::Rc;
-use std::time::Duration;
-use vrata_mirror_core::abi::decode_map;
-use vrata_mirror_core::compare::Status;
-use vrata_mirror_core::config::{self, BodyComparison};
-use vrata_mirror_core::dispatch::outcome::{classify_headerless, CallReport, ENVOY_REPLY_PREFIX};
-use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
+use vrata_mirror_core::dispatch::outcome::{headerless_end, AnswerHead, CallEnd};
+use vrata_mirror_core::worker::{refusal_line, CallTiming};
 
 pub struct MirrorRoot {
-    shared: Rc<VmState>,
-    calls: Calls,
+    worker: Rc<VmWorker>,
     /// A reconfiguration keeps the queue registered the first time.
     waker_registered: bool,
 }
@@ -28,8 +25,7 @@ impl MirrorRoot {
     pub fn new() -> Self {
         logger::install();
         MirrorRoot {
-            shared: Rc::new(VmState::new()),
-            calls: Calls::default(),
+            worker: Rc::new(VmWorker::new()),
             waker_registered: false,
         }
     }
@@ -38,182 +34,48 @@ impl MirrorRoot {
         let text = host::buffer(Buffer::PluginConfiguration, 0, plugin_configuration_size)
             .map_err(|err| format!("the plugin configuration could not be read from the host: {err:?}"))?
             .unwrap_or_default();
-        let config = config::parse(&text).map_err(|err| err.to_string())?;
-        #[cfg(not(feature = "compare"))]
-        if let Some(field) = config.first_compare_field() {
-            return Err(format!(
-                "{field}: this module (vrata_mirror.wasm) does not compare answers; load vrata_mirror_compare.wasm, \
-                 which `make build` writes beside it"
-            ));
-        }
-        let previous = self.shared.active();
-        self.shared.set_active(Loaded::new(config, previous.as_deref()));
-        Ok(())
+        self.worker.configure(&text)
     }
+}
 
-    /// A shared queue, named at random: names are global to the host and a
-    /// taken name would be silently stolen from another worker's VM.
-    fn register_waker(&mut self) {
-        if self.waker_registered {
-            return;
-        }
-        self.waker_registered = true;
-        let name = format!("vrata_mirror.dispatch.{:016x}", draw_u64());
-        let waker = match host::register_shared_queue(&name) {
-            Ok(id) => Waker::Queue(id),
-            Err(err) => {
-                log::warn!("vrata-mirror: shared queue unavailable ({err:?}); dispatching on the tick instead");
-                Waker::Tick
-            }
-        };
-        self.shared.set_waker(waker);
+/// How a call ended, from what the host reports about it: the response
+/// headers in one read, then only what they leave open (a gRPC status in
+/// the trailers, the text of a reply Envoy made itself). Envoy's wasm host
+/// reports a reset mid-answer, an answer over its buffer limit and a
+/// timeout mid-answer alike, with no headers: told apart by the time the
+/// call took (`headerless_end`).
+fn call_end(num_headers: usize, body_size: usize, num_trailers: usize, timing: CallTiming) -> CallEnd {
+    if num_headers == 0 {
+        return headerless_end(timing.elapsed_ms, timing.timeout_ms);
     }
-
-    /// Sends every waiting copy.
-    fn dispatch_pending(&mut self) {
-        let batch = self.shared.take_pending();
-        if batch.is_empty() {
-            return;
-        }
-        let now = host::now_ms().unwrap_or(0);
-        for copy in batch {
-            self.dispatch(copy, now);
-        }
-    }
-
-    fn dispatch(&mut self, copy: PendingCopy, now: u64) {
-        let PendingCopy {
-            target,
-            headers,
-            body,
-            trailers,
-            compare,
-        } = copy;
-        let header_refs: Vec<(&str, &str)> = headers.iter().collect();
-        let trailer_refs: Vec<(&str, &str)> = trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let body = (!body.is_empty()).then_some(body.as_slice());
-        let timeout = Duration::from_millis(u64::from(target.mirror.timeout_ms));
-        // Through the SDK, which registers the token so that the response
-        // comes back to this (root) context.
-        let dispatched = proxy_wasm::hostcalls::dispatch_http_call(
-            &target.mirror.destination,
-            header_refs,
-            body,
-            trailer_refs,
-            timeout,
-        );
-        match dispatched {
-            Ok(token) => {
-                target.series.count_request();
-                pairing::sent(&compare);
-                self.calls.insert(
-                    token,
-                    Call {
-                        target,
-                        started_ms: now,
-                        compare,
-                    },
-                );
-            }
-            Err(status) => {
-                // Unknown cluster, or the shadow's circuit breaker is full:
-                // counted, not retried, and it feeds the back-off.
-                log::debug!(
-                    "vrata-mirror: dispatch to {} refused: {status:?}",
-                    target.mirror.destination
-                );
-                if let CompareSlot::Paired(id) = compare {
-                    self.shared.pairs.borrow_mut().cancel(id);
-                }
-                target.series.count_skip(SkipReason::DispatchFailed);
-                target.destination.borrow_mut().complete(target.admission, false, now);
-            }
-        }
-    }
-
-    /// How a finished call ended, from what the host reports about it: the
-    /// response headers in one read, then only what they leave open (a gRPC
-    /// status in the trailers, or the text of a reply Envoy made itself). A
-    /// call without headers is classed by how long it took against its
-    /// timeout (`classify_headerless`). Also its `:status`, if any.
-    fn classify_response(
-        num_headers: usize,
-        body_size: usize,
-        num_trailers: usize,
-        elapsed_ms: u64,
-        timeout_ms: u32,
-    ) -> (ResponseClass, Option<u16>) {
-        if num_headers == 0 {
-            return (classify_headerless(elapsed_ms, timeout_ms), None);
-        }
-        let headers = host::header_map(Map::CallResponseHeaders).unwrap_or_default();
-        let mut report = CallReport::from_headers(decode_map(&headers).unwrap_or_default());
-        if report.needs_trailers(num_trailers) {
-            report.grpc_status = host::header(Map::CallResponseTrailers, "grpc-status").ok().flatten();
-        }
-        if report.needs_reply_text() {
-            report.envoy_reply = host::buffer(Buffer::CallResponseBody, 0, body_size.min(ENVOY_REPLY_PREFIX))
+    let headers = host::header_map(Map::CallResponseHeaders).unwrap_or_default();
+    CallEnd::Answered(AnswerHead::read_call_answer(
+        decode_map(&headers).unwrap_or_default(),
+        num_trailers,
+        |name| host::header(Map::CallResponseTrailers, name).ok().flatten(),
+        |max| {
+            host::buffer(Buffer::CallResponseBody, 0, body_size.min(max))
                 .ok()
-                .flatten();
-        }
-        (report.classify(), report.status)
-    }
-
-    /// The shadow's side of a compared copy: its status, and its body as
-    /// far as the policy compares bodies.
-    fn shadow_answer(
-        &self,
-        id: pairing::PairId,
-        class: ResponseClass,
-        status: Option<u16>,
-        body_size: usize,
-    ) -> Answer {
-        let status = Status::from_class(status, class);
-        let policy = self
-            .shared
-            .pairs
-            .borrow()
-            .policy(id)
-            .map(|policy| (policy.body, policy.max_body_bytes));
-        let body = match policy {
-            _ if matches!(status, Status::NoAnswer(_)) => KeptBody::Unavailable,
-            None | Some((BodyComparison::None, _)) => KeptBody::Unavailable,
-            Some((_, max)) if body_size > max => KeptBody::TooLarge,
-            Some(_) => match host::buffer(Buffer::CallResponseBody, 0, body_size) {
-                Ok(bytes) => KeptBody::Bytes(bytes.unwrap_or_default()),
-                Err(_) => KeptBody::Unavailable,
-            },
-        };
-        Answer { status, body }
-    }
+                .flatten()
+        },
+    ))
 }
 
 impl Context for MirrorRoot {
     inert_context_methods!();
 
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, num_trailers: usize) {
-        let Some(Call {
-            target,
-            started_ms,
-            compare,
-        }) = self.calls.remove(&token_id)
-        else {
-            return;
-        };
-        let now = host::now_ms().unwrap_or(started_ms);
-        let elapsed = now.saturating_sub(started_ms);
-        let (class, status) =
-            Self::classify_response(num_headers, body_size, num_trailers, elapsed, target.mirror.timeout_ms);
-        if let (true, CompareSlot::Paired(id)) = (pairing::ENABLED, compare) {
-            let answer = self.shadow_answer(id, class, status, body_size);
-            pairing::shadow_done(&self.shared.pairs, id, answer);
-        }
-        let latency = class.is_answer().then_some(elapsed);
-        target.series.count_response(class, latency);
-        target
-            .destination
-            .borrow_mut()
-            .complete(target.admission, !class.is_delivery_failure(), now);
+        self.worker.call_ended(
+            &mut ProxyWasm,
+            token_id,
+            |timing| call_end(num_headers, body_size, num_trailers, timing),
+            body_size,
+            || {
+                host::buffer(Buffer::CallResponseBody, 0, body_size)
+                    .ok()
+                    .map(Option::unwrap_or_default)
+            },
+        );
     }
 }
 
@@ -223,12 +85,15 @@ impl RootContext for MirrorRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         match self.load(plugin_configuration_size) {
             Ok(()) => {
-                self.register_waker();
+                if !self.waker_registered {
+                    self.waker_registered = true;
+                    wasm_host::register_waker();
+                }
                 true
             }
             Err(message) => {
                 // One line, naming the field; Envoy then refuses the config.
-                log::error!("vrata-mirror: invalid plugin configuration: {message}");
+                log::error!("{}", refusal_line(&message));
                 false
             }
         }
@@ -237,16 +102,16 @@ impl RootContext for MirrorRoot {
     fn on_queue_ready(&mut self, queue_id: u32) {
         // One token per wake-up; taking it keeps the host queue empty.
         let _ = host::dequeue_shared_queue(queue_id);
-        self.dispatch_pending();
+        self.worker.dispatch_pending(&mut ProxyWasm);
     }
 
     fn on_tick(&mut self) {
         let _ = host::set_tick_period_ms(0);
-        self.dispatch_pending();
+        self.worker.dispatch_pending(&mut ProxyWasm);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(MirrorStream::new(self.shared.clone())))
+        Some(Box::new(MirrorStream::new(self.worker.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

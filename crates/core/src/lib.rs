@@ -3,22 +3,26 @@
 //! that it is unit-tested natively and reused by the tools.
 //!
 //! Layers, each importing only from those before it:
-//! 1. [`http`], [`abi`], [`sampling`], [`rate`], [`telemetry`]: vocabulary.
-//!    HTTP and gRPC wire values and the copy's header rules; proxy-wasm wire
-//!    formats, decoded defensively; the sampling draw; the rate cap's token
-//!    bucket in shared data; metric names, skip reasons and response classes.
+//! 1. [`http`], [`sampling`], [`rate`], [`telemetry`]: vocabulary.
+//!    HTTP and gRPC wire values and the copy's header rules; the sampling
+//!    draw; the rate cap's token bucket in shared data; metric names, skip
+//!    reasons, response classes, and the telemetry a host implements.
 //! 2. [`config`]: the plugin JSON -> validated policies.
 //! 3. [`mirror`] (per request: decide, copy the body, shape the copy's
-//!    headers), [`dispatch`] (per worker VM: in-flight cap, back-off, how a
-//!    call ended), [`compare`] (the shadow's answer against the primary's).
+//!    headers), [`dispatch`] (per destination: in-flight cap, back-off; how
+//!    a call ended), [`compare`] (the shadow's answer against the primary's).
+//! 4. [`worker`]: one Envoy worker's bookkeeping of its copies, from a
+//!    request's headers to its copy's last answer, generic over small host
+//!    traits ([`worker::host`]).
 //!
-//! The filter crate (the repository root) is the proxy-wasm glue over these.
+//! The filter crate (the repository root) is the proxy-wasm glue over
+//! [`worker`]; a native host is a second glue over the same. The feature
+//! `compare` turns the comparison on in [`worker`] (see `worker::compare`).
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
-pub mod abi;
 pub mod compare;
 pub mod config;
 pub mod dispatch;
@@ -27,3 +31,4 @@ pub mod mirror;
 pub mod rate;
 pub mod sampling;
 pub mod telemetry;
+pub mod worker;

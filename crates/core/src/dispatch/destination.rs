@@ -2,9 +2,14 @@
 //! outstanding (the `maxInFlight` cap) and whether the destination is in
 //! back-off after repeated delivery failures.
 //!
-//! Every admitted copy is an `Admission` that must end exactly once, in
-//! `abandon` (skipped after admission) or `complete` (the call ended): that
-//! pairing is what keeps the outstanding count exact.
+//! Every admitted copy holds a [`Slot`] that must end exactly once, in
+//! [`Slot::abandon`] (skipped after admission) or [`Slot::complete`] (the
+//! call ended): that pairing is what keeps the outstanding count exact, and
+//! `Slot` is the one place it is kept (it is neither `Clone` nor droppable
+//! without the compiler's `must_use` warning).
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Consecutive delivery failures that open the back-off.
 pub const TRIP_AFTER_FAILURES: u32 = 5;
@@ -25,6 +30,42 @@ pub enum Refusal {
 #[must_use = "an admission must end in abandon() or complete()"]
 pub struct Admission {
     probe: bool,
+}
+
+/// One admitted copy's place at its destination, from admission to the end
+/// of its call. Ends exactly once: both exits consume it.
+#[derive(Debug)]
+#[must_use = "a slot must end in abandon() or complete()"]
+pub struct Slot {
+    destination: Rc<RefCell<DestinationState>>,
+    admission: Admission,
+}
+
+impl Slot {
+    /// Admits one copy at `destination` (see [`DestinationState::admit`]).
+    pub fn take(
+        destination: &Rc<RefCell<DestinationState>>,
+        max_in_flight: u32,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Result<Slot, Refusal> {
+        let admission = destination.borrow_mut().admit(max_in_flight, now_ms)?;
+        Ok(Slot {
+            destination: destination.clone(),
+            admission,
+        })
+    }
+
+    /// The copy will not be sent.
+    pub fn abandon(self) {
+        self.destination.borrow_mut().abandon(self.admission);
+    }
+
+    /// The copy's call ended (see [`DestinationState::complete`]).
+    pub fn complete(self, delivered: bool, now_ms: u64) {
+        self.destination
+            .borrow_mut()
+            .complete(self.admission, delivered, now_ms);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +256,21 @@ mod tests {
         fail(&mut s, TRIP_AFTER_FAILURES, 0);
         s.complete(old, true, 10);
         assert!(s.in_backoff());
+    }
+
+    #[test]
+    fn a_slot_frees_its_place_on_either_exit() {
+        let destination = Rc::new(RefCell::new(DestinationState::default()));
+        let a = Slot::take(&destination, 2, no_clock).unwrap();
+        let b = Slot::take(&destination, 2, no_clock).unwrap();
+        assert_eq!(
+            Slot::take(&destination, 2, no_clock).unwrap_err(),
+            Refusal::InFlightLimit
+        );
+        a.abandon();
+        assert_eq!(destination.borrow().outstanding(), 1);
+        b.complete(true, 0);
+        assert_eq!(destination.borrow().outstanding(), 0);
     }
 
     #[test]

@@ -30,10 +30,11 @@ pub const UPSTREAM_SERVICE_TIME: &[u8] = b"x-envoy-upstream-service-time";
 /// Bytes of an Envoy-made reply's body read to classify it.
 pub const ENVOY_REPLY_PREFIX: usize = 160;
 
-/// What a finished call's response headers say, read from the host in one
-/// pass (see [`CallReport::from_headers`]).
+/// What an answer's head says: a copy's call response, or the primary's
+/// response when a mirror compares. Read from the host in one pass (see
+/// [`AnswerHead::from_headers`]), then only what that leaves open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CallReport {
+pub struct AnswerHead {
     /// `:status`; `None` when the call ended without (valid) response
     /// headers: a reset.
     pub status: Option<u16>,
@@ -42,19 +43,19 @@ pub struct CallReport {
     /// The answer's `content-type` is gRPC's.
     pub grpc: bool,
     /// `grpc-status`: from the headers of a trailers-only answer, else from
-    /// the trailers (see [`CallReport::needs_trailers`]).
+    /// the trailers (see [`AnswerHead::needs_trailers`]).
     pub grpc_status: Option<Vec<u8>>,
     /// The text of a reply Envoy may have made itself: the start of its
-    /// body, or its `grpc-message` (see [`CallReport::needs_reply_text`]).
+    /// body, or its `grpc-message` (see [`AnswerHead::needs_reply_text`]).
     pub envoy_reply: Option<Vec<u8>>,
 }
 
-impl CallReport {
+impl AnswerHead {
     /// Reads the response headers. `grpc-message` goes into `envoy_reply`
     /// for a reply that did not come from an upstream: a gRPC request's
     /// local replies carry their text there.
-    pub fn from_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> CallReport {
-        let mut report = CallReport::default();
+    pub fn from_headers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> AnswerHead {
+        let mut report = AnswerHead::default();
         let mut grpc_message = None;
         for (name, value) in pairs {
             match name {
@@ -76,6 +77,32 @@ impl CallReport {
     /// answer that is not trailers-only.
     pub fn needs_trailers(&self, num_trailers: usize) -> bool {
         self.grpc && self.grpc_status.is_none() && num_trailers > 0
+    }
+
+    /// Reads `grpc-status` from the trailers (`read`) when the head leaves
+    /// it there: the one rule for the primary's answer and a copy's.
+    pub fn read_trailer_status(&mut self, num_trailers: usize, read: impl FnOnce(&str) -> Option<Vec<u8>>) {
+        if self.needs_trailers(num_trailers) {
+            self.grpc_status = read("grpc-status");
+        }
+    }
+
+    /// A copy's call answer, whole: its head, then the trailers' status and
+    /// the start of its body as far as the head leaves them open (`trailer`
+    /// reads a trailer by name, `body_prefix` at most so many bytes of the
+    /// body).
+    pub fn read_call_answer<'a>(
+        headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        num_trailers: usize,
+        trailer: impl FnOnce(&str) -> Option<Vec<u8>>,
+        body_prefix: impl FnOnce(usize) -> Option<Vec<u8>>,
+    ) -> AnswerHead {
+        let mut head = AnswerHead::from_headers(headers);
+        head.read_trailer_status(num_trailers, trailer);
+        if head.needs_reply_text() {
+            head.envoy_reply = body_prefix(ENVOY_REPLY_PREFIX);
+        }
+        head
     }
 
     /// Whether the start of the body must be read: only a 503/504 that did
@@ -150,6 +177,51 @@ pub fn classify_headerless(elapsed_ms: u64, timeout_ms: u32) -> ResponseClass {
     }
 }
 
+/// How a copy's call ended, as its host reports it. A host that can tell
+/// these apart directly reports them directly; the wasm host tells the last
+/// two apart by the time the call took ([`headerless_end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The answer's head arrived: classified from it.
+    Answered(AnswerHead),
+    /// The shadow reset or closed the stream with no answer.
+    Reset,
+    /// No (whole) answer within `timeoutMs`.
+    Timeout,
+    /// The answer began and was cut short before `timeoutMs`: over Envoy's
+    /// buffer for the call, or reset mid-answer.
+    CutShort,
+}
+
+impl CallEnd {
+    /// The class counted for the call.
+    pub fn class(&self) -> ResponseClass {
+        match self {
+            CallEnd::Answered(head) => head.classify(),
+            CallEnd::Reset => ResponseClass::Reset,
+            CallEnd::Timeout => ResponseClass::Timeout,
+            CallEnd::CutShort => ResponseClass::TooLargeOrReset,
+        }
+    }
+
+    /// The answer's `:status`, if it had one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CallEnd::Answered(head) => head.status,
+            _ => None,
+        }
+    }
+}
+
+/// How a call the wasm host reports with no response headers ended, by
+/// [`classify_headerless`].
+pub fn headerless_end(elapsed_ms: u64, timeout_ms: u32) -> CallEnd {
+    match classify_headerless(elapsed_ms, timeout_ms) {
+        ResponseClass::Timeout => CallEnd::Timeout,
+        _ => CallEnd::CutShort,
+    }
+}
+
 /// Statuses whose body is worth reading: only Envoy's failure replies use them.
 pub fn may_be_envoy_failure(status: u16) -> bool {
     status == 503 || status == 504
@@ -176,15 +248,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn report(headers: &[(&str, &str)]) -> CallReport {
-        CallReport::from_headers(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+    fn report(headers: &[(&str, &str)]) -> AnswerHead {
+        AnswerHead::from_headers(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
     }
 
-    fn shadow(status: &str) -> CallReport {
+    fn shadow(status: &str) -> AnswerHead {
         report(&[(":status", status), ("x-envoy-upstream-service-time", "3")])
     }
 
-    fn envoy_reply(status: &str, body: &str) -> CallReport {
+    fn envoy_reply(status: &str, body: &str) -> AnswerHead {
         let mut r = report(&[(":status", status), ("content-type", "text/plain")]);
         assert!(r.needs_reply_text());
         r.envoy_reply = Some(body.as_bytes().to_vec());
@@ -342,6 +414,39 @@ mod tests {
         assert_eq!(classify_headerless(u64::MAX, 1000), ResponseClass::Timeout);
         assert!(!classify_headerless(3, 1000).is_delivery_failure());
         assert!(classify_headerless(1000, 1000).is_delivery_failure());
+    }
+
+    #[test]
+    fn a_call_answer_reads_only_what_its_head_leaves_open() {
+        let pairs = |h: &[(&'static str, &'static str)]| -> Vec<(&'static [u8], &'static [u8])> {
+            h.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect()
+        };
+        let never = |what: &str| -> Option<Vec<u8>> { panic!("read {what}") };
+        let ok = AnswerHead::read_call_answer(
+            pairs(&[(":status", "200"), ("x-envoy-upstream-service-time", "1")]),
+            0,
+            never,
+            |_| panic!("read the body"),
+        );
+        assert_eq!(CallEnd::Answered(ok).class(), ResponseClass::Success);
+        let grpc = AnswerHead::read_call_answer(
+            pairs(&[
+                (":status", "200"),
+                ("content-type", "application/grpc"),
+                ("x-envoy-upstream-service-time", "1"),
+            ]),
+            1,
+            |name| (name == "grpc-status").then(|| b"5".to_vec()),
+            |_| panic!("read the body"),
+        );
+        assert_eq!(grpc.classify(), ResponseClass::Grpc(GrpcCode::NotFound));
+        let timeout = AnswerHead::read_call_answer(pairs(&[(":status", "504")]), 0, never, |max| {
+            (max == ENVOY_REPLY_PREFIX).then(|| b"upstream request timeout".to_vec())
+        });
+        assert_eq!(timeout.classify(), ResponseClass::Timeout);
+        assert_eq!(headerless_end(1000, 1000), CallEnd::Timeout);
+        assert_eq!(headerless_end(10, 1000).class(), ResponseClass::TooLargeOrReset);
+        assert_eq!(CallEnd::Reset.status(), None);
     }
 
     #[test]

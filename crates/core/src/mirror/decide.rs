@@ -25,7 +25,7 @@ use super::body::BodyCopy;
 use super::request::RequestHead;
 use super::select::{sample, HeaderLookup, Memo};
 use crate::config::{MirrorPolicy, PluginConfig};
-use crate::dispatch::destination::{Admission, DestinationState, Refusal};
+use crate::dispatch::destination::{DestinationState, Refusal, Slot};
 use crate::rate::{self, SharedStore, Unavailable};
 use crate::telemetry::SkipReason;
 use std::cell::RefCell;
@@ -46,13 +46,12 @@ pub trait RequestView: HeaderLookup + SharedStore {
     fn draw_u32(&mut self) -> u32;
 }
 
-/// One copy of the request that was admitted: its destination holds a slot
-/// for it until its call ends (`complete`) or it is dropped (`abandon`). A
-/// mirror with `copies` > 1 has one of these per copy.
+/// One copy of the request that was admitted: its destination holds a
+/// [`Slot`] for it until its call ends or it is dropped. A mirror with
+/// `copies` > 1 has one of these per copy.
 pub struct Admitted {
     pub mirror: Rc<MirrorPolicy>,
-    pub destination: Rc<RefCell<DestinationState>>,
-    pub admission: Admission,
+    pub slot: Slot,
 }
 
 /// A copy not sent (one per copy of a mirror with `copies` > 1). Any
@@ -119,14 +118,13 @@ pub fn decide(
         let destination = destinations.get(mirror.destination_index).cloned().unwrap_or_default();
         let first = admitted.len();
         for _ in 0..mirror.copies {
-            let admission = destination
-                .borrow_mut()
-                .admit(mirror.max_in_flight, || *clock.get_or_insert_with(|| view.now_ms()));
-            match admission {
-                Ok(admission) => admitted.push(Admitted {
+            let slot = Slot::take(&destination, mirror.max_in_flight, || {
+                *clock.get_or_insert_with(|| view.now_ms())
+            });
+            match slot {
+                Ok(slot) => admitted.push(Admitted {
                     mirror: mirror.clone(),
-                    destination: destination.clone(),
-                    admission,
+                    slot,
                 }),
                 Err(refusal) => {
                     let reason = match refusal {
@@ -153,7 +151,7 @@ pub fn decide(
             let keep = first.saturating_add(usize::try_from(granted).unwrap_or(usize::MAX));
             if keep < admitted.len() {
                 for over in admitted.drain(keep..) {
-                    over.destination.borrow_mut().abandon(over.admission);
+                    over.slot.abandon();
                     plan.skipped.push(Skipped {
                         mirror: over.mirror,
                         reason,
@@ -195,12 +193,8 @@ pub fn decide(
                 Some(_) => SkipReason::BodyTooLarge,
             };
             // Ended here: this copy will not be sent.
-            let Admitted {
-                mirror,
-                destination,
-                admission,
-            } = one;
-            destination.borrow_mut().abandon(admission);
+            let Admitted { mirror, slot } = one;
+            slot.abandon();
             plan.skipped.push(Skipped { mirror, reason });
         }
         admitted = kept;

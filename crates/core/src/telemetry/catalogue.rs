@@ -78,45 +78,136 @@ impl Label {
 
 const ROUTE_DESTINATION: &[Label] = &[Label::Route, Label::Destination];
 
+pub const REQUESTS: Metric = Metric {
+    name: REQUESTS_TOTAL,
+    kind: MetricKind::Counter,
+    labels: ROUTE_DESTINATION,
+    help: "Copies Envoy accepted for sending to the shadow.",
+};
+pub const SKIPPED: Metric = Metric {
+    name: SKIPPED_TOTAL,
+    kind: MetricKind::Counter,
+    labels: &[Label::Route, Label::Destination, Label::Reason],
+    help: "Sampled requests not sent, by reason.",
+};
+pub const RESPONSES: Metric = Metric {
+    name: RESPONSES_TOTAL,
+    kind: MetricKind::Counter,
+    labels: &[Label::Route, Label::Destination, Label::Class],
+    help: "How each sent copy ended, by class.",
+};
+pub const LATENCY: Metric = Metric {
+    name: LATENCY_MS,
+    kind: MetricKind::Histogram,
+    labels: ROUTE_DESTINATION,
+    help: "Milliseconds from sending a copy to the shadow's answer.",
+};
+pub const COMPARED: Metric = Metric {
+    name: COMPARE_TOTAL,
+    kind: MetricKind::Counter,
+    labels: &[Label::Route, Label::Destination, Label::Result],
+    help: "How each copy sent with compare ended: the shadow's answer against the primary's.",
+};
+pub const PRIMARY_LATENCY: Metric = Metric {
+    name: PRIMARY_LATENCY_MS,
+    kind: MetricKind::Histogram,
+    labels: ROUTE_DESTINATION,
+    help: "Milliseconds from the request's end to the primary's whole answer, on the requests compared.",
+};
+
 /// Every metric the filter defines.
-pub const METRICS: [Metric; 6] = [
-    Metric {
-        name: REQUESTS_TOTAL,
-        kind: MetricKind::Counter,
-        labels: ROUTE_DESTINATION,
-        help: "Copies Envoy accepted for sending to the shadow.",
+pub const METRICS: [Metric; 6] = [REQUESTS, SKIPPED, RESPONSES, LATENCY, COMPARED, PRIMARY_LATENCY];
+
+/// What happened to a copy, as the worker reports it: each event is one or
+/// two [`Point`]s of the copy's series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The host accepted the copy.
+    Sent,
+    /// A sampled copy not sent.
+    Skipped(SkipReason),
+    /// The copy's call ended: its class, and its latency when the shadow
+    /// answered (see [`ResponseClass::is_answer`]).
+    Answered {
+        class: ResponseClass,
+        latency_ms: Option<u64>,
     },
-    Metric {
-        name: SKIPPED_TOTAL,
-        kind: MetricKind::Counter,
-        labels: &[Label::Route, Label::Destination, Label::Reason],
-        help: "Sampled requests not sent, by reason.",
-    },
-    Metric {
-        name: RESPONSES_TOTAL,
-        kind: MetricKind::Counter,
-        labels: &[Label::Route, Label::Destination, Label::Class],
-        help: "How each sent copy ended, by class.",
-    },
-    Metric {
-        name: LATENCY_MS,
-        kind: MetricKind::Histogram,
-        labels: ROUTE_DESTINATION,
-        help: "Milliseconds from sending a copy to the shadow's answer.",
-    },
-    Metric {
-        name: COMPARE_TOTAL,
-        kind: MetricKind::Counter,
-        labels: &[Label::Route, Label::Destination, Label::Result],
-        help: "How each copy sent with compare ended: the shadow's answer against the primary's.",
-    },
-    Metric {
-        name: PRIMARY_LATENCY_MS,
-        kind: MetricKind::Histogram,
-        labels: ROUTE_DESTINATION,
-        help: "Milliseconds from the request's end to the primary's whole answer, on the requests compared.",
-    },
-];
+    /// How a copy sent with `compare` ended.
+    Compared(CompareResult),
+    /// The primary's latency on a compared request.
+    PrimaryLatency(u64),
+}
+
+/// One counter or histogram of a series: its metric, the value of its
+/// enumerated label (reason, class or result) if it has one, and a dense
+/// index in `0..Point::SLOTS`, for hosts that keep something per point of
+/// a series (the wasm host caches each point's metric id there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    pub metric: &'static Metric,
+    pub value: Option<&'static str>,
+    pub slot: usize,
+}
+
+/// What to do at a point: count one, or record a value in a histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Increment,
+    Record(u64),
+}
+
+const SKIPPED_BASE: usize = 1;
+const RESPONSES_BASE: usize = SKIPPED_BASE + SkipReason::ALL.len();
+const LATENCY_SLOT: usize = RESPONSES_BASE + ResponseClass::COUNT;
+const COMPARED_BASE: usize = LATENCY_SLOT + 1;
+const PRIMARY_LATENCY_SLOT: usize = COMPARED_BASE + CompareResult::ALL.len();
+
+impl Point {
+    /// How many points one series has.
+    pub const SLOTS: usize = PRIMARY_LATENCY_SLOT + 1;
+
+    const fn new(metric: &'static Metric, value: Option<&'static str>, slot: usize) -> Point {
+        Point { metric, value, slot }
+    }
+}
+
+impl Event {
+    /// The points this event touches, in order, and what to do at each.
+    pub fn points(self) -> impl Iterator<Item = (Point, Measure)> {
+        let (first, second) = match self {
+            Event::Sent => ((Point::new(&REQUESTS, None, 0), Measure::Increment), None),
+            Event::Skipped(reason) => (
+                (
+                    Point::new(&SKIPPED, Some(reason.label()), SKIPPED_BASE + reason.index()),
+                    Measure::Increment,
+                ),
+                None,
+            ),
+            Event::Answered { class, latency_ms } => (
+                (
+                    Point::new(&RESPONSES, Some(class.label()), RESPONSES_BASE + class.index()),
+                    Measure::Increment,
+                ),
+                latency_ms.map(|ms| (Point::new(&LATENCY, None, LATENCY_SLOT), Measure::Record(ms))),
+            ),
+            Event::Compared(result) => (
+                (
+                    Point::new(&COMPARED, Some(result.label()), COMPARED_BASE + result.index()),
+                    Measure::Increment,
+                ),
+                None,
+            ),
+            Event::PrimaryLatency(ms) => (
+                (
+                    Point::new(&PRIMARY_LATENCY, None, PRIMARY_LATENCY_SLOT),
+                    Measure::Record(ms),
+                ),
+                None,
+            ),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
 
 /// `(tag_name, regex)` for every label: the bootstrap's `stats_tags`.
 pub fn stats_tags() -> Vec<(&'static str, String)> {
@@ -161,6 +252,36 @@ mod tests {
             let labels: Vec<&str> = metric.labels.iter().map(|l| l.name()).collect();
             assert_eq!(encoded, labels, "{name}");
         }
+    }
+
+    #[test]
+    fn every_point_has_its_own_slot_and_its_metrics_labels() {
+        let mut events = vec![Event::Sent, Event::PrimaryLatency(1)];
+        events.extend(SkipReason::ALL.map(Event::Skipped));
+        events.extend(ResponseClass::all().map(|class| Event::Answered {
+            class,
+            latency_ms: Some(1),
+        }));
+        events.extend(CompareResult::ALL.map(Event::Compared));
+        let mut slots: Vec<usize> = Vec::new();
+        for event in events {
+            for (point, measure) in event.points() {
+                assert!(point.slot < Point::SLOTS, "{event:?}");
+                assert_eq!(point.value.is_some(), point.metric.labels.len() == 3, "{event:?}");
+                let histogram = point.metric.kind == MetricKind::Histogram;
+                assert_eq!(matches!(measure, Measure::Record(_)), histogram, "{event:?}");
+                if !slots.contains(&point.slot) {
+                    slots.push(point.slot);
+                }
+            }
+        }
+        slots.sort_unstable();
+        assert_eq!(slots, (0..Point::SLOTS).collect::<Vec<_>>(), "dense and all used");
+        let answered = Event::Answered {
+            class: ResponseClass::Timeout,
+            latency_ms: None,
+        };
+        assert_eq!(answered.points().count(), 1, "no latency without an answer");
     }
 
     #[test]

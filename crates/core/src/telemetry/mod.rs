@@ -1,9 +1,11 @@
 //! What the filter reports: the metric names, their labels, and the label
-//! values for skip reasons and response classes. Pure: the proxy layer only
-//! defines and increments what is named here.
+//! values for skip reasons and response classes; the series of one (route,
+//! destination) pair and the [`series::Telemetry`] trait a host implements
+//! to count them. Pure: a host only defines and increments what is named here.
 
 pub mod catalogue;
 pub mod names;
+pub mod series;
 
 use crate::http::grpc::GrpcCode;
 
@@ -46,6 +48,11 @@ impl SkipReason {
         SkipReason::RateLimited,
         SkipReason::RateUnavailable,
     ];
+
+    /// A dense index in `0..ALL.len()`, in the order of [`SkipReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -203,6 +210,9 @@ mod tests {
         skip.sort_unstable();
         skip.dedup();
         assert_eq!(skip.len(), SkipReason::ALL.len());
+        for (i, reason) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+        }
         let mut classes: Vec<_> = ResponseClass::all().map(|c| c.label()).collect();
         classes.sort_unstable();
         classes.dedup();

@@ -3,6 +3,7 @@
 //! `route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total`
 //! becomes `vrata_mirror_requests_total{route="api",destination="shadow"}`.
 
+use super::catalogue::{Label, Point};
 use super::{ResponseClass, SkipReason};
 use crate::compare::CompareResult;
 
@@ -40,10 +41,10 @@ pub fn route_label(name: Option<&[u8]>) -> String {
     }
 }
 
-fn encode(labels: &[(&str, &str)], metric: &str) -> String {
+fn encode(labels: &[(Label, &str)], metric: &str) -> String {
     let mut name = String::with_capacity(64);
     for (key, value) in labels {
-        name.push_str(key);
+        name.push_str(key.name());
         name.push_str("=.=");
         name.push_str(&label_value(value));
         name.push_str(";.;");
@@ -88,16 +89,27 @@ pub fn decode(name: &str) -> Option<Decoded> {
     Some(Decoded { metric, labels })
 }
 
+/// The name of one point of the (route, destination) series: its metric,
+/// with the route, the destination and the point's value as its labels.
+pub fn point_name(route: &str, destination: &str, point: &Point) -> String {
+    let values = [route, destination, point.value.unwrap_or_default()];
+    let labels: Vec<(Label, &str)> = point.metric.labels.iter().copied().zip(values).collect();
+    encode(&labels, point.metric.name)
+}
+
 pub fn requests_total(route: &str, destination: &str) -> String {
-    encode(&[("route", route), ("destination", destination)], REQUESTS_TOTAL)
+    encode(
+        &[(Label::Route, route), (Label::Destination, destination)],
+        REQUESTS_TOTAL,
+    )
 }
 
 pub fn skipped_total(route: &str, destination: &str, reason: SkipReason) -> String {
     encode(
         &[
-            ("route", route),
-            ("destination", destination),
-            ("reason", reason.label()),
+            (Label::Route, route),
+            (Label::Destination, destination),
+            (Label::Reason, reason.label()),
         ],
         SKIPPED_TOTAL,
     )
@@ -105,28 +117,35 @@ pub fn skipped_total(route: &str, destination: &str, reason: SkipReason) -> Stri
 
 pub fn responses_total(route: &str, destination: &str, class: ResponseClass) -> String {
     encode(
-        &[("route", route), ("destination", destination), ("class", class.label())],
+        &[
+            (Label::Route, route),
+            (Label::Destination, destination),
+            (Label::Class, class.label()),
+        ],
         RESPONSES_TOTAL,
     )
 }
 
 pub fn latency_ms(route: &str, destination: &str) -> String {
-    encode(&[("route", route), ("destination", destination)], LATENCY_MS)
+    encode(&[(Label::Route, route), (Label::Destination, destination)], LATENCY_MS)
 }
 
 pub fn compare_total(route: &str, destination: &str, result: CompareResult) -> String {
     encode(
         &[
-            ("route", route),
-            ("destination", destination),
-            ("result", result.label()),
+            (Label::Route, route),
+            (Label::Destination, destination),
+            (Label::Result, result.label()),
         ],
         COMPARE_TOTAL,
     )
 }
 
 pub fn primary_latency_ms(route: &str, destination: &str) -> String {
-    encode(&[("route", route), ("destination", destination)], PRIMARY_LATENCY_MS)
+    encode(
+        &[(Label::Route, route), (Label::Destination, destination)],
+        PRIMARY_LATENCY_MS,
+    )
 }
 
 #[cfg(test)]
@@ -151,6 +170,38 @@ mod tests {
             latency_ms("r", "d"),
             "route=.=r;.;destination=.=d;.;vrata_mirror_response_time_ms"
         );
+    }
+
+    #[test]
+    fn a_point_is_named_as_its_metric() {
+        use super::super::catalogue::Event;
+        let named = |event: Event| -> Vec<String> {
+            event
+                .points()
+                .map(|(point, _)| point_name("api", "shadow", &point))
+                .collect()
+        };
+        assert_eq!(named(Event::Sent), [requests_total("api", "shadow")]);
+        assert_eq!(
+            named(Event::Skipped(SkipReason::Backoff)),
+            [skipped_total("api", "shadow", SkipReason::Backoff)]
+        );
+        let answered = Event::Answered {
+            class: ResponseClass::Success,
+            latency_ms: Some(3),
+        };
+        assert_eq!(
+            named(answered),
+            [
+                responses_total("api", "shadow", ResponseClass::Success),
+                latency_ms("api", "shadow")
+            ]
+        );
+        assert_eq!(
+            named(Event::Compared(CompareResult::Overflow)),
+            [compare_total("api", "shadow", CompareResult::Overflow)]
+        );
+        assert_eq!(named(Event::PrimaryLatency(1)), [primary_latency_ms("api", "shadow")]);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 mod strategies;
 
-mod abi;
 mod body;
 mod config;
 mod headers;

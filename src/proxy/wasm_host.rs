@@ -1,0 +1,179 @@
+//! The worker's host traits over proxy-wasm (`vrata_mirror_core::worker::host`):
+//! the clock, metrics defined once per point of a series and cached, the
+//! mismatch log, and dispatch from the root context, woken through a shared
+//! queue.
+
+use super::host;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use vrata_mirror_core::telemetry::catalogue::{Measure, Point};
+use vrata_mirror_core::telemetry::names;
+use vrata_mirror_core::telemetry::series::Series;
+use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
+use vrata_mirror_core::worker::Worker;
+
+/// The host of this worker VM. All its state is per VM (thread-local), so
+/// it is made wherever a callback needs it.
+#[derive(Clone, Copy, Default)]
+pub struct ProxyWasm;
+
+/// This VM's worker.
+pub type VmWorker = Worker<ProxyWasm>;
+
+impl Clock for ProxyWasm {
+    fn now_ms(&mut self) -> u64 {
+        host::now_ms().unwrap_or(0)
+    }
+}
+
+/// One point's metric id, defined on first use. A definition that fails
+/// is not retried; its increments are dropped (metrics never fail a request).
+#[derive(Clone, Copy)]
+enum MetricId {
+    Undefined,
+    Defined(u32),
+    Failed,
+}
+
+/// What a series keeps: every `define_metric` creates a new metric in
+/// Envoy, so each point is defined once per series and its id kept here.
+pub struct MetricIds([Cell<MetricId>; Point::SLOTS]);
+
+impl Default for MetricIds {
+    fn default() -> Self {
+        MetricIds(std::array::from_fn(|_| Cell::new(MetricId::Undefined)))
+    }
+}
+
+fn metric_id(series: &Series<MetricIds>, point: &Point) -> Option<u32> {
+    let cell = series.ids().0.get(point.slot)?;
+    match cell.get() {
+        MetricId::Defined(id) => Some(id),
+        MetricId::Failed => None,
+        MetricId::Undefined => {
+            let name = names::point_name(series.route(), series.destination(), point);
+            let id = match host::define_metric(point.metric.kind, &name) {
+                Ok(id) => MetricId::Defined(id),
+                Err(err) => {
+                    log::debug!("vrata-mirror: define_metric({name}) failed: {err:?}");
+                    MetricId::Failed
+                }
+            };
+            cell.set(id);
+            match id {
+                MetricId::Defined(id) => Some(id),
+                _ => None,
+            }
+        }
+    }
+}
+
+impl Telemetry for ProxyWasm {
+    type Ids = MetricIds;
+
+    fn measure(&mut self, series: &Series<MetricIds>, point: Point, measure: Measure) {
+        let Some(id) = metric_id(series, &point) else {
+            return;
+        };
+        let _ = match measure {
+            Measure::Increment => host::increment_metric(id, 1),
+            Measure::Record(value) => host::record_metric(id, value),
+        };
+    }
+
+    fn mismatch_log_enabled(&mut self) -> bool {
+        log::log_enabled!(log::Level::Info)
+    }
+
+    fn log_mismatch(&mut self, line: &str) {
+        log::info!("{line}");
+    }
+}
+
+/// How HTTP contexts wake the root when copies are waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waker {
+    /// A shared queue registered by the root: its `on_queue_ready` runs on the
+    /// next event-loop turn (measured: copies wait ~0.5 ms).
+    Queue(u32),
+    /// The root's tick, armed on demand (measured: copies wait ~2 ms). Used
+    /// only if the host refused to register the queue.
+    Tick,
+}
+
+thread_local! {
+    static WAKER: Cell<Waker> = const { Cell::new(Waker::Tick) };
+}
+
+/// Registers the root's wake-up queue, named at random: names are global
+/// to the host, and a taken name would be silently stolen from another
+/// worker's VM.
+pub fn register_waker() {
+    let name = format!("vrata_mirror.dispatch.{:016x}", draw_u64());
+    let waker = match host::register_shared_queue(&name) {
+        Ok(id) => Waker::Queue(id),
+        Err(err) => {
+            log::warn!("vrata-mirror: shared queue unavailable ({err:?}); dispatching on the tick instead");
+            Waker::Tick
+        }
+    };
+    WAKER.with(|w| w.set(waker));
+}
+
+impl Dispatch for ProxyWasm {
+    type Token = u32;
+
+    /// Through the SDK, which registers the token so that the response
+    /// comes back to the root context (this is only called from there).
+    fn send(&mut self, copy: Outgoing<'_>) -> Result<u32, Refused> {
+        let headers: Vec<(&str, &str)> = copy.headers.iter().collect();
+        let trailers: Vec<(&str, &str)> = copy.trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let body = (!copy.body.is_empty()).then_some(copy.body);
+        let timeout = Duration::from_millis(u64::from(copy.timeout_ms));
+        proxy_wasm::hostcalls::dispatch_http_call(copy.destination, headers, body, trailers, timeout).map_err(
+            |status| {
+                // Unknown cluster, or the shadow's circuit breaker is full.
+                log::debug!("vrata-mirror: dispatch to {} refused: {status:?}", copy.destination);
+                Refused
+            },
+        )
+    }
+
+    fn wake(&mut self) -> bool {
+        if let Waker::Queue(id) = WAKER.with(Cell::get) {
+            if host::enqueue_shared_queue(id, &[]).is_ok() {
+                return true;
+            }
+            log::debug!("vrata-mirror: enqueue on queue {id} failed; falling back to the tick");
+            WAKER.with(|w| w.set(Waker::Tick));
+        }
+        host::set_tick_period_ms(1).is_ok()
+    }
+}
+
+thread_local! {
+    /// One generator per VM (each Envoy worker has its own VM), seeded once
+    /// from WASI random; never reseeded per request.
+    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::seed_from_u64(seed()));
+}
+
+fn seed() -> u64 {
+    match getrandom::u64() {
+        Ok(seed) => seed,
+        // WASI random failing is not expected; the clock still gives a
+        // per-VM seed rather than a failure.
+        Err(_) => host::now_ms().unwrap_or(0).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    }
+}
+
+/// A uniform 32-bit draw for sampling.
+pub fn draw_u32() -> u32 {
+    RNG.with(|rng| rng.borrow_mut().next_u32())
+}
+
+/// A uniform 64-bit draw (queue names).
+pub fn draw_u64() -> u64 {
+    RNG.with(|rng| rng.borrow_mut().next_u64())
+}
