@@ -1,0 +1,158 @@
+//! One in-module filter config: the parsed plugin JSON, the worker it acts on, its metric ids
+//! and its worker's state.
+//!
+//! Envoy's config object is shared by every worker, and keeps the config-level streams in an
+//! unsynchronised map (NATIVE-NOTES.md), so a config acts on exactly one worker: the bootstrap
+//! puts the filter in the chain once per worker, named `vrata-mirror/worker-<i>-of-<N>`. Filters of this
+//! config on other workers are do-nothing filters. Everything mutable here is touched only on
+//! the owner worker's thread (see [`WorkerCell`]).
+
+use crate::host::ConfigHandle;
+use crate::stream_probe::Probe;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::thread::ThreadId;
+use vrata_mirror_core::config::{self, PluginConfig};
+
+/// The filter's name in the chain, and the stem of its per-worker form `vrata-mirror/worker-<i>-of-<N>`.
+pub const FILTER_NAME: &str = "vrata-mirror";
+
+/// Metric ids, defined in `on_http_filter_config_new` (Envoy freezes definitions after it).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricIds {
+    /// `panics_total`: panics caught by the guard.
+    pub panics: Option<usize>,
+    /// `requests_total{route,destination}`: copies started (the stream probe's, for now).
+    pub requests: Option<usize>,
+}
+
+/// State only the owner worker touches.
+pub struct WorkerCell<T> {
+    owner: u32,
+    /// The owner worker's thread, learnt on first use: a stream's hooks carry no worker index,
+    /// so they are let in by thread.
+    owner_thread: OnceLock<ThreadId>,
+    value: RefCell<T>,
+}
+
+// SAFETY: the `RefCell` (and the `Rc`s inside the plugin configuration) are only reached
+// through `WorkerCell::on` and `WorkerCell::on_owner_thread`, which check that the caller runs
+// on the owner worker's thread, so one thread only uses them while the config is live. The other accesses are the main thread
+// building the value in `on_http_filter_config_new` before Envoy hands the config to workers,
+// and the destroying thread dropping it in `on_http_filter_config_destroy` after the last
+// filter (which held Envoy's shared_ptr) is gone; Envoy's thread hand-offs and shared_ptr
+// count order those.
+unsafe impl<T> Sync for WorkerCell<T> {}
+
+impl<T> WorkerCell<T> {
+    pub fn new(owner: u32, value: T) -> WorkerCell<T> {
+        WorkerCell {
+            owner,
+            owner_thread: OnceLock::new(),
+            value: RefCell::new(value),
+        }
+    }
+
+    /// The worker index this state belongs to.
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
+    /// Runs `f` on the state if `worker` (Envoy's worker index of the running hook) is the owner.
+    /// A re-entrant call (a hook inside a hook) gets `None` instead of panicking.
+    pub fn on<R>(&self, worker: u32, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if worker != self.owner {
+            return None;
+        }
+        let here = std::thread::current().id();
+        if *self.owner_thread.get_or_init(|| here) != here {
+            return None;
+        }
+        let mut value = self.value.try_borrow_mut().ok()?;
+        Some(f(&mut value))
+    }
+
+    /// Runs `f` on the state from a hook that carries no worker index (a stream's answer):
+    /// only on the thread the owner worker was seen on.
+    pub fn on_owner_thread<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if self.owner_thread.get() != Some(&std::thread::current().id()) {
+            return None;
+        }
+        let mut value = self.value.try_borrow_mut().ok()?;
+        Some(f(&mut value))
+    }
+
+    /// The state, when the caller knows no hook can run (destroy).
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+/// What one worker holds for this config (the worker core of issue 20 goes here).
+pub struct WorkerState {
+    pub plugin: PluginConfig,
+    /// TEMPORARY (stream_probe.rs): the streams in flight.
+    pub probe: Probe,
+}
+
+pub struct NativeConfig {
+    pub envoy: ConfigHandle,
+    pub metrics: MetricIds,
+    pub worker: WorkerCell<WorkerState>,
+}
+
+/// Which worker a filter named `name` acts on, given the server's worker count (main thread).
+///
+/// One worker: `vrata-mirror`. N workers: the filter N times, `vrata-mirror/worker-<i>-of-<N>`
+/// (crates/render's `dynamic_module_filter_name`). Anything else is refused at load, because
+/// a config acting on two workers would crash Envoy, and a worker without a config would not
+/// mirror.
+pub fn owner_worker(name: &str, concurrency: u32) -> Result<u32, String> {
+    let workers = concurrency.max(1);
+    let layout = || {
+        if workers == 1 {
+            format!("with 1 worker, name it {FILTER_NAME}")
+        } else {
+            format!(
+                "with {workers} workers (--concurrency {workers}) the filter goes in the chain {workers} times, named \
+                 {FILTER_NAME}/worker-0-of-{workers} to {FILTER_NAME}/worker-{}-of-{workers}, because Envoy's \
+                 config-level streams are not safe across workers (`vrata-mirror envoy --dynamic-module \
+                 --concurrency {workers}` renders this)",
+                workers - 1
+            )
+        }
+    };
+    let refuse = || {
+        format!(
+            "vrata-mirror: filter_name {name:?} does not fit this Envoy: {}",
+            layout()
+        )
+    };
+    let parsed = match name.strip_prefix(FILTER_NAME) {
+        Some("") => Some((0, 1)),
+        Some(rest) => rest.strip_prefix("/worker-").and_then(|rest| {
+            let (index, of) = rest.split_once("-of-")?;
+            Some((index.parse::<u32>().ok()?, of.parse::<u32>().ok()?))
+        }),
+        None => None,
+    };
+    match parsed {
+        Some((index, of)) if of == workers && index < of => Ok(index),
+        _ => Err(refuse()),
+    }
+}
+
+/// The plugin JSON through the one parser; the error is the one line the wasm host logs.
+pub fn parse_plugin(text: &[u8]) -> Result<PluginConfig, String> {
+    config::parse(text).map_err(|err| format!("vrata-mirror: invalid plugin configuration: {err}"))
+}
+
+impl NativeConfig {
+    /// Defines the metrics (inside `on_http_filter_config_new`).
+    pub fn define_metrics(envoy: &ConfigHandle) -> MetricIds {
+        MetricIds {
+            panics: envoy.define_counter("panics_total", &[]),
+            requests: envoy.define_counter("requests_total", &["route", "destination"]),
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! vrata-mirror as an Envoy 1.40 dynamic module (issue 21): the hooks Envoy calls.
+//!
+//! - `abi.rs`: the hand-written FFI subset (checked against Envoy's exports by a test);
+//! - `host.rs`: typed wrappers, the only callers of `abi`'s functions;
+//! - `guard.rs`: every hook's body runs under `catch_unwind`;
+//! - `config.rs`: one config per worker (why: NATIVE-NOTES.md), the plugin JSON through the
+//!   one parser;
+//! - `stream_probe.rs`: TEMPORARY streamed copy, until the worker core (issue 20) lands.
+//!
+//! Lifetimes, from abi.h and filter_config.cc/filter.h: a config lives from
+//! `on_http_filter_config_new` until `on_http_filter_config_destroy`, and every filter holds a
+//! reference to Envoy's config, so a config outlives all its filters. A filter lives from
+//! `on_http_filter_new` until `on_http_filter_destroy`; Envoy calls its hooks one at a time,
+//! on its worker. After `on_http_filter_config_destroy` returns Envoy calls no hook naming that
+//! config (it resets the config's streams without one).
+
+// The ABI subset and its wrappers are what the mirroring will call; until it sits on the
+// worker core (issue 20), the stream probe uses only part of them.
+#[allow(dead_code)]
+mod abi;
+mod config;
+mod guard;
+#[allow(dead_code)]
+mod host;
+mod stream_probe;
+
+use abi::{
+    header_type, ConfigEnvoyPtr, ConfigModulePtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr, FilterModulePtr,
+    LOCAL_REPLY_CONTINUE, STATUS_CONTINUE,
+};
+use config::{NativeConfig, WorkerCell, WorkerState};
+use guard::{guard, TestPanic, TEST_PANIC_HEADER};
+use host::{ConfigHandle, Hook};
+use std::os::raw::c_char;
+
+/// One request's filter on the owner worker.
+struct Filter {
+    config: *const NativeConfig,
+    worker: u32,
+    /// Set when a hook of this filter panicked: it does nothing more.
+    poisoned: bool,
+    test_panic: Option<TestPanic>,
+    copy: Option<stream_probe::Copy>,
+}
+
+/// What `on_http_filter_new` returns on a worker the config does not act on, and after a
+/// panic in it: Envoy closes the stream on null (abi.h), so a do-nothing filter has an
+/// address. Never dereferenced; its hooks return `Continue` at once.
+static NOOP_FILTER: u8 = 0;
+
+fn noop_filter() -> FilterModulePtr {
+    std::ptr::addr_of!(NOOP_FILTER).cast()
+}
+
+/// Bytes of a buffer Envoy passes to a hook.
+///
+/// # Safety
+/// `buffer` describes bytes valid for the running hook, which `'a` does not outlive.
+unsafe fn envoy_bytes<'a>(buffer: EnvoyBuffer) -> &'a [u8] {
+    if buffer.ptr.is_null() || buffer.length == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller promises `length` valid bytes for `'a`.
+        unsafe { std::slice::from_raw_parts(buffer.ptr.cast::<u8>(), buffer.length) }
+    }
+}
+
+/// Counts a caught panic in the config's `panics_total` (the process-wide count is in
+/// `guard::PANICS`).
+fn count_panic(config: &NativeConfig) {
+    if let Some(id) = config.metrics.panics {
+        config.envoy.increment_counter(id, &[], 1);
+    }
+}
+
+/// Runs a filter hook's body, unless the filter is the do-nothing one or poisoned.
+///
+/// # Safety
+/// `envoy` and `module` are what Envoy passed to the running hook; `module` came from our
+/// `on_http_filter_new` and is not destroyed.
+unsafe fn filter_hook(
+    name: &'static str,
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+    body: impl FnOnce(&Hook<'_>, &mut Filter, &NativeConfig),
+) {
+    if module.is_null() || module == noop_filter() {
+        return;
+    }
+    let filter = module.cast::<Filter>().cast_mut();
+    // SAFETY: a live `Filter` we boxed in `on_http_filter_new`; Envoy runs one hook of a
+    // filter at a time on its worker, so this is the only reference.
+    if unsafe { (*filter).poisoned } {
+        return;
+    }
+    let ok = guard(name, false, || {
+        // SAFETY: as above; and the filter's config outlives it (every Envoy filter holds a
+        // shared_ptr to Envoy's config, whose destroy hook frees ours).
+        let (filter, config) = unsafe { (&mut *filter, &*(*filter).config) };
+        // SAFETY: `envoy` is the running hook's filter pointer; `hook` does not escape.
+        let hook = unsafe { Hook::new(envoy) };
+        body(&hook, filter, config);
+        true
+    });
+    if !ok {
+        // SAFETY: as above; the guard's closure has returned, so no other reference is live.
+        let filter = unsafe { &mut *filter };
+        filter.poisoned = true;
+        // SAFETY: the config outlives the filter (above).
+        count_panic(unsafe { &*filter.config });
+    }
+}
+
+/// Runs a config stream hook's body on the owner worker's state.
+///
+/// # Safety
+/// `module` is a config from our `on_http_filter_config_new`, not destroyed.
+unsafe fn config_hook(name: &'static str, module: ConfigModulePtr, body: impl FnOnce(&NativeConfig, &mut WorkerState)) {
+    if module.is_null() {
+        return;
+    }
+    // SAFETY: a live config (Envoy stops calling hooks for it before destroying it).
+    let config = unsafe { &*module.cast::<NativeConfig>() };
+    let ok = guard(name, false, || {
+        // Stream hooks run on the worker that started the stream: the owner.
+        config.worker.on_owner_thread(|state| body(config, state));
+        true
+    });
+    if !ok {
+        count_panic(config);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program
+
+/// Main thread, at load: the ABI version Envoy 1.40.0 matches.
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
+    guard("program_init", (), guard::install_panic_hook);
+    abi::ABI_VERSION.as_ptr()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config (main thread; destroy on whichever thread drops Envoy's last reference)
+
+/// Parses the plugin JSON with the one parser; null (Envoy refuses the config) with the wasm
+/// host's one-line message when it is invalid.
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
+    config_envoy: ConfigEnvoyPtr,
+    name: EnvoyBuffer,
+    config: EnvoyBuffer,
+) -> ConfigModulePtr {
+    guard("http_filter_config_new", std::ptr::null(), || {
+        // SAFETY: Envoy's name and config bytes, valid for this call.
+        let (name, text) = unsafe { (envoy_bytes(name), envoy_bytes(config)) };
+        let plugin = match config::parse_plugin(text) {
+            Ok(plugin) => plugin,
+            Err(line) => {
+                host::log(abi::log_level::ERROR, &line);
+                return std::ptr::null();
+            }
+        };
+        let name = String::from_utf8_lossy(name);
+        let owner = match config::owner_worker(&name, host::concurrency_on_main_thread()) {
+            Ok(owner) => owner,
+            Err(line) => {
+                host::log(abi::log_level::ERROR, &line);
+                return std::ptr::null();
+            }
+        };
+        // SAFETY: Envoy's live config; the handle lives in our config, freed in its destroy hook.
+        let envoy = unsafe { ConfigHandle::new(config_envoy) };
+        let metrics = NativeConfig::define_metrics(&envoy);
+        let state = WorkerState {
+            plugin,
+            probe: stream_probe::Probe::default(),
+        };
+        let native = Box::new(NativeConfig {
+            envoy,
+            metrics,
+            worker: WorkerCell::new(owner, state),
+        });
+        Box::into_raw(native).cast_const().cast()
+    })
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(module: ConfigModulePtr) {
+    if module.is_null() {
+        return;
+    }
+    guard("http_filter_config_destroy", (), || {
+        // SAFETY: our config from `Box::into_raw`; Envoy calls this once, after the last filter
+        // holding its config is gone, and calls no hook for it afterwards.
+        let config = unsafe { Box::from_raw(module.cast::<NativeConfig>().cast_mut()) };
+        let state = config.worker.into_inner();
+        let lost = state.probe.in_flight();
+        if lost > 0 {
+            host::log(
+                abi::log_level::WARN,
+                &format!("vrata-mirror: config destroyed with {lost} probe copies in flight; Envoy resets them"),
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter (worker thread)
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
+    config: ConfigModulePtr,
+    envoy: FilterEnvoyPtr,
+) -> FilterModulePtr {
+    if config.is_null() {
+        return noop_filter();
+    }
+    guard("http_filter_new", noop_filter(), || {
+        // SAFETY: our live config (it outlives its filters).
+        let native = unsafe { &*config.cast::<NativeConfig>() };
+        // SAFETY: the running hook's filter pointer; `hook` does not escape.
+        let hook = unsafe { Hook::new(envoy) };
+        let worker = hook.worker_index();
+        if worker != native.worker.owner() {
+            return noop_filter();
+        }
+        let filter = Box::new(Filter {
+            config: config.cast(),
+            worker,
+            poisoned: false,
+            test_panic: None,
+            copy: None,
+        });
+        Box::into_raw(filter).cast_const().cast()
+    })
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+    end_of_stream: bool,
+) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook("http_filter_request_headers", envoy, module, |hook, filter, config| {
+            let headers = hook.headers(header_type::REQUEST_HEADER);
+            if guard::test_panics_armed() {
+                filter.test_panic = headers
+                    .iter()
+                    .find(|(k, _)| *k == TEST_PANIC_HEADER)
+                    .and_then(|(_, v)| TestPanic::from_header(v));
+            }
+            TestPanic::check(filter.test_panic, TestPanic::RequestHeaders);
+            filter.copy = config
+                .worker
+                .on(filter.worker, |state| {
+                    stream_probe::start(hook, &config.envoy, &state.plugin, &mut state.probe, end_of_stream)
+                })
+                .flatten();
+        });
+    }
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+    end_of_stream: bool,
+) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook("http_filter_request_body", envoy, module, |hook, filter, config| {
+            TestPanic::check(filter.test_panic, TestPanic::RequestBody);
+            if let Some(copy) = filter.copy.as_mut() {
+                stream_probe::body(hook, &config.envoy, copy, end_of_stream);
+            }
+        });
+    }
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook("http_filter_request_trailers", envoy, module, |hook, filter, config| {
+            TestPanic::check(filter.test_panic, TestPanic::RequestTrailers);
+            if let Some(copy) = filter.copy.as_mut() {
+                stream_probe::trailers(hook, &config.envoy, copy);
+            }
+        });
+    }
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _end_of_stream: bool,
+) -> u32 {
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _end_of_stream: bool,
+) -> u32 {
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+) -> u32 {
+    STATUS_CONTINUE
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+) {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook(
+            "http_filter_stream_complete",
+            envoy,
+            module,
+            |_hook, filter, _config| {
+                TestPanic::check(filter.test_panic, TestPanic::StreamComplete);
+            },
+        );
+    }
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(module: FilterModulePtr) {
+    if module.is_null() || module == noop_filter() {
+        return;
+    }
+    guard("http_filter_destroy", (), || {
+        // SAFETY: our `Filter` from `Box::into_raw`; Envoy calls destroy once, last.
+        drop(unsafe { Box::from_raw(module.cast::<Filter>().cast_mut()) });
+    });
+}
+
+/// Required by Envoy; the host sends no local replies.
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_local_reply(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _response_code: u32,
+    _details: EnvoyBuffer,
+    _reset_imminent: bool,
+) -> u32 {
+    LOCAL_REPLY_CONTINUE
+}
+
+// Filter-level callouts, streams, schedules and watermarks: required by Envoy 1.40
+// (filter_config.cc resolves them), unused here: copies are config-level streams, because a
+// filter's streams are cancelled with its request (the facts note).
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _callout_id: u64,
+    _result: u32,
+    _headers: *mut EnvoyHttpHeader,
+    _headers_size: usize,
+    _body_chunks: *mut EnvoyBuffer,
+    _body_chunks_size: usize,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _stream_id: u64,
+    _headers: *mut EnvoyHttpHeader,
+    _headers_size: usize,
+    _end_stream: bool,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _stream_id: u64,
+    _data: *const EnvoyBuffer,
+    _data_count: usize,
+    _end_stream: bool,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _stream_id: u64,
+    _trailers: *mut EnvoyHttpHeader,
+    _trailers_size: usize,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _stream_id: u64,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _stream_id: u64,
+    _reason: u32,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+    _event_id: u64,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+    _envoy: FilterEnvoyPtr,
+    _module: FilterModulePtr,
+) {
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config-level streams: a copy's answer, on the worker that started it, after its request
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_headers(
+    _config_envoy: ConfigEnvoyPtr,
+    module: ConfigModulePtr,
+    stream_id: u64,
+    headers: *mut EnvoyHttpHeader,
+    headers_size: usize,
+    _end_stream: bool,
+) {
+    // SAFETY: our live config; Envoy's headers, valid for this hook.
+    unsafe {
+        config_hook("http_filter_config_http_stream_headers", module, |_config, state| {
+            let headers = host::hook_headers(headers, headers_size);
+            stream_probe::answer_headers(&mut state.probe, stream_id, &headers);
+        });
+    }
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_data(
+    _config_envoy: ConfigEnvoyPtr,
+    module: ConfigModulePtr,
+    stream_id: u64,
+    data: *const EnvoyBuffer,
+    data_count: usize,
+    _end_stream: bool,
+) {
+    // SAFETY: our live config; Envoy's slices, valid for this hook.
+    unsafe {
+        config_hook("http_filter_config_http_stream_data", module, |_config, state| {
+            stream_probe::answer_data(&mut state.probe, stream_id, host::hook_data_len(data, data_count));
+        });
+    }
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_trailers(
+    _config_envoy: ConfigEnvoyPtr,
+    _module: ConfigModulePtr,
+    _stream_id: u64,
+    _trailers: *mut EnvoyHttpHeader,
+    _trailers_size: usize,
+) {
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_complete(
+    _config_envoy: ConfigEnvoyPtr,
+    module: ConfigModulePtr,
+    stream_id: u64,
+) {
+    // SAFETY: our live config.
+    unsafe {
+        config_hook("http_filter_config_http_stream_complete", module, |config, state| {
+            stream_probe::finish(
+                &mut state.probe,
+                &config.envoy,
+                config.metrics.requests,
+                stream_id,
+                "complete",
+            );
+        });
+    }
+}
+
+/// # Safety
+/// Called by Envoy only, with the pointers abi.h describes for this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_reset(
+    _config_envoy: ConfigEnvoyPtr,
+    module: ConfigModulePtr,
+    stream_id: u64,
+    _reason: u32,
+) {
+    // SAFETY: our live config.
+    unsafe {
+        config_hook("http_filter_config_http_stream_reset", module, |config, state| {
+            stream_probe::finish(
+                &mut state.probe,
+                &config.envoy,
+                config.metrics.requests,
+                stream_id,
+                "reset",
+            );
+        });
+    }
+}
