@@ -17,8 +17,24 @@ pub struct EnvoyArgs {
     pub config: PathBuf,
     /// The filter module, as Envoy should open it (relative paths resolve
     /// from Envoy's working directory).
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "dynamic_module",
+        conflicts_with = "dynamic_module"
+    )]
+    pub wasm: Option<String>,
+    /// The native host instead of the wasm filter: the dynamic module
+    /// (libvrata_mirror_native.so, `make build`), for Envoy 1.40. The
+    /// bootstrap puts it in the chain once per worker (--concurrency) and
+    /// enables HTTP/1.1 trailers on the listener and clusters. Not
+    /// `--mirroring native`, which is Envoy's own mirroring.
     #[arg(long, value_name = "PATH")]
-    pub wasm: String,
+    pub dynamic_module: Option<String>,
+    /// The Envoy worker count (`envoy --concurrency`) the bootstrap is for:
+    /// the native host needs one filter per worker. Run Envoy with the same.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
     /// The listener's address.
     #[arg(long, value_name = "HOST:PORT", value_parser = Address::parse)]
     pub listen: Address,
@@ -39,8 +55,9 @@ pub struct EnvoyArgs {
     /// "forward" block unless "routes" has an entry of this name.
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub default_route: String,
-    /// `wasm`: the filter. `native`: Envoy's request_mirror_policies
-    /// instead (destination and percentage only). `none`: no mirroring.
+    /// `wasm`: the filter (the --wasm module, or the --dynamic-module one).
+    /// `native`: Envoy's request_mirror_policies instead (destination and
+    /// percentage only). `none`: no mirroring.
     #[arg(long, value_enum, default_value_t = Mirroring::Wasm)]
     pub mirroring: Mirroring,
     /// The shadow clusters' circuit breaker (connections, pending and
@@ -114,17 +131,21 @@ impl EnvoyArgs {
     /// This command line in a canonical form: the generated file names it,
     /// and a test runs it again to see that the file is still what it prints.
     pub fn command_line(&self) -> String {
-        let mut words: Vec<String> = vec![
-            "vrata-mirror".into(),
-            "envoy".into(),
-            self.config.display().to_string(),
-            "--wasm".into(),
-            self.wasm.clone(),
+        let mut words: Vec<String> = vec!["vrata-mirror".into(), "envoy".into(), self.config.display().to_string()];
+        match (&self.wasm, &self.dynamic_module) {
+            (_, Some(module)) => words.extend(["--dynamic-module".into(), module.clone()]),
+            (Some(wasm), None) => words.extend(["--wasm".into(), wasm.clone()]),
+            (None, None) => {}
+        }
+        words.extend([
             "--listen".into(),
             address(&self.listen),
             "--admin".into(),
             address(&self.admin),
-        ];
+        ]);
+        if self.concurrency != 1 {
+            words.extend(["--concurrency".into(), self.concurrency.to_string()]);
+        }
         for cluster in &self.clusters {
             let h2 = if cluster.http2 { ",h2" } else { "" };
             words.push("--cluster".into());
@@ -175,14 +196,30 @@ pub fn run(args: &EnvoyArgs) -> Result<String, Failure> {
     let text = read_config(&args.config)?;
     let config = check::check(&text).map_err(Failure::new)?;
     let plugin = String::from_utf8(text).map_err(|_| Failure::new(format!("{}: not UTF-8", args.config.display())))?;
-    let mut options = EnvoyOptions::new(&args.wasm, args.listen.clone(), args.admin.clone());
+    let module = args
+        .dynamic_module
+        .as_ref()
+        .or(args.wasm.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let mut options = EnvoyOptions::new(&module, args.listen.clone(), args.admin.clone());
     options.clusters = args.clusters.clone();
     options.prefixes = args.prefixes.clone();
     options.default_route = args.default_route.clone();
-    options.mirroring = match args.mirroring {
-        Mirroring::Wasm => MirroringMode::Wasm,
-        Mirroring::Native => MirroringMode::Native,
-        Mirroring::None => MirroringMode::None,
+    options.mirroring = match (args.mirroring, &args.dynamic_module) {
+        (Mirroring::Wasm, None) => MirroringMode::Wasm,
+        (Mirroring::Wasm, Some(_)) => MirroringMode::DynamicModule {
+            workers: args.concurrency,
+        },
+        (Mirroring::Native | Mirroring::None, Some(_)) => {
+            return Err(Failure::new(
+                "--dynamic-module is the native host (the filter as a dynamic module); --mirroring native|none \
+                 render Envoy's own mirroring or none, with no filter: give one of them"
+                    .to_owned(),
+            ))
+        }
+        (Mirroring::Native, None) => MirroringMode::Native,
+        (Mirroring::None, None) => MirroringMode::None,
     };
     options.shadow_limits = ShadowLimits {
         max_requests: args.shadow_max_requests,

@@ -1,6 +1,7 @@
 //! An Envoy bootstrap with the filter: one listener whose routes forward
-//! with `weighted_clusters`, the wasm filter (or Envoy's native mirroring,
-//! or nothing, for the benchmark's baselines), the clusters, and the
+//! with `weighted_clusters`, the wasm filter (or the native host, the
+//! dynamic module; or Envoy's native mirroring, or nothing, for the
+//! benchmark's baselines), the clusters, and the
 //! `stats_tags` from the metric catalogue. Every Envoy config of the
 //! project is printed here: `vrata-mirror envoy`, envoy/envoy.yaml (which
 //! that command generates), the tests' and the benchmark's.
@@ -64,11 +65,38 @@ pub enum Mirroring {
     /// (as written: it is not checked here, so that tests can hand Envoy a
     /// bad one).
     Wasm { wasm: String, plugin: String },
+    /// The native host (crates/native): the dynamic module at `module`
+    /// (a path Envoy opens), with the plugin JSON `plugin` (as written),
+    /// for an Envoy running `workers` workers (`--concurrency`): the filter
+    /// goes in the chain once per worker (see [`dynamic_module_filter_name`]).
+    DynamicModule {
+        module: String,
+        plugin: String,
+        workers: u32,
+    },
     /// Envoy's own `request_mirror_policies` on each route (see
-    /// [`Route::native_mirrors`]); no filter.
+    /// [`Route::native_mirrors`]); no filter. Not the native host.
     Native,
     /// Neither: no filter, no mirroring.
     None,
+}
+
+/// The native host's `metrics_namespace`: its counter `requests_total` is
+/// `envoy_vrata_mirror_requests_total` in /stats/prometheus (Envoy puts
+/// `envoy_` before every dynamic-module metric; NATIVE-NOTES.md gives the
+/// Prometheus rule that takes it off).
+pub const DYNAMIC_MODULE_METRICS_NAMESPACE: &str = "vrata_mirror";
+
+/// The `filter_name` of the native host's filter for worker `index` of
+/// `workers`: the module reads which worker a config acts on from it
+/// (crates/native/src/config.rs), because Envoy's config-level streams are
+/// not safe across workers. One worker: plain `vrata-mirror`.
+pub fn dynamic_module_filter_name(index: u32, workers: u32) -> String {
+    if workers <= 1 {
+        "vrata-mirror".to_owned()
+    } else {
+        format!("vrata-mirror/worker-{index}-of-{workers}")
+    }
 }
 
 /// Envoy's native mirroring of one route to one cluster.
@@ -214,18 +242,10 @@ impl Bootstrap {
         if let Some(interval) = &self.stats_flush_interval {
             top.push(self.entry("stats_flush_interval", Yaml::str(interval), &[]));
         }
-        top.push(self.entry(
-            "stats_config",
-            Yaml::map([("stats_tags", stats_tags())]),
-            &[
-                "The filter encodes its labels in the metric name, Istio-style",
-                "(route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total). These",
-                "rules turn them into Prometheus labels:",
-                "  vrata_mirror_requests_total{route=\"api\",destination=\"shadow\"} 3",
-                "They can only live in the bootstrap (not in a listener or over xDS).",
-            ],
-        ));
-        if let Some(limit) = self.async_response_buffer_limit {
+        if !self.is_dynamic_module() {
+            top.push(self.stats_config());
+        }
+        if let Some(limit) = self.async_response_buffer_limit.filter(|_| !self.is_dynamic_module()) {
             top.push(self.runtime(limit));
         }
         let listeners = Yaml::Seq(vec![self.listener()]);
@@ -236,6 +256,26 @@ impl Bootstrap {
             &[],
         ));
         Yaml::Map(top)
+    }
+
+    fn is_dynamic_module(&self) -> bool {
+        matches!(self.mirroring, Mirroring::DynamicModule { .. })
+    }
+
+    /// The wasm filter's metric names carry their labels; these rules turn
+    /// them into tags. (The native host's metrics have real labels.)
+    fn stats_config(&self) -> Entry {
+        self.entry(
+            "stats_config",
+            Yaml::map([("stats_tags", stats_tags())]),
+            &[
+                "The filter encodes its labels in the metric name, Istio-style",
+                "(route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total). These",
+                "rules turn them into Prometheus labels:",
+                "  vrata_mirror_requests_total{route=\"api\",destination=\"shadow\"} 3",
+                "They can only live in the bootstrap (not in a listener or over xDS).",
+            ],
+        )
     }
 
     /// The bootstrap's runtime: the buffer limit of dispatched calls'
@@ -305,6 +345,13 @@ impl Bootstrap {
             self.entry("stat_prefix", Yaml::str("ingress"), &[]),
             self.entry("codec_type", Yaml::str("AUTO"), &[]),
         ];
+        if self.is_dynamic_module() {
+            hcm.push(self.entry(
+                "http_protocol_options",
+                Yaml::map([("enable_trailers", Yaml::Bool(true))]).flow(),
+                &["HTTP/1.1 trailers reach the filter, which sends them on the copy."],
+            ));
+        }
         if self.websocket {
             hcm.push(self.entry(
                 "upgrade_configs",
@@ -340,8 +387,17 @@ impl Bootstrap {
             &[],
         ));
         let mut filters = Vec::new();
-        if let Mirroring::Wasm { wasm, plugin } = &self.mirroring {
-            filters.push(self.wasm_filter(wasm, plugin));
+        match &self.mirroring {
+            Mirroring::Wasm { wasm, plugin } => filters.push(self.wasm_filter(wasm, plugin)),
+            Mirroring::DynamicModule {
+                module,
+                plugin,
+                workers,
+            } => {
+                let workers = (*workers).max(1);
+                filters.extend((0..workers).map(|i| self.dynamic_module_filter(module, plugin, i, workers)));
+            }
+            Mirroring::Native | Mirroring::None => {}
         }
         filters.push(Yaml::map([
             ("name", Yaml::str("envoy.filters.http.router")),
@@ -449,6 +505,63 @@ impl Bootstrap {
         ])
     }
 
+    /// The native host's filter for worker `index` of `workers`.
+    fn dynamic_module_filter(&self, module: &str, plugin: &str, index: u32, workers: u32) -> Yaml {
+        let module_config = Yaml::Map(vec![
+            self.entry(
+                "module",
+                Yaml::map([("local", Yaml::map([("filename", Yaml::str(module))]).flow())]),
+                &[],
+            ),
+            self.entry(
+                "do_not_close",
+                Yaml::Bool(true),
+                &["Never dlclose the module: its threads' state outlives a config."],
+            ),
+            self.entry(
+                "metrics_namespace",
+                Yaml::str(DYNAMIC_MODULE_METRICS_NAMESPACE),
+                &["Prometheus: envoy_vrata_mirror_requests_total{route,destination}, ..."],
+            ),
+        ]);
+        let filter_config = Yaml::map([
+            ("@type", Yaml::str("type.googleapis.com/google.protobuf.StringValue")),
+            ("value", Yaml::Block(format!("{}\n", plugin.trim()))),
+        ]);
+        let comment: &[&str] = if index == 0 && workers > 1 {
+            &[
+                "The native host, once per worker: each config acts only on its own",
+                "worker (Envoy's config-level streams are not safe across workers).",
+                "Run Envoy with --concurrency equal to the number of these filters.",
+            ]
+        } else {
+            &[]
+        };
+        let typed_config = Yaml::Map(vec![
+            self.entry(
+                "@type",
+                Yaml::str("type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter"),
+                &[],
+            ),
+            self.entry("dynamic_module_config", module_config, &[]),
+            self.entry(
+                "filter_name",
+                Yaml::str(dynamic_module_filter_name(index, workers)),
+                &[],
+            ),
+            self.entry("filter_config", filter_config, &[]),
+        ]);
+        let name = if workers > 1 {
+            format!("vrata.mirror.worker{index}")
+        } else {
+            "vrata.mirror".to_owned()
+        };
+        Yaml::Map(vec![
+            self.entry("name", Yaml::str(&name), comment),
+            self.entry("typed_config", typed_config, &[]),
+        ])
+    }
+
     fn cluster(&self, cluster: &Cluster) -> Yaml {
         let mut entries = Vec::new();
         let comment: &[&str] = if cluster.shadow.is_some() {
@@ -469,6 +582,26 @@ impl Bootstrap {
         entries.push(self.entry("type", Yaml::str(kind), &[]));
         let timeout = if cluster.shadow.is_some() { "0.25s" } else { "1s" };
         entries.push(self.entry("connect_timeout", Yaml::str(timeout), &[]));
+        if !cluster.http2 && self.is_dynamic_module() {
+            let options = Yaml::map([
+                (
+                    "@type",
+                    Yaml::str("type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"),
+                ),
+                (
+                    "explicit_http_config",
+                    Yaml::map([(
+                        "http_protocol_options",
+                        Yaml::map([("enable_trailers", Yaml::Bool(true))]).flow(),
+                    )]),
+                ),
+            ]);
+            entries.push(self.entry(
+                "typed_extension_protocol_options",
+                Yaml::map([("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", options)]),
+                &["HTTP/1.1 trailers go upstream (the primary's and the copy's)."],
+            ));
+        }
         if cluster.http2 {
             let options = Yaml::map([
                 (

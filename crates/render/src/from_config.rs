@@ -48,6 +48,9 @@ impl ClusterSpec {
 pub enum MirroringMode {
     /// The wasm filter with the plugin JSON (the default).
     Wasm,
+    /// The native host (crates/native), the dynamic module at
+    /// `EnvoyOptions::module`, for an Envoy with `workers` workers.
+    DynamicModule { workers: u32 },
     /// Envoy's own `request_mirror_policies` (for comparing against it):
     /// only a destination and a percentage can be expressed.
     Native,
@@ -58,8 +61,9 @@ pub enum MirroringMode {
 /// Everything `vrata-mirror envoy` needs besides the configuration.
 #[derive(Debug, Clone)]
 pub struct EnvoyOptions {
-    /// The module's path as Envoy should open it.
-    pub wasm: String,
+    /// The filter module's path as Envoy should open it: the `.wasm`, or
+    /// the native host's `.so` (`MirroringMode::DynamicModule`).
+    pub module: String,
     pub listen: Address,
     pub admin: Address,
     pub clusters: Vec<ClusterSpec>,
@@ -78,9 +82,9 @@ pub struct EnvoyOptions {
 }
 
 impl EnvoyOptions {
-    pub fn new(wasm: &str, listen: Address, admin: Address) -> EnvoyOptions {
+    pub fn new(module: &str, listen: Address, admin: Address) -> EnvoyOptions {
         EnvoyOptions {
-            wasm: wasm.to_owned(),
+            module: module.to_owned(),
             listen,
             admin,
             clusters: Vec::new(),
@@ -171,8 +175,13 @@ pub fn bootstrap(text: &str, config: &PluginConfig, options: &EnvoyOptions) -> R
     bootstrap.header = options.header.clone();
     bootstrap.mirroring = match options.mirroring {
         MirroringMode::Wasm => Mirroring::Wasm {
-            wasm: options.wasm.clone(),
+            wasm: options.module.clone(),
             plugin: text.to_owned(),
+        },
+        MirroringMode::DynamicModule { workers } => Mirroring::DynamicModule {
+            module: options.module.clone(),
+            plugin: text.to_owned(),
+            workers,
         },
         MirroringMode::Native => Mirroring::Native,
         MirroringMode::None => Mirroring::None,
