@@ -115,6 +115,20 @@ pub fn compare_module() -> PathBuf {
     path
 }
 
+/// The native host (crates/native, issue 21): $VRATA_NATIVE, else the
+/// `native` profile's build (`make build`). Fails loudly.
+pub fn native_module() -> PathBuf {
+    let path = std::env::var("VRATA_NATIVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| crate::repo_root().join("target/native/libvrata_mirror_native.so"));
+    assert!(
+        path.is_file(),
+        "the native host {} is missing: build it with `make build` (`make test` does)",
+        path.display()
+    );
+    path
+}
+
 /// A scratch directory per Envoy, removed when the Envoy is dropped.
 fn scratch_dir(label: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -129,11 +143,20 @@ fn scratch_dir(label: &str) -> PathBuf {
 
 /// Runs `envoy --mode validate` on a config: (accepted, everything Envoy printed).
 pub fn validate(yaml: &str) -> (bool, String) {
+    validate_with(yaml, &[])
+}
+
+/// As [`validate`], with more command-line arguments (e.g. `--concurrency 2`: the native
+/// host checks its per-worker filters against the worker count, which defaults to the
+/// machine's cores).
+pub fn validate_with(yaml: &str, extra_args: &[&str]) -> (bool, String) {
     let dir = scratch_dir("validate");
     let config = dir.join("envoy.yaml");
     std::fs::write(&config, yaml).expect("write config");
     let output = Command::new(envoy_binary())
-        .args(["--mode", "validate", "--disable-hot-restart", "-l", "info", "-c"])
+        .args(["--mode", "validate", "--disable-hot-restart", "-l", "info"])
+        .args(extra_args)
+        .arg("-c")
         // Relative module paths (as in envoy/envoy.yaml) resolve from the repository root.
         .current_dir(crate::repo_root())
         .arg(&config)
@@ -186,6 +209,17 @@ impl Envoy {
     }
 
     pub fn try_start_with(yaml: &str, concurrency: u32, extra_args: &[&str]) -> Result<Envoy, StartFailure> {
+        Self::try_start_env(yaml, concurrency, extra_args, &[])
+    }
+
+    /// As [`Envoy::try_start_with`], with variables added to Envoy's environment (e.g. the
+    /// native host's test switches).
+    pub fn try_start_env(
+        yaml: &str,
+        concurrency: u32,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Envoy, StartFailure> {
         let dir = scratch_dir("envoy");
         let config = dir.join("envoy.yaml");
         let admin_file = dir.join("admin.address");
@@ -202,8 +236,9 @@ impl Envoy {
                 "-l",
                 "warning",
             ])
-            .args(["--component-log-level", "wasm:info"])
+            .args(["--component-log-level", "wasm:info,dynamic_modules:info"])
             .args(extra_args)
+            .envs(env.iter().copied())
             .arg("--admin-address-path")
             .arg(&admin_file)
             .current_dir(crate::repo_root())
