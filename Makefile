@@ -9,8 +9,12 @@ WASM := target/wasm32-wasip1/release/vrata_mirror.wasm
 WASM_COMPARE := target/wasm32-wasip1/release/vrata_mirror_compare.wasm
 # The operator's command (crates/cli), built natively with the `cli` profile.
 CLI ?= target/cli/vrata-mirror
+# The native host (crates/native, issue 21): the filter as an Envoy 1.40
+# dynamic module, built for the host triple with the `native` profile.
+NATIVE := target/native/libvrata_mirror_native.so
 export VRATA_WASM := $(CURDIR)/$(WASM)
 export VRATA_WASM_COMPARE := $(CURDIR)/$(WASM_COMPARE)
+export VRATA_NATIVE := $(CURDIR)/$(NATIVE)
 
 .PHONY: build envoy e2e-deps observability-deps generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions soak
 
@@ -34,6 +38,8 @@ build:
 	@python3 scripts/trim-exports.py $(WASM) $(UNUSED_CALLBACKS)
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 	@echo "module: $(WASM_COMPARE) ($$(stat -c %s $(WASM_COMPARE)) bytes)"
+	cargo build -p vrata-mirror-native --profile native
+	@echo "native module: $(NATIVE) ($$(stat -c %s $(NATIVE)) bytes)"
 	cargo build -p vrata-mirror-cli --profile cli
 	@echo "command: $(CLI) (try: $(CLI) --help)"
 
