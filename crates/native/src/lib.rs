@@ -580,17 +580,18 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
     _config_envoy: ConfigEnvoyPtr,
     module: ConfigModulePtr,
     stream_id: u64,
-    _reason: u32,
+    reason: u32,
 ) {
     // SAFETY: our live config.
     unsafe {
         config_hook("http_filter_config_http_stream_reset", module, |config, state| {
+            let how = format!("reset (reason {reason})");
             stream_probe::finish(
                 &mut state.probe,
                 &config.envoy,
                 config.metrics.requests,
                 stream_id,
-                "reset",
+                &how,
             );
         });
     }

@@ -27,6 +27,8 @@ pub struct InFlight {
     route: Vec<u8>,
     destination: String,
     status: Option<Vec<u8>>,
+    /// The answer's header names (for the debug line: how Envoy's own local replies look).
+    header_names: Vec<u8>,
     answer_bytes: usize,
 }
 
@@ -78,6 +80,7 @@ pub fn start(
                     route: route.to_vec(),
                     destination: mirror.destination.clone(),
                     status: None,
+                    header_names: Vec::new(),
                     answer_bytes: 0,
                 },
             );
@@ -126,6 +129,7 @@ pub fn trailers(hook: &Hook<'_>, config: &ConfigHandle, copy: &mut Copy) {
 pub fn answer_headers(probe: &mut Probe, stream: u64, headers: &[(&[u8], &[u8])]) {
     if let Some(copy) = probe.streams.get_mut(&stream) {
         copy.status = headers.iter().find(|(k, _)| *k == b":status").map(|(_, v)| v.to_vec());
+        copy.header_names = headers.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(&b' ');
     }
 }
 
@@ -149,8 +153,9 @@ pub fn finish(probe: &mut Probe, config: &ConfigHandle, requests_counter: Option
         crate::host::log(
             crate::abi::log_level::DEBUG,
             &format!(
-                "vrata-mirror: stream probe: copy {stream} {how}, status {status}, {} answer bytes dropped",
-                copy.answer_bytes
+                "vrata-mirror: stream probe: copy {stream} {how}, status {status}, {} answer bytes dropped, headers [{}]",
+                copy.answer_bytes,
+                String::from_utf8_lossy(&copy.header_names)
             ),
         );
     }
