@@ -4,7 +4,7 @@
 
 use crate::{texts, vrata_mirror, TempFile};
 use std::time::Duration;
-use vrata_mirror_testkit::envoy::{validate, wasm_module, Envoy};
+use vrata_mirror_testkit::envoy::{native_module, validate, validate_with, wasm_module, Envoy};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 const PLUGIN: &str = r#"{
@@ -271,4 +271,61 @@ fn the_checked_in_envoy_yaml_is_what_its_command_prints() {
         generated == checked_in,
         "envoy/envoy.yaml differs from what its generator prints; run `make generated` (or edit envoy/plugin.json or the renderer, then regenerate)"
     );
+}
+
+/// `--dynamic-module`, in place of `--wasm`: the native host (crates/native), once per worker.
+fn envoy_native(plugin: &str, extra: &[&str]) -> (bool, String, String) {
+    let file = TempFile::new("plugin.json", plugin.as_bytes());
+    let module = native_module();
+    let mut args = vec![
+        "envoy",
+        file.path(),
+        "--dynamic-module",
+        module.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let output = vrata_mirror(&args);
+    let (stdout, stderr) = texts(&output);
+    (output.status.success(), stdout, stderr)
+}
+
+#[test]
+fn the_native_hosts_bootstrap_passes_envoy_validate_at_its_worker_count() {
+    for workers in ["1", "3"] {
+        let mut extra = CLUSTERS.to_vec();
+        extra.extend(["--concurrency", workers]);
+        let (ok, yaml, stderr) = envoy_native(PLUGIN, &extra);
+        assert!(ok, "{stderr}");
+        let filters = yaml.matches("envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter").count();
+        assert_eq!(filters.to_string(), workers, "one filter per worker:\n{yaml}");
+        for needed in [
+            "metrics_namespace: vrata_mirror",
+            "do_not_close: true",
+            "http_protocol_options: { enable_trailers: true }",
+        ] {
+            assert!(yaml.contains(needed), "no {needed:?} in:\n{yaml}");
+        }
+        assert!(!yaml.contains("envoy.filters.http.wasm"), "a wasm filter in the native bootstrap:\n{yaml}");
+        assert!(!yaml.contains("stats_tags"), "the native host's metrics have real labels:\n{yaml}");
+        let (valid, log) = validate_with(&yaml, &["--concurrency", workers]);
+        assert!(valid, "envoy --mode validate --concurrency {workers} refused:\n{log}");
+        assert!(log.contains("Dynamic module ABI version v0.2.0 matched."), "{log}");
+    }
+}
+
+#[test]
+fn dynamic_module_is_not_envoys_native_mirroring() {
+    let mut extra = CLUSTERS.to_vec();
+    extra.extend(["--mirroring", "native"]);
+    let (ok, _, stderr) = envoy_native(PLUGIN, &extra);
+    assert!(!ok);
+    assert!(stderr.contains("--dynamic-module is the native host"), "{stderr}");
+    // And --wasm with --dynamic-module is a usage error.
+    let output = vrata_mirror(&["envoy", "x.json", "--wasm", "a.wasm", "--dynamic-module", "b.so"]);
+    assert!(!output.status.success());
+    assert!(texts(&output).1.contains("cannot be used with"), "{}", texts(&output).1);
 }
