@@ -259,3 +259,67 @@ async fn stream_probe_streams_a_copy_with_body_and_trailers_and_keeps_every_copy
         .collect();
     eprintln!("connections per worker: {workers:?}");
 }
+
+/// TEMPORARY (stream_probe.rs), the teardown question of NATIVE-NOTES.md: a config replaced by
+/// an LDS push while its copies are in flight, at two workers. What this shows is recorded
+/// there; here: Envoy stays up and the old config is destroyed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_probe_a_push_while_copies_are_in_flight_leaves_envoy_up() {
+    use vrata_mirror_testkit::lds::LdsConfig;
+    let slow = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 10000}}}"#;
+    let pushed = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 9000}}}"#;
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::SlowMs(3000)).await;
+    let bootstrap_for = |plugin: &str| {
+        let mut bootstrap = Setup::new(plugin, primary.port(), shadow.port()).bootstrap();
+        bootstrap.mirroring = Mirroring::DynamicModule {
+            module: native_module().display().to_string(),
+            plugin: plugin.to_owned(),
+            workers: 2,
+        };
+        bootstrap
+    };
+    let lds = LdsConfig::new(&bootstrap_for(slow), "native-push");
+    lds.publish(&bootstrap_for(slow));
+    let yaml = lds.bootstrap.clone();
+    let envoy = tokio::task::spawn_blocking(move || {
+        Envoy::try_start_env(
+            &yaml,
+            2,
+            &["--drain-time-s", "1"],
+            &[("VRATA_NATIVE_STREAM_PROBE", "1")],
+        )
+        .unwrap_or_else(|f| panic!("Envoy did not start:\n{}", f.log))
+    })
+    .await
+    .unwrap();
+    let replies = client::load(&envoy.url("/x"), 40, 8, "GET", Bytes::new()).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert!(
+        eventually(Duration::from_secs(5), || shadow.count() == 40).await,
+        "copies started: {}",
+        shadow.count()
+    );
+    // Every copy is now waiting for the shadow's answer (3 s): push a new configuration.
+    lds.publish(&bootstrap_for(pushed));
+    let destroyed = eventually(Duration::from_secs(8), || envoy.log().contains("config destroyed")).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let log = envoy.log();
+    let teardown: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("config destroyed") || l.contains("ABI version"))
+        .collect();
+    eprintln!("teardown lines: {}\n{}", teardown.len(), teardown.join("\n"));
+    eprintln!(
+        "copies counted: {}; shadow answered {}",
+        envoy.metric(
+            "envoy_vrata_mirror_requests_total",
+            &[("route", "default"), ("destination", "shadow")]
+        ),
+        shadow.answered()
+    );
+    assert!(alive(&envoy), "Envoy died after the push:\n{log}");
+    assert!(destroyed, "the old configs were not destroyed after the push:\n{log}");
+    let after = client::http1("GET", &envoy.url("/after"), &[], Bytes::new()).await;
+    assert_eq!(after.status, 200);
+}

@@ -300,7 +300,9 @@ fn the_native_hosts_bootstrap_passes_envoy_validate_at_its_worker_count() {
         extra.extend(["--concurrency", workers]);
         let (ok, yaml, stderr) = envoy_native(PLUGIN, &extra);
         assert!(ok, "{stderr}");
-        let filters = yaml.matches("envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter").count();
+        let filters = yaml
+            .matches("envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter")
+            .count();
         assert_eq!(filters.to_string(), workers, "one filter per worker:\n{yaml}");
         for needed in [
             "metrics_namespace: vrata_mirror",
@@ -309,8 +311,14 @@ fn the_native_hosts_bootstrap_passes_envoy_validate_at_its_worker_count() {
         ] {
             assert!(yaml.contains(needed), "no {needed:?} in:\n{yaml}");
         }
-        assert!(!yaml.contains("envoy.filters.http.wasm"), "a wasm filter in the native bootstrap:\n{yaml}");
-        assert!(!yaml.contains("stats_tags"), "the native host's metrics have real labels:\n{yaml}");
+        assert!(
+            !yaml.contains("envoy.filters.http.wasm"),
+            "a wasm filter in the native bootstrap:\n{yaml}"
+        );
+        assert!(
+            !yaml.contains("stats_tags"),
+            "the native host's metrics have real labels:\n{yaml}"
+        );
         let (valid, log) = validate_with(&yaml, &["--concurrency", workers]);
         assert!(valid, "envoy --mode validate --concurrency {workers} refused:\n{log}");
         assert!(log.contains("Dynamic module ABI version v0.2.0 matched."), "{log}");
