@@ -8,11 +8,11 @@
 //! the owner worker's thread (see [`WorkerCell`]).
 
 use crate::host::ConfigHandle;
-use crate::stream_probe::Probe;
+use crate::native_host::{CatalogueIds, NativeHost, NativeWorker};
+use rand::rngs::SmallRng;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::thread::ThreadId;
-use vrata_mirror_core::config::{self, PluginConfig};
 
 /// The filter's name in the chain, and the stem of its per-worker form `vrata-mirror/worker-<i>-of-<N>`.
 pub const FILTER_NAME: &str = "vrata-mirror";
@@ -22,8 +22,8 @@ pub const FILTER_NAME: &str = "vrata-mirror";
 pub struct MetricIds {
     /// `panics_total`: panics caught by the guard.
     pub panics: Option<usize>,
-    /// `requests_total{route,destination}`: copies started (the stream probe's, for now).
-    pub requests: Option<usize>,
+    /// The catalogue's metrics (`native_host::define_catalogue`).
+    pub catalogue: CatalogueIds,
 }
 
 /// State only the owner worker touches.
@@ -88,11 +88,12 @@ impl<T> WorkerCell<T> {
     }
 }
 
-/// What one worker holds for this config (the worker core of issue 20 goes here).
+/// What one worker holds for this config: the worker core, its host, and the worker's
+/// sampling draws (seeded once from the OS, never per request).
 pub struct WorkerState {
-    pub plugin: PluginConfig,
-    /// TEMPORARY (stream_probe.rs): the streams in flight.
-    pub probe: Probe,
+    pub worker: NativeWorker,
+    pub host: NativeHost,
+    pub rng: SmallRng,
 }
 
 pub struct NativeConfig {
@@ -142,17 +143,12 @@ pub fn owner_worker(name: &str, concurrency: u32) -> Result<u32, String> {
     }
 }
 
-/// The plugin JSON through the one parser; the error is the one line the wasm host logs.
-pub fn parse_plugin(text: &[u8]) -> Result<PluginConfig, String> {
-    config::parse(text).map_err(|err| format!("vrata-mirror: invalid plugin configuration: {err}"))
-}
-
 impl NativeConfig {
     /// Defines the metrics (inside `on_http_filter_config_new`).
     pub fn define_metrics(envoy: &ConfigHandle) -> MetricIds {
         MetricIds {
             panics: envoy.define_counter("panics_total", &[]),
-            requests: envoy.define_counter("requests_total", &["route", "destination"]),
+            catalogue: crate::native_host::define_catalogue(envoy),
         }
     }
 }

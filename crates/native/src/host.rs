@@ -199,6 +199,21 @@ impl ConfigHandle {
         }
     }
 
+    /// Records `value` in a histogram, from any hook (also after the request is gone).
+    pub fn record_histogram(&self, id: usize, label_values: &[&[u8]], value: u64) -> u32 {
+        let mut values: Vec<ModuleBuffer> = label_values.iter().map(|v| ModuleBuffer::of(v)).collect();
+        // SAFETY: live config; `values` outlives the call. Envoy's histograms are thread-safe.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+                self.0,
+                id,
+                values.as_mut_ptr(),
+                values.len(),
+                value,
+            )
+        }
+    }
+
     /// Starts a config-level stream to `cluster`: its headers leave now; `end_stream` ends it.
     /// Must run on the worker that will own the stream: its hooks arrive on this thread, and
     /// Envoy's stream map in the config is not synchronised (NATIVE-NOTES.md).
@@ -284,15 +299,19 @@ pub unsafe fn hook_headers<'h>(headers: *const EnvoyHttpHeader, n: usize) -> Vec
         .collect()
 }
 
-/// Total length of the body slices Envoy handed a stream's data hook.
+/// The body slices Envoy handed a stream's data hook, as bytes valid for that hook.
 ///
 /// # Safety
-/// `data` points to `n` buffers (or is null with `n == 0`), valid for the running hook.
-pub unsafe fn hook_data_len(data: *const EnvoyBuffer, n: usize) -> usize {
+/// `data` points to `n` buffers (or is null with `n == 0`), valid until the running hook
+/// returns, which `'h` does not outlive.
+pub unsafe fn hook_data<'h>(data: *const EnvoyBuffer, n: usize) -> Vec<&'h [u8]> {
     if data.is_null() || n == 0 {
-        return 0;
+        return Vec::new();
     }
     // SAFETY: the caller promises `n` valid entries.
     let raw = unsafe { std::slice::from_raw_parts(data, n) };
-    raw.iter().map(|b| b.length).sum()
+    raw.iter()
+        // SAFETY: each buffer is valid for the hook (caller).
+        .map(|b| unsafe { bytes(b.ptr, b.length) })
+        .collect()
 }

@@ -5,7 +5,8 @@
 //! - `guard.rs`: every hook's body runs under `catch_unwind`;
 //! - `config.rs`: one config per worker (why: NATIVE-NOTES.md), the plugin JSON through the
 //!   one parser;
-//! - `stream_probe.rs`: TEMPORARY streamed copy, until the worker core (issue 20) lands.
+//! - `native_host.rs`: the worker core's host traits (clock, telemetry, dispatch) over Envoy's
+//!   calls, and the request view the worker decides on.
 //!
 //! Lifetimes, from abi.h and filter_config.cc/filter.h: a config lives from
 //! `on_http_filter_config_new` until `on_http_filter_config_destroy`, and every filter holds a
@@ -14,24 +15,28 @@
 //! on its worker. After `on_http_filter_config_destroy` returns Envoy calls no hook naming that
 //! config (it resets the config's streams without one).
 
-// The ABI subset and its wrappers are what the mirroring will call; until it sits on the
-// worker core (issue 20), the stream probe uses only part of them.
+// The ABI subset and its wrappers: one constant per ordinal and a few calls kept for what
+// comes next (schedulers, stream reset) are not all used yet.
 #[allow(dead_code)]
 mod abi;
 mod config;
 mod guard;
 #[allow(dead_code)]
 mod host;
-mod stream_probe;
+mod native_host;
 
 use abi::{
-    header_type, ConfigEnvoyPtr, ConfigModulePtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr, FilterModulePtr,
-    LOCAL_REPLY_CONTINUE, STATUS_CONTINUE,
+    body_type, header_type, ConfigEnvoyPtr, ConfigModulePtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr,
+    FilterModulePtr, LOCAL_REPLY_CONTINUE, STATUS_CONTINUE,
 };
 use config::{NativeConfig, WorkerCell, WorkerState};
 use guard::{guard, TestPanic, TEST_PANIC_HEADER};
 use host::{ConfigHandle, Hook};
+use native_host::{NativeHost, NativeRequest};
 use std::os::raw::c_char;
+use vrata_mirror_core::dispatch::outcome::AnswerHead;
+use vrata_mirror_core::mirror::request::copyable_trailers;
+use vrata_mirror_core::worker::{refusal_line, MirroredRequest, Worker};
 
 /// One request's filter on the owner worker.
 struct Filter {
@@ -40,7 +45,8 @@ struct Filter {
     /// Set when a hook of this filter panicked: it does nothing more.
     poisoned: bool,
     test_panic: Option<TestPanic>,
-    copy: Option<stream_probe::Copy>,
+    /// This request's copies, as the worker hands them back.
+    request: MirroredRequest<()>,
 }
 
 /// What `on_http_filter_new` returns on a worker the config does not act on, and after a
@@ -111,6 +117,15 @@ unsafe fn filter_hook(
     }
 }
 
+/// Runs `f` on the owner worker's state for a filter hook, then sends what the worker queued
+/// (`Dispatch::wake` only sets a flag: the worker is never re-entered from inside itself).
+fn on_worker(config: &NativeConfig, filter: &mut Filter, f: impl FnOnce(&mut WorkerState, &mut MirroredRequest<()>)) {
+    config.worker.on(filter.worker, |state| {
+        f(state, &mut filter.request);
+        NativeHost::dispatch_if_woken(&state.worker, &mut state.host);
+    });
+}
+
 /// Runs a config stream hook's body on the owner worker's state.
 ///
 /// # Safety
@@ -157,13 +172,12 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     guard("http_filter_config_new", std::ptr::null(), || {
         // SAFETY: Envoy's name and config bytes, valid for this call.
         let (name, text) = unsafe { (envoy_bytes(name), envoy_bytes(config)) };
-        let plugin = match config::parse_plugin(text) {
-            Ok(plugin) => plugin,
-            Err(line) => {
-                host::log(abi::log_level::ERROR, &line);
-                return std::ptr::null();
-            }
-        };
+        // The one parser, through the worker (which also refuses what it cannot run).
+        let worker = Worker::new();
+        if let Err(message) = worker.configure(text) {
+            host::log(abi::log_level::ERROR, &refusal_line(&message));
+            return std::ptr::null();
+        }
         let name = String::from_utf8_lossy(name);
         let owner = match config::owner_worker(&name, host::concurrency_on_main_thread()) {
             Ok(owner) => owner,
@@ -175,9 +189,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         // SAFETY: Envoy's live config; the handle lives in our config, freed in its destroy hook.
         let envoy = unsafe { ConfigHandle::new(config_envoy) };
         let metrics = NativeConfig::define_metrics(&envoy);
+        let compare_keep = worker
+            .active()
+            .map_or(0, |active| native_host::compare_keep_bytes(&active.config));
         let state = WorkerState {
-            plugin,
-            probe: stream_probe::Probe::default(),
+            host: NativeHost::new(envoy, metrics.catalogue, compare_keep),
+            worker,
+            rng: native_host::worker_rng(),
         };
         let native = Box::new(NativeConfig {
             envoy,
@@ -199,12 +217,16 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(modu
         // SAFETY: our config from `Box::into_raw`; Envoy calls this once, after the last filter
         // holding its config is gone, and calls no hook for it afterwards.
         let config = unsafe { Box::from_raw(module.cast::<NativeConfig>().cast_mut()) };
-        let state = config.worker.into_inner();
-        let lost = state.probe.in_flight();
+        let mut state = config.worker.into_inner();
+        // Envoy resets this config's streams after this hook returns, calling no hook for
+        // them: each copy still in flight is counted now, as a reset (NATIVE-NOTES.md).
+        let lost = NativeHost::teardown(&state.worker, &mut state.host);
         if lost > 0 {
             host::log(
                 abi::log_level::WARN,
-                &format!("vrata-mirror: config destroyed with {lost} probe copies in flight; Envoy resets them"),
+                &format!(
+                    "vrata-mirror: config destroyed with {lost} copies in flight; counted as reset, Envoy resets them"
+                ),
             );
         }
     });
@@ -237,7 +259,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
             worker,
             poisoned: false,
             test_panic: None,
-            copy: None,
+            request: MirroredRequest::default(),
         });
         Box::into_raw(filter).cast_const().cast()
     })
@@ -262,12 +284,10 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
                     .and_then(|(_, v)| TestPanic::from_header(v));
             }
             TestPanic::check(filter.test_panic, TestPanic::RequestHeaders);
-            filter.copy = config
-                .worker
-                .on(filter.worker, |state| {
-                    stream_probe::start(hook, &config.envoy, &state.plugin, &mut state.probe, end_of_stream)
-                })
-                .flatten();
+            on_worker(config, filter, |state, request| {
+                let mut view = NativeRequest::new(hook, &mut state.rng);
+                *request = state.worker.request_headers(&mut state.host, &mut view, end_of_stream);
+            });
         });
     }
     STATUS_CONTINUE
@@ -285,9 +305,16 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     unsafe {
         filter_hook("http_filter_request_body", envoy, module, |hook, filter, config| {
             TestPanic::check(filter.test_panic, TestPanic::RequestBody);
-            if let Some(copy) = filter.copy.as_mut() {
-                stream_probe::body(hook, &config.envoy, copy, end_of_stream);
+            if !filter.request.is_capturing() {
+                return;
             }
+            let chunks = hook.body_chunks(body_type::RECEIVED_REQUEST_BODY);
+            let size = chunks.iter().map(|c| c.len()).sum();
+            on_worker(config, filter, |state, request| {
+                state
+                    .worker
+                    .request_body(&mut state.host, request, size, || Some(chunks.concat()), end_of_stream);
+            });
         });
     }
     STATUS_CONTINUE
@@ -304,9 +331,14 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     unsafe {
         filter_hook("http_filter_request_trailers", envoy, module, |hook, filter, config| {
             TestPanic::check(filter.test_panic, TestPanic::RequestTrailers);
-            if let Some(copy) = filter.copy.as_mut() {
-                stream_probe::trailers(hook, &config.envoy, copy);
+            if !filter.request.is_capturing() {
+                return;
             }
+            on_worker(config, filter, |state, request| {
+                state.worker.request_trailers(&mut state.host, request, || {
+                    copyable_trailers(hook.headers(header_type::REQUEST_TRAILER))
+                });
+            });
         });
     }
     STATUS_CONTINUE
@@ -316,10 +348,26 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
 /// Called by Envoy only, with the pointers abi.h describes for this hook.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
-    _envoy: FilterEnvoyPtr,
-    _module: FilterModulePtr,
-    _end_of_stream: bool,
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+    end_of_stream: bool,
 ) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook("http_filter_response_headers", envoy, module, |hook, filter, config| {
+            if !filter.request.watches_response() {
+                return;
+            }
+            on_worker(config, filter, |state, request| {
+                state.worker.response_headers(
+                    &mut state.host,
+                    request,
+                    || AnswerHead::from_headers(hook.headers(header_type::RESPONSE_HEADER)),
+                    end_of_stream,
+                );
+            });
+        });
+    }
     STATUS_CONTINUE
 }
 
@@ -327,10 +375,25 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
 /// Called by Envoy only, with the pointers abi.h describes for this hook.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
-    _envoy: FilterEnvoyPtr,
-    _module: FilterModulePtr,
-    _end_of_stream: bool,
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
+    end_of_stream: bool,
 ) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook("http_filter_response_body", envoy, module, |hook, filter, config| {
+            if !filter.request.watches_response() {
+                return;
+            }
+            let chunks = hook.body_chunks(body_type::RECEIVED_RESPONSE_BODY);
+            let size = chunks.iter().map(|c| c.len()).sum();
+            on_worker(config, filter, |state, request| {
+                state
+                    .worker
+                    .response_body(&mut state.host, request, size, || Some(chunks.concat()), end_of_stream);
+            });
+        });
+    }
     STATUS_CONTINUE
 }
 
@@ -338,9 +401,33 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
 /// Called by Envoy only, with the pointers abi.h describes for this hook.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
-    _envoy: FilterEnvoyPtr,
-    _module: FilterModulePtr,
+    envoy: FilterEnvoyPtr,
+    module: FilterModulePtr,
 ) -> u32 {
+    // SAFETY: Envoy's pointers for this hook.
+    unsafe {
+        filter_hook(
+            "http_filter_response_trailers",
+            envoy,
+            module,
+            |hook, filter, config| {
+                if !filter.request.watches_response() {
+                    return;
+                }
+                let trailers = hook.headers(header_type::RESPONSE_TRAILER);
+                on_worker(config, filter, |state, request| {
+                    state
+                        .worker
+                        .response_trailers(&mut state.host, request, trailers.len(), |name| {
+                            trailers
+                                .iter()
+                                .find(|(k, _)| *k == name.as_bytes())
+                                .map(|(_, v)| v.to_vec())
+                        });
+                });
+            },
+        );
+    }
     STATUS_CONTINUE
 }
 
@@ -373,7 +460,14 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(module: Fil
     }
     guard("http_filter_destroy", (), || {
         // SAFETY: our `Filter` from `Box::into_raw`; Envoy calls destroy once, last.
-        drop(unsafe { Box::from_raw(module.cast::<Filter>().cast_mut()) });
+        let mut filter = unsafe { Box::from_raw(module.cast::<Filter>().cast_mut()) };
+        // SAFETY: the config outlives its filters (every Envoy filter holds its config).
+        let config = unsafe { &*filter.config };
+        // The request is gone: copies still being captured end `incomplete` (also after a
+        // panic poisoned the filter, so that no copy is left without an exit).
+        on_worker(config, &mut filter, |state, request| {
+            state.worker.request_gone(&mut state.host, request);
+        });
     });
 }
 
@@ -515,7 +609,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
     unsafe {
         config_hook("http_filter_config_http_stream_headers", module, |_config, state| {
             let headers = host::hook_headers(headers, headers_size);
-            stream_probe::answer_headers(&mut state.probe, stream_id, &headers);
+            state.host.answer_headers(stream_id, &headers);
         });
     }
 }
@@ -534,7 +628,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
     // SAFETY: our live config; Envoy's slices, valid for this hook.
     unsafe {
         config_hook("http_filter_config_http_stream_data", module, |_config, state| {
-            stream_probe::answer_data(&mut state.probe, stream_id, host::hook_data_len(data, data_count));
+            state.host.answer_data(stream_id, &host::hook_data(data, data_count));
         });
     }
 }
@@ -544,11 +638,18 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_trailers(
     _config_envoy: ConfigEnvoyPtr,
-    _module: ConfigModulePtr,
-    _stream_id: u64,
-    _trailers: *mut EnvoyHttpHeader,
-    _trailers_size: usize,
+    module: ConfigModulePtr,
+    stream_id: u64,
+    trailers: *mut EnvoyHttpHeader,
+    trailers_size: usize,
 ) {
+    // SAFETY: our live config; Envoy's trailers, valid for this hook.
+    unsafe {
+        config_hook("http_filter_config_http_stream_trailers", module, |_config, state| {
+            let trailers = host::hook_headers(trailers, trailers_size);
+            state.host.answer_trailers(stream_id, &trailers);
+        });
+    }
 }
 
 /// # Safety
@@ -561,14 +662,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config.
     unsafe {
-        config_hook("http_filter_config_http_stream_complete", module, |config, state| {
-            stream_probe::finish(
-                &mut state.probe,
-                &config.envoy,
-                config.metrics.requests,
-                stream_id,
-                "complete",
-            );
+        config_hook("http_filter_config_http_stream_complete", module, |_config, state| {
+            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
         });
     }
 }
@@ -580,19 +675,12 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
     _config_envoy: ConfigEnvoyPtr,
     module: ConfigModulePtr,
     stream_id: u64,
-    reason: u32,
+    _reason: u32,
 ) {
-    // SAFETY: our live config.
+    // SAFETY: our live config. The reason is always `LocalReset` (abi.rs), so it is not read.
     unsafe {
-        config_hook("http_filter_config_http_stream_reset", module, |config, state| {
-            let how = format!("reset (reason {reason})");
-            stream_probe::finish(
-                &mut state.probe,
-                &config.envoy,
-                config.metrics.requests,
-                stream_id,
-                &how,
-            );
+        config_hook("http_filter_config_http_stream_reset", module, |_config, state| {
+            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
         });
     }
 }

@@ -1,8 +1,9 @@
 //! The native host in the real Envoy (1.40.0 by default, or $VRATA_ENVOY), loaded from
 //! $VRATA_NATIVE (else target/native/, `make build`): it loads and matches the ABI version,
 //! refuses a bad plugin JSON with the wasm host's one line, refuses a filter layout that does
-//! not fit the worker count, survives panics in its hooks, and (TEMPORARY, stream_probe.rs)
-//! streams a copy with its body and trailers and keeps every copy at two workers.
+//! not fit the worker count, survives panics in its hooks, and mirrors through the worker core
+//! (crates/core/src/worker): copies byte-equal with body and trailers, counted in the
+//! catalogue's labelled metrics, every copy accounted at two workers and across a push.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use bytes::Bytes;
@@ -173,19 +174,152 @@ async fn the_test_panic_header_does_nothing_unless_envoy_arms_it() {
     assert!(!envoy.log().contains("panic caught"), "{}", envoy.log());
 }
 
-/// TEMPORARY (stream_probe.rs): the streaming path, before the mirroring exists.
+const REQUESTS: &str = "envoy_vrata_mirror_requests_total";
+const RESPONSES: &str = "envoy_vrata_mirror_responses_total";
+
+/// `envoy_vrata_mirror_requests_total{route,destination}`, the exact series.
+fn requests(envoy: &Envoy, route: &str) -> f64 {
+    envoy.metric(REQUESTS, &[("route", route), ("destination", "shadow")])
+}
+
+/// `envoy_vrata_mirror_responses_total{route,destination,class}`, the exact series.
+fn responses(envoy: &Envoy, route: &str, class: &str) -> f64 {
+    envoy.metric(
+        RESPONSES,
+        &[("route", route), ("destination", "shadow"), ("class", class)],
+    )
+}
+
+/// The catalogue's series in `/stats/prometheus`, histogram buckets left out.
+fn envoy_lines(envoy: &Envoy) -> Vec<String> {
+    envoy
+        .prometheus()
+        .lines()
+        .filter(|l| l.starts_with("envoy_vrata_mirror_") && !l.contains("_bucket"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then closed).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// 16 KiB of every byte value, so that a byte out of place shows.
+fn post_body() -> Vec<u8> {
+    (0..16 * 1024).map(|i| (i % 251) as u8).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_probe_streams_a_copy_with_body_and_trailers_and_keeps_every_copy_at_two_workers() {
+async fn a_get_and_a_16_kib_post_are_mirrored_byte_equal_and_counted_as_the_shadow_got_them() {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
-    let envoy = start(
-        native_yaml(PLUGIN, primary.port(), shadow.port(), 2),
-        2,
-        &[("VRATA_NATIVE_STREAM_PROBE", "1")],
+    let envoy = start(native_yaml(PLUGIN, primary.port(), shadow.port(), 1), 1, &[]).await;
+
+    let get = client::http1(
+        "GET",
+        &envoy.url("/api/get?q=1&r=%20"),
+        &[("x-case", "get"), ("x-utf8", "café")],
+        Bytes::new(),
     )
     .await;
+    assert_eq!(get.status, 200, "{get:?}");
+    let body = post_body();
+    let post = client::http1(
+        "POST",
+        &envoy.url("/api/post"),
+        &[("x-case", "post"), ("content-type", "application/octet-stream")],
+        Bytes::from(body.clone()),
+    )
+    .await;
+    assert_eq!(post.status, 200, "{post:?}");
 
-    // h2c to Envoy, HTTP/1.1 (chunked, trailers enabled) from Envoy to the shadow.
+    let copies = shadow.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(copies.len(), 2, "the shadow got {copies:?}");
+    let originals = primary.received();
+    for (case, method, uri, want_body) in [
+        ("get", "GET", "/api/get?q=1&r=%20", Vec::new()),
+        ("post", "POST", "/api/post", body),
+    ] {
+        let copy = copies
+            .iter()
+            .find(|c| c.header("x-case") == Some(case))
+            .unwrap_or_else(|| panic!("no {case} copy in {copies:?}"));
+        let original = originals.iter().find(|c| c.header("x-case") == Some(case)).unwrap();
+        assert_eq!((copy.method.as_str(), copy.uri.as_str()), (method, uri), "{case}");
+        assert_eq!(copy.body, want_body, "{case}: the copy's body differs");
+        // Every header the client sent reaches the copy, byte for byte, as it reaches the primary.
+        for name in ["x-case", "x-utf8", "content-type", "content-length", "host"] {
+            let value = |r: &vrata_mirror_testkit::upstream::Recorded| {
+                r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+            };
+            assert_eq!(value(copy), value(original), "{case}: header {name}");
+        }
+    }
+    assert_eq!(
+        copies
+            .iter()
+            .find(|c| c.header("x-case") == Some("get"))
+            .unwrap()
+            .header("x-utf8"),
+        Some("café")
+    );
+
+    let counted = eventually(Duration::from_secs(5), || {
+        requests(&envoy, "api") == 2.0 && responses(&envoy, "api", "2xx") == 2.0
+    })
+    .await;
+    assert!(
+        counted,
+        "requests/responses not counted as sent:\n{}",
+        envoy.prometheus()
+    );
+    assert_eq!(requests(&envoy, "api"), shadow.count() as f64);
+    // Histograms reach /stats/prometheus at the stats flush (0.2 s here).
+    let latency = "envoy_vrata_mirror_response_time_ms_count{route=\"api\",destination=\"shadow\"} 2";
+    let timed = eventually(Duration::from_secs(5), || envoy.prometheus().contains(latency)).await;
+    assert!(timed, "no latency recorded for the 2 answers:\n{}", envoy.prometheus());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_that_refuses_connections_is_counted_as_connect_failure() {
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let envoy = start(native_yaml(PLUGIN, primary.port(), closed_port(), 1), 1, &[]).await;
+    for i in 0..3 {
+        let reply = client::http1("GET", &envoy.url(&format!("/api/{i}")), &[], Bytes::new()).await;
+        assert_eq!(reply.status, 200, "the primary must not suffer: {reply:?}");
+    }
+    // The first failures open the back-off; every copy sent ends `connect_failure`, and every
+    // copy not sent is a `backoff` skip.
+    let settled = eventually(Duration::from_secs(5), || {
+        let sent = requests(&envoy, "api");
+        sent >= 1.0
+            && responses(&envoy, "api", "connect_failure") == sent
+            && sent
+                + envoy.metric(
+                    "envoy_vrata_mirror_skipped_total",
+                    &[("route", "api"), ("destination", "shadow"), ("reason", "backoff")],
+                )
+                == 3.0
+    })
+    .await;
+    assert!(settled, "not counted as connect failures:\n{}", envoy.prometheus());
+    eprintln!(
+        "refused shadow: {} sent, {} connect_failure",
+        requests(&envoy, "api"),
+        responses(&envoy, "api", "connect_failure")
+    );
+    assert!(alive(&envoy));
+}
+
+/// The byte-equal streamed copy of the retired stream probe, through the worker: h2c to
+/// Envoy, HTTP/1.1 (chunked, trailers enabled) from Envoy to the shadow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_carries_the_body_and_trailers_of_an_h2_request() {
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::Answer).await;
+    let envoy = start(native_yaml(PLUGIN, primary.port(), shadow.port(), 2), 2, &[]).await;
     let reply = client::h2c(
         "POST",
         &envoy.url("/api/upload?q=1"),
@@ -208,63 +342,44 @@ async fn stream_probe_streams_a_copy_with_body_and_trailers_and_keeps_every_copy
         copy.trailers
     );
     let one = eventually(Duration::from_secs(5), || {
-        envoy.metric(
-            "envoy_vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        ) == 1.0
+        requests(&envoy, "api") == 1.0 && responses(&envoy, "api", "2xx") == 1.0
     })
     .await;
-    assert!(
-        one,
-        "the copy was not counted through the config:\n{}",
-        envoy.prometheus()
-    );
+    assert!(one, "the copy was not counted:\n{}", envoy.prometheus());
+}
 
-    // Load on both workers: every copy arrives, none is lost with its request, Envoy is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_copy_is_accounted_for_at_two_workers_under_load() {
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start_counting("shadow", Behaviour::Answer).await;
+    let envoy = start(native_yaml(PLUGIN, primary.port(), shadow.port(), 2), 2, &[]).await;
     let total = 400;
-    let replies = client::load(
-        &envoy.url("/load"),
-        total,
-        16,
-        "POST",
-        Bytes::from(vec![b'x'; 16 * 1024]),
-    )
-    .await;
+    let replies = client::load(&envoy.url("/load"), total, 16, "POST", Bytes::from(post_body())).await;
     assert!(
         replies.iter().all(|r| r.status == 200),
         "not every primary answer was 200"
     );
-    let all = eventually(Duration::from_secs(20), || shadow.count() == total + 1).await;
-    assert!(all, "the shadow got {} copies of {}", shadow.count() - 1, total);
-    let counted = eventually(Duration::from_secs(5), || {
-        envoy.metric(
-            "envoy_vrata_mirror_requests_total",
-            &[("route", "default"), ("destination", "shadow")],
-        ) == total as f64
+    let all = eventually(Duration::from_secs(20), || {
+        shadow.count() == total
+            && requests(&envoy, "default") == total as f64
+            && responses(&envoy, "default", "2xx") == total as f64
     })
     .await;
-    assert!(counted, "copies counted:\n{}", envoy.prometheus());
+    eprintln!(
+        "2 workers: {total} requests, shadow got {}, requests_total {}, responses 2xx {}",
+        shadow.count(),
+        requests(&envoy, "default"),
+        responses(&envoy, "default", "2xx")
+    );
+    assert!(all, "copies lost or miscounted:\n{}", envoy.prometheus());
     assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
-    let workers: Vec<String> = ["worker_0", "worker_1"]
-        .iter()
-        .map(|w| {
-            format!(
-                "{w}: {}",
-                envoy.stat(&format!(
-                    "listener.127.0.0.1_{}.{w}.downstream_cx_total",
-                    envoy.listener.port()
-                ))
-            )
-        })
-        .collect();
-    eprintln!("connections per worker: {workers:?}");
 }
 
-/// TEMPORARY (stream_probe.rs), the teardown question of NATIVE-NOTES.md: a config replaced by
-/// an LDS push while its copies are in flight, at two workers. What this shows is recorded
-/// there; here: Envoy stays up and the old config is destroyed.
+/// The teardown question of NATIVE-NOTES.md: a config replaced by an LDS push while its copies
+/// are in flight, at two workers. Envoy stays up, the old configs are destroyed, and every copy
+/// is accounted for: those in flight at the destroy are counted as `reset` by the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_probe_a_push_while_copies_are_in_flight_leaves_envoy_up() {
+async fn a_push_while_copies_are_in_flight_leaves_envoy_up_and_counts_every_copy() {
     use vrata_mirror_testkit::lds::LdsConfig;
     let slow = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 10000}}}"#;
     let pushed = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 9000}}}"#;
@@ -283,13 +398,8 @@ async fn stream_probe_a_push_while_copies_are_in_flight_leaves_envoy_up() {
     lds.publish(&bootstrap_for(slow));
     let yaml = lds.bootstrap.clone();
     let envoy = tokio::task::spawn_blocking(move || {
-        Envoy::try_start_env(
-            &yaml,
-            2,
-            &["--drain-time-s", "1"],
-            &[("VRATA_NATIVE_STREAM_PROBE", "1")],
-        )
-        .unwrap_or_else(|f| panic!("Envoy did not start:\n{}", f.log))
+        Envoy::try_start_env(&yaml, 2, &["--drain-time-s", "1"], &[])
+            .unwrap_or_else(|f| panic!("Envoy did not start:\n{}", f.log))
     })
     .await
     .unwrap();
@@ -300,6 +410,9 @@ async fn stream_probe_a_push_while_copies_are_in_flight_leaves_envoy_up() {
         "copies started: {}",
         shadow.count()
     );
+    let sent_before = eventually(Duration::from_secs(5), || requests(&envoy, "default") == 40.0).await;
+    assert!(sent_before, "copies not counted as sent:\n{}", envoy.prometheus());
+    let ended_before = responses(&envoy, "default", "2xx");
     // Every copy is now waiting for the shadow's answer (3 s): push a new configuration.
     lds.publish(&bootstrap_for(pushed));
     let destroyed = eventually(Duration::from_secs(8), || envoy.log().contains("config destroyed")).await;
@@ -310,13 +423,22 @@ async fn stream_probe_a_push_while_copies_are_in_flight_leaves_envoy_up() {
         .filter(|l| l.contains("config destroyed") || l.contains("ABI version"))
         .collect();
     eprintln!("teardown lines: {}\n{}", teardown.len(), teardown.join("\n"));
+    // The copies in flight at each old config's destroy, from its line.
+    let lost: u64 = log
+        .lines()
+        .filter_map(|l| l.split("config destroyed with ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .sum();
     eprintln!(
-        "copies counted: {}; shadow answered {}",
-        envoy.metric(
-            "envoy_vrata_mirror_requests_total",
-            &[("route", "default"), ("destination", "shadow")]
-        ),
-        shadow.answered()
+        "40 copies sent; {ended_before} ended before the push, {lost} in flight at the destroys; shadow answered {}; \
+         series after the push: {:?}",
+        shadow.answered(),
+        envoy_lines(&envoy)
+    );
+    assert_eq!(
+        ended_before as u64 + lost,
+        40,
+        "a copy in flight at the push was not accounted for:\n{log}"
     );
     assert!(alive(&envoy), "Envoy died after the push:\n{log}");
     assert!(destroyed, "the old configs were not destroyed after the push:\n{log}");

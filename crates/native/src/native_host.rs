@@ -1,0 +1,349 @@
+//! The worker core's host traits (`vrata_mirror_core::worker::host`) over Envoy's dynamic-module
+//! calls, for one per-worker config: the clock, the catalogue's metrics as labelled Envoy
+//! metrics counted through the config (answers arrive after their request is gone), the
+//! mismatch log in Envoy's log, and each copy sent whole as a config-level stream.
+//!
+//! Everything here is touched only on the config's owner worker (`config::WorkerCell`), and
+//! at its destroy (`NativeHost::teardown`).
+
+use crate::abi::{attribute_id, header_type, log_level};
+use crate::host::{self, ConfigHandle, Hook};
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use vrata_mirror_core::config::PluginConfig;
+use vrata_mirror_core::dispatch::outcome::{AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::mirror::decide::RequestView;
+use vrata_mirror_core::mirror::request::RequestHead;
+use vrata_mirror_core::mirror::select::HeaderLookup;
+use vrata_mirror_core::rate::{SharedStore, StoreError};
+use vrata_mirror_core::telemetry::catalogue::{Measure, MetricKind, Point, METRICS};
+use vrata_mirror_core::telemetry::series::Series;
+use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
+use vrata_mirror_core::worker::Worker;
+
+/// The prefix of the catalogue's names that the config's `metrics_namespace` (`vrata_mirror`)
+/// already gives: `vrata_mirror_requests_total` is defined as `requests_total`, which
+/// `/stats/prometheus` shows as `envoy_vrata_mirror_requests_total` (NATIVE-NOTES.md).
+const CATALOGUE_PREFIX: &str = "vrata_mirror_";
+
+/// This config's worker.
+pub type NativeWorker = Worker<NativeHost>;
+
+/// The Envoy metric ids of the catalogue, in `METRICS` order (`None`: Envoy refused it).
+pub type CatalogueIds = [Option<usize>; METRICS.len()];
+
+/// Defines one Envoy metric per catalogue metric, with its label names (inside
+/// `on_http_filter_config_new`: Envoy freezes definitions after it).
+pub fn define_catalogue(envoy: &ConfigHandle) -> CatalogueIds {
+    METRICS.map(|metric| {
+        let name = metric.name.strip_prefix(CATALOGUE_PREFIX).unwrap_or(metric.name);
+        let labels: Vec<&str> = metric.labels.iter().map(|l| l.name()).collect();
+        match metric.kind {
+            MetricKind::Counter => envoy.define_counter(name, &labels),
+            MetricKind::Histogram => envoy.define_histogram(name, &labels),
+        }
+    })
+}
+
+/// The most of a shadow's answer body a comparison of `plugin` can need: the largest
+/// `compare.maxBodyBytes` of its comparing mirrors, 0 when none compares. One bound for every
+/// copy of the worker: simpler than one per copy, and only comparing configs keep anything.
+pub fn compare_keep_bytes(plugin: &PluginConfig) -> usize {
+    std::iter::once(&plugin.default_policy)
+        .chain(plugin.routes.iter().map(|(_, policy)| policy))
+        .flat_map(|policy| policy.mirrors.iter())
+        .filter_map(|mirror| mirror.compare.as_ref())
+        .map(|compare| compare.max_body_bytes)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A copy's answer as its stream hooks report it, until it ends.
+#[derive(Default)]
+struct Answer {
+    head: Option<AnswerHead>,
+    body_size: usize,
+    /// The start of the body: what a comparison needs, or an Envoy reply's text.
+    kept: Vec<u8>,
+}
+
+pub struct NativeHost {
+    envoy: ConfigHandle,
+    ids: CatalogueIds,
+    /// Set by `wake`; the glue checks it right after each request hook and sends the queue.
+    woken: bool,
+    /// The copies in flight, by stream id.
+    answers: HashMap<u64, Answer>,
+    /// See [`compare_keep_bytes`].
+    compare_keep: usize,
+}
+
+impl NativeHost {
+    pub fn new(envoy: ConfigHandle, ids: CatalogueIds, compare_keep: usize) -> NativeHost {
+        NativeHost {
+            envoy,
+            ids,
+            woken: false,
+            answers: HashMap::new(),
+            compare_keep,
+        }
+    }
+
+    /// Sends what the worker queued if a request hook woke it. Never called from inside the
+    /// worker (only by the glue, after the worker's call returned).
+    pub fn dispatch_if_woken(worker: &NativeWorker, host: &mut NativeHost) {
+        if std::mem::take(&mut host.woken) {
+            worker.dispatch_pending(host);
+        }
+    }
+
+    /// The answer's headers (stream `id`).
+    pub fn answer_headers(&mut self, id: u64, headers: &[(&[u8], &[u8])]) {
+        if let Some(answer) = self.answers.get_mut(&id) {
+            answer.head = Some(AnswerHead::from_headers(headers.iter().copied()));
+        }
+    }
+
+    /// A chunk of the answer's body: counted, and kept only as far as needed.
+    pub fn answer_data(&mut self, id: u64, chunks: &[&[u8]]) {
+        let Some(answer) = self.answers.get_mut(&id) else {
+            return;
+        };
+        let reply_text = answer.head.as_ref().is_some_and(AnswerHead::needs_reply_text);
+        let keep = if reply_text {
+            self.compare_keep.max(ENVOY_REPLY_PREFIX)
+        } else {
+            self.compare_keep
+        };
+        for chunk in chunks {
+            answer.body_size = answer.body_size.saturating_add(chunk.len());
+            let room = keep.saturating_sub(answer.kept.len());
+            if room > 0 {
+                answer.kept.extend(chunk.iter().take(room));
+            }
+        }
+    }
+
+    /// The answer's trailers: a gRPC answer's `grpc-status`.
+    pub fn answer_trailers(&mut self, id: u64, trailers: &[(&[u8], &[u8])]) {
+        if let Some(head) = self.answers.get_mut(&id).and_then(|a| a.head.as_mut()) {
+            head.read_trailer_status(trailers.len(), |name| {
+                trailers
+                    .iter()
+                    .find(|(k, _)| *k == name.as_bytes())
+                    .map(|(_, v)| v.to_vec())
+            });
+        }
+    }
+
+    /// The stream ended (`complete`) or was reset (`reset`): tells the worker how.
+    ///
+    /// A reset after the answer's head is an answer cut short (`CutShort`, like the wasm
+    /// host's headerless end before the timeout); before it, `Reset`. Envoy 1.40 always passes
+    /// the reason `LocalReset` (filter_config.cc), so the reason tells nothing.
+    pub fn call_ended(worker: &NativeWorker, host: &mut NativeHost, id: u64, reset: bool) {
+        let Some(Answer {
+            head,
+            body_size,
+            mut kept,
+        }) = host.answers.remove(&id)
+        else {
+            return;
+        };
+        let end = match head {
+            Some(_) if reset => CallEnd::CutShort,
+            Some(mut head) => {
+                if head.needs_reply_text() {
+                    head.envoy_reply = Some(kept.iter().take(ENVOY_REPLY_PREFIX).copied().collect());
+                }
+                CallEnd::Answered(head)
+            }
+            None => CallEnd::Reset,
+        };
+        kept.truncate(host.compare_keep);
+        worker.call_ended(host, id, |_| end, body_size, || Some(kept));
+    }
+
+    /// At config destroy: every copy still in flight, ended as `Reset` (Envoy resets them after
+    /// the destroy hook returns and calls no hook for them, NATIVE-NOTES.md). How many.
+    pub fn teardown(worker: &NativeWorker, host: &mut NativeHost) -> usize {
+        let ids: Vec<u64> = host.answers.keys().copied().collect();
+        for id in &ids {
+            host.answers.remove(id);
+            worker.call_ended(host, *id, |_| CallEnd::Reset, 0, || None);
+        }
+        ids.len()
+    }
+}
+
+impl Clock for NativeHost {
+    fn now_ms(&mut self) -> u64 {
+        now_ms()
+    }
+}
+
+/// Milliseconds since the epoch (the rate cap's stamps and the back-off's deadlines).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Telemetry for NativeHost {
+    type Ids = ();
+
+    fn measure(&mut self, series: &Series<()>, point: Point, measure: Measure) {
+        let Some(id) = METRICS
+            .iter()
+            .position(|m| m.name == point.metric.name)
+            .and_then(|i| self.ids.get(i).copied().flatten())
+        else {
+            return;
+        };
+        let mut labels: Vec<&[u8]> = vec![series.route().as_bytes(), series.destination().as_bytes()];
+        labels.extend(point.value.map(str::as_bytes));
+        labels.truncate(point.metric.labels.len());
+        // Metrics never fail a request: a refused count is dropped.
+        let _ = match measure {
+            Measure::Increment => self.envoy.increment_counter(id, &labels, 1),
+            Measure::Record(value) => self.envoy.record_histogram(id, &labels, value),
+        };
+    }
+
+    fn mismatch_log_enabled(&mut self) -> bool {
+        host::log_enabled(log_level::INFO)
+    }
+
+    fn log_mismatch(&mut self, line: &str) {
+        host::log(log_level::INFO, line);
+    }
+}
+
+impl Dispatch for NativeHost {
+    type Token = u64;
+
+    /// One config-level stream per copy: headers and body at the start (ending it when there
+    /// are no trailers), then the trailers, which end it.
+    fn send(&mut self, copy: Outgoing<'_>) -> Result<u64, Refused> {
+        let end_stream = copy.trailers.is_empty();
+        let mut headers: Vec<(&[u8], &[u8])> = copy.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        // The worker leaves framing headers out of the copy; the wasm host's one-shot
+        // `dispatch_http_call` has Envoy set `content-length` for the whole body, a stream does
+        // not, so it is set here (not with trailers: those need chunked framing on HTTP/1.1).
+        let length = copy.body.len().to_string();
+        if end_stream && !copy.body.is_empty() {
+            headers.push((b"content-length", length.as_bytes()));
+        }
+        let id = self
+            .envoy
+            .start_stream(
+                copy.destination,
+                &headers,
+                copy.body,
+                end_stream,
+                u64::from(copy.timeout_ms),
+            )
+            .map_err(|refused| {
+                if host::log_enabled(log_level::DEBUG) {
+                    host::log(
+                        log_level::DEBUG,
+                        &format!(
+                            "vrata-mirror: stream to {} refused (init result {})",
+                            copy.destination, refused.0
+                        ),
+                    );
+                }
+                Refused
+            })?;
+        self.answers.insert(id, Answer::default());
+        if !end_stream {
+            let trailers: Vec<(&[u8], &[u8])> = copy
+                .trailers
+                .iter()
+                .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+                .collect();
+            self.envoy.send_trailers(id, &trailers);
+        }
+        Ok(id)
+    }
+
+    fn wake(&mut self) -> bool {
+        self.woken = true;
+        true
+    }
+}
+
+/// The request being decided on, read through the running filter hook (`'h`): its headers
+/// once, as bytes, and only when the worker asks.
+pub struct NativeRequest<'a, 'h> {
+    hook: &'a Hook<'h>,
+    headers: Option<Vec<(&'h [u8], &'h [u8])>>,
+    rng: &'a mut SmallRng,
+}
+
+impl<'a, 'h> NativeRequest<'a, 'h> {
+    pub fn new(hook: &'a Hook<'h>, rng: &'a mut SmallRng) -> Self {
+        NativeRequest {
+            hook,
+            headers: None,
+            rng,
+        }
+    }
+
+    fn headers(&mut self) -> &[(&'h [u8], &'h [u8])] {
+        let hook = self.hook;
+        self.headers
+            .get_or_insert_with(|| hook.headers(header_type::REQUEST_HEADER))
+    }
+}
+
+impl HeaderLookup for NativeRequest<'_, '_> {
+    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.headers()
+            .iter()
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| v.to_vec())
+    }
+}
+
+/// The rate cap's bucket is shared by every worker of the process; the dynamic-module ABI has
+/// no shared store like proxy-wasm's shared data, so (for now) a capped mirror's copies are
+/// skipped as `rate_unavailable` on this host (a difference, NATIVE-NOTES.md).
+impl SharedStore for NativeRequest<'_, '_> {
+    fn load(&mut self, _key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        Err(StoreError::Failed)
+    }
+
+    fn store(&mut self, _key: &str, _value: &[u8], _cas: u32) -> Result<(), StoreError> {
+        Err(StoreError::Failed)
+    }
+}
+
+impl RequestView for NativeRequest<'_, '_> {
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        self.hook
+            .attribute_string(attribute_id::XDS_ROUTE_NAME)
+            .map(<[u8]>::to_vec)
+    }
+
+    fn head(&mut self) -> Option<RequestHead> {
+        Some(RequestHead::from_pairs(self.headers().iter().copied()))
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        now_ms()
+    }
+
+    fn draw_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+}
+
+/// A generator for one worker, seeded from the OS (the clock if that fails).
+pub fn worker_rng() -> SmallRng {
+    let seed = getrandom::u64().unwrap_or_else(|_| now_ms().wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    SmallRng::seed_from_u64(seed)
+}
