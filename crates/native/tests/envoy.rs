@@ -13,7 +13,7 @@ use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::{native_module, validate_with, Envoy};
 use vrata_mirror_testkit::rig::eventually;
-use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
+use vrata_mirror_testkit::upstream::{closed_port, compare_answer, Behaviour, Upstream};
 
 const PLUGIN: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}},
  "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}}}"#;
@@ -200,12 +200,6 @@ fn envoy_lines(envoy: &Envoy) -> Vec<String> {
         .collect()
 }
 
-/// A port on 127.0.0.1 where nothing listens (bound, then closed).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// 16 KiB of every byte value, so that a byte out of place shows.
 fn post_body() -> Vec<u8> {
     (0..16 * 1024).map(|i| (i % 251) as u8).collect()
@@ -311,6 +305,56 @@ async fn a_shadow_that_refuses_connections_is_counted_as_connect_failure() {
         responses(&envoy, "api", "connect_failure")
     );
     assert!(alive(&envoy));
+}
+
+/// Canary comparison on this host: the response hooks feed the worker the primary's answer,
+/// the stream hooks the shadow's (kept up to `compare.maxBodyBytes`); the same results as
+/// the wasm comparison module's e2e test (tests/e2e/compare.rs) for the same cases, and the
+/// mismatch lines, rate limited, in Envoy's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compared_answers_end_in_the_same_results_as_on_the_wasm_host() {
+    let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow",
+        "compare": {"body": "json", "ignoreFields": ["ts"], "maxBodyBytes": 1024, "logMismatches": 3}}}}"#;
+    let primary = Upstream::start("primary", Behaviour::Compare).await;
+    let shadow = Upstream::start("shadow", Behaviour::Compare).await;
+    let envoy = start(native_yaml(plugin, primary.port(), shadow.port(), 1), 1, &[]).await;
+    let cases = [
+        ("json", 2),
+        ("status", 2),
+        ("text", 2),
+        ("same", 3),
+        ("ignored", 2),
+        ("large", 2),
+    ];
+    for (case, n) in cases {
+        for i in 0..n {
+            let path = format!("/api/{case}/{i}");
+            let reply = client::http1("GET", &envoy.url(&path), &[], "").await;
+            let (_, status, _, body) = compare_answer("primary", &path);
+            assert_eq!(
+                (reply.status, reply.text()),
+                (status, body),
+                "{path}: the client gets the primary's answer"
+            );
+        }
+    }
+    let result = |r: &str| {
+        envoy.metric(
+            "envoy_vrata_mirror_compare_total",
+            &[("route", "api"), ("destination", "shadow"), ("result", r)],
+        )
+    };
+    let want = [
+        ("match", 5.0),
+        ("status_mismatch", 2.0),
+        ("body_mismatch", 4.0),
+        ("not_compared", 2.0),
+    ];
+    let all = eventually(Duration::from_secs(10), || want.iter().all(|(r, n)| result(r) == *n)).await;
+    let got: Vec<(&str, f64)> = want.iter().map(|(r, _)| (*r, result(r))).collect();
+    assert!(all, "compare results {got:?}, want {want:?}:\n{}", envoy.prometheus());
+    let lines = envoy.log().lines().filter(|l| l.contains("compare mismatch")).count();
+    assert_eq!(lines, 3, "logMismatches 3:\n{}", envoy.log());
 }
 
 /// The byte-equal streamed copy of the retired stream probe, through the worker: h2c to
