@@ -11,8 +11,10 @@ use crate::host::ConfigHandle;
 use crate::native_host::{CatalogueIds, NativeHost, NativeWorker};
 use rand::rngs::SmallRng;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 /// The filter's name in the chain, and the stem of its per-worker form `vrata-mirror/worker-<i>-of-<N>`.
 pub const FILTER_NAME: &str = "vrata-mirror";
@@ -35,13 +37,17 @@ pub struct WorkerCell<T> {
     value: RefCell<T>,
 }
 
-// SAFETY: the `RefCell` (and the `Rc`s inside the plugin configuration) are only reached
-// through `WorkerCell::on` and `WorkerCell::on_owner_thread`, which check that the caller runs
-// on the owner worker's thread, so one thread only uses them while the config is live. The other accesses are the main thread
-// building the value in `on_http_filter_config_new` before Envoy hands the config to workers,
-// and the destroying thread dropping it in `on_http_filter_config_destroy` after the last
-// filter (which held Envoy's shared_ptr) is gone; Envoy's thread hand-offs and shared_ptr
-// count order those.
+// SAFETY: the `RefCell` (and the `Rc`s inside the worker) are only reached through
+// `WorkerCell::on` and `WorkerCell::on_owner_thread`, which check that the caller runs on the
+// owner worker's thread, so one thread only uses them while the config is live. The other
+// accesses are the main thread building the value in `on_http_filter_config_new` before Envoy
+// hands the config to workers, and the destroying thread taking it in
+// `on_http_filter_config_destroy`. That runs after the last filter (which held Envoy's
+// shared_ptr) is gone, so no filter hook can run; a stream hook still can, on the owner
+// worker, so the destroy first waits (bounded) until no copy is in flight
+// (`NativeConfig::in_flight`, published with Release by the owner after each hook), after
+// which Envoy has no stream left to call a hook for. Only if that wait runs out does a hook
+// race the destroy (NATIVE-NOTES.md, "Teardown").
 unsafe impl<T> Sync for WorkerCell<T> {}
 
 impl<T> WorkerCell<T> {
@@ -82,6 +88,11 @@ impl<T> WorkerCell<T> {
         Some(f(&mut value))
     }
 
+    /// Whether the caller runs on the owner worker's thread (false before its first hook).
+    pub fn on_owner_thread_now(&self) -> bool {
+        self.owner_thread.get() == Some(&std::thread::current().id())
+    }
+
     /// The state, when the caller knows no hook can run (destroy).
     pub fn into_inner(self) -> T {
         self.value.into_inner()
@@ -100,6 +111,48 @@ pub struct NativeConfig {
     pub envoy: ConfigHandle,
     pub metrics: MetricIds,
     pub worker: WorkerCell<WorkerState>,
+    /// Copies in flight on the owner worker, as of its last hook: what the destroy waits for.
+    pub in_flight: AtomicUsize,
+    /// The longest a copy of this config can be in flight (its largest `timeoutMs`) plus a
+    /// margin: the destroy's bound.
+    pub teardown_wait: Duration,
+}
+
+impl NativeConfig {
+    /// Publishes the owner worker's in-flight count (after each of its hooks).
+    pub fn publish_in_flight(&self, state: &WorkerState) {
+        self.in_flight.store(state.host.in_flight(), Ordering::Release);
+    }
+
+    /// At destroy, off the owner worker: waits until the owner has no copy in flight, at most
+    /// `teardown_wait`. How long it waited, and whether copies were still in flight.
+    pub fn wait_for_copies(&self) -> (Duration, bool) {
+        let started = Instant::now();
+        if self.worker.on_owner_thread_now() {
+            // Envoy's resets after the destroy are then on this thread: nothing races.
+            return (Duration::ZERO, self.in_flight.load(Ordering::Acquire) > 0);
+        }
+        loop {
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return (started.elapsed(), false);
+            }
+            if started.elapsed() >= self.teardown_wait {
+                return (started.elapsed(), true);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// The destroy's bound for `plugin`: its largest `timeoutMs` plus a second.
+pub fn teardown_wait(plugin: &vrata_mirror_core::config::PluginConfig) -> Duration {
+    let longest = std::iter::once(&plugin.default_policy)
+        .chain(plugin.routes.iter().map(|(_, policy)| policy))
+        .flat_map(|policy| policy.mirrors.iter())
+        .map(|mirror| u64::from(mirror.timeout_ms))
+        .max()
+        .unwrap_or(0);
+    Duration::from_millis(longest.saturating_add(1_000))
 }
 
 /// Which worker a filter named `name` acts on, given the server's worker count (main thread).

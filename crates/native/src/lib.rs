@@ -34,6 +34,8 @@ use guard::{guard, TestPanic, TEST_PANIC_HEADER};
 use host::{ConfigHandle, Hook};
 use native_host::{NativeHost, NativeRequest};
 use std::os::raw::c_char;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use vrata_mirror_core::dispatch::outcome::AnswerHead;
 use vrata_mirror_core::mirror::request::copyable_trailers;
 use vrata_mirror_core::worker::{refusal_line, MirroredRequest, Worker};
@@ -123,6 +125,7 @@ fn on_worker(config: &NativeConfig, filter: &mut Filter, f: impl FnOnce(&mut Wor
     config.worker.on(filter.worker, |state| {
         f(state, &mut filter.request);
         NativeHost::dispatch_if_woken(&state.worker, &mut state.host);
+        config.publish_in_flight(state);
     });
 }
 
@@ -138,7 +141,10 @@ unsafe fn config_hook(name: &'static str, module: ConfigModulePtr, body: impl Fn
     let config = unsafe { &*module.cast::<NativeConfig>() };
     let ok = guard(name, false, || {
         // Stream hooks run on the worker that started the stream: the owner.
-        config.worker.on_owner_thread(|state| body(config, state));
+        config.worker.on_owner_thread(|state| {
+            body(config, state);
+            config.publish_in_flight(state);
+        });
         true
     });
     if !ok {
@@ -189,9 +195,12 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         // SAFETY: Envoy's live config; the handle lives in our config, freed in its destroy hook.
         let envoy = unsafe { ConfigHandle::new(config_envoy) };
         let metrics = NativeConfig::define_metrics(&envoy);
-        let compare_keep = worker
-            .active()
-            .map_or(0, |active| native_host::compare_keep_bytes(&active.config));
+        let (compare_keep, teardown_wait) = worker.active().map_or((0, Duration::ZERO), |active| {
+            (
+                native_host::compare_keep_bytes(&active.config),
+                config::teardown_wait(&active.config),
+            )
+        });
         let state = WorkerState {
             host: NativeHost::new(envoy, metrics.catalogue, compare_keep),
             worker,
@@ -201,6 +210,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
             envoy,
             metrics,
             worker: WorkerCell::new(owner, state),
+            in_flight: AtomicUsize::new(0),
+            teardown_wait,
         });
         Box::into_raw(native).cast_const().cast()
     })
@@ -217,15 +228,27 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(modu
         // SAFETY: our config from `Box::into_raw`; Envoy calls this once, after the last filter
         // holding its config is gone, and calls no hook for it afterwards.
         let config = unsafe { Box::from_raw(module.cast::<NativeConfig>().cast_mut()) };
-        let mut state = config.worker.into_inner();
-        // Envoy resets this config's streams after this hook returns, calling no hook for
-        // them: each copy still in flight is counted now, as a reset (NATIVE-NOTES.md).
+        // Copies still in flight would be reset by Envoy after this hook, from this thread,
+        // with no hook: wait for them (bounded) when this is not their worker.
+        let in_flight_before = config.in_flight.load(Ordering::Acquire);
+        let (waited, timed_out) = config.wait_for_copies();
+        let NativeConfig { worker, .. } = *config;
+        let mut state = worker.into_inner();
+        // What is still in flight is counted now, as a reset (NATIVE-NOTES.md, "Teardown").
         let lost = NativeHost::teardown(&state.worker, &mut state.host);
-        if lost > 0 {
+        if in_flight_before > 0 || lost > 0 {
+            let level = if lost > 0 {
+                abi::log_level::WARN
+            } else {
+                abi::log_level::INFO
+            };
             host::log(
-                abi::log_level::WARN,
+                level,
                 &format!(
-                    "vrata-mirror: config destroyed with {lost} copies in flight; counted as reset, Envoy resets them"
+                    "vrata-mirror: config destroyed: waited {} ms for {in_flight_before} copies in flight{}; {lost} \
+                     left, counted as reset (Envoy resets them without a hook)",
+                    waited.as_millis(),
+                    if timed_out { " (the bound)" } else { "" }
                 ),
             );
         }

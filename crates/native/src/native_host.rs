@@ -91,6 +91,11 @@ impl NativeHost {
         }
     }
 
+    /// Copies sent and not yet ended.
+    pub fn in_flight(&self) -> usize {
+        self.answers.len()
+    }
+
     /// Sends what the worker queued if a request hook woke it. Never called from inside the
     /// worker (only by the glue, after the worker's call returned).
     pub fn dispatch_if_woken(worker: &NativeWorker, host: &mut NativeHost) {

@@ -420,8 +420,9 @@ async fn every_copy_is_accounted_for_at_two_workers_under_load() {
 }
 
 /// The teardown question of NATIVE-NOTES.md: a config replaced by an LDS push while its copies
-/// are in flight, at two workers. Envoy stays up, the old configs are destroyed, and every copy
-/// is accounted for: those in flight at the destroy are counted as `reset` by the host.
+/// are in flight, at two workers. Envoy stays up, and each old config's destroy (on the main
+/// thread, after the 1 s drain) waits for its copies (the shadow answers after 3 s, within
+/// `timeoutMs`), so none is reset across threads and every copy gets its answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_while_copies_are_in_flight_leaves_envoy_up_and_counts_every_copy() {
     use vrata_mirror_testkit::lds::LdsConfig;
@@ -467,22 +468,28 @@ async fn a_push_while_copies_are_in_flight_leaves_envoy_up_and_counts_every_copy
         .filter(|l| l.contains("config destroyed") || l.contains("ABI version"))
         .collect();
     eprintln!("teardown lines: {}\n{}", teardown.len(), teardown.join("\n"));
-    // The copies in flight at each old config's destroy, from its line.
-    let lost: u64 = log
-        .lines()
-        .filter_map(|l| l.split("config destroyed with ").nth(1))
-        .filter_map(|rest| rest.split(' ').next()?.parse::<u64>().ok())
-        .sum();
+    // Each old config's line: the copies it waited for, and those still in flight after.
+    let field = |after: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("config destroyed: waited"))
+            .filter_map(|l| l.split(after).nth(1))
+            .filter_map(|rest| rest.split([' ', ',']).next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let (lost, waited_for) = (field("; "), field(" ms for "));
     eprintln!(
-        "40 copies sent; {ended_before} ended before the push, {lost} in flight at the destroys; shadow answered {}; \
-         series after the push: {:?}",
+        "40 copies sent; {ended_before} ended before the push, the destroys waited for {waited_for}, {lost} still in \
+         flight after; shadow answered {}; destroy lines: {teardown:?}; series after the push: {:?}",
         shadow.answered(),
         envoy_lines(&envoy)
     );
+    // The first destroy waits for its copies; the second, after it, finds its own ended.
+    assert!(waited_for > 0, "no destroy had copies to wait for:\n{log}");
+    assert_eq!(lost, 0, "the destroy did not wait for its copies:\n{log}");
     assert_eq!(
-        ended_before as u64 + lost,
+        shadow.answered(),
         40,
-        "a copy in flight at the push was not accounted for:\n{log}"
+        "every copy got its answer before its config went"
     );
     assert!(alive(&envoy), "Envoy died after the push:\n{log}");
     assert!(destroyed, "the old configs were not destroyed after the push:\n{log}");
