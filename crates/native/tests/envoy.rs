@@ -357,6 +357,37 @@ async fn compared_answers_end_in_the_same_results_as_on_the_wasm_host() {
     assert_eq!(lines, 3, "logMismatches 3:\n{}", envoy.log());
 }
 
+/// A shadow that never answers: its copies end `timeout` (Envoy's 504 local reply, told
+/// apart by its text). A rate-capped mirror: `rate_unavailable` on this host, which has no
+/// process-wide store for the bucket yet (NATIVE-NOTES.md, differences).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_shadow_times_out_and_a_rate_cap_is_unavailable_on_this_host() {
+    let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 300}},
+        "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxRequestsPerSecond": 100}}}}}"#;
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::Stuck).await;
+    let envoy = start(native_yaml(plugin, primary.port(), shadow.port(), 1), 1, &[]).await;
+    for path in ["/x/1", "/api/1", "/api/2"] {
+        let reply = client::http1("GET", &envoy.url(path), &[], Bytes::new()).await;
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+    }
+    let counted = eventually(Duration::from_secs(5), || {
+        requests(&envoy, "default") == 1.0
+            && responses(&envoy, "default", "timeout") == 1.0
+            && envoy.metric(
+                "envoy_vrata_mirror_skipped_total",
+                &[
+                    ("route", "api"),
+                    ("destination", "shadow"),
+                    ("reason", "rate_unavailable"),
+                ],
+            ) == 2.0
+    })
+    .await;
+    assert!(counted, "{}", envoy.prometheus());
+    assert_eq!(requests(&envoy, "api"), 0.0);
+}
+
 /// The byte-equal streamed copy of the retired stream probe, through the worker: h2c to
 /// Envoy, HTTP/1.1 (chunked, trailers enabled) from Envoy to the shadow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
