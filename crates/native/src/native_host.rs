@@ -11,6 +11,7 @@ use crate::host::{self, ConfigHandle, Hook};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vrata_mirror_core::config::PluginConfig;
 use vrata_mirror_core::dispatch::outcome::{AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
@@ -314,16 +315,30 @@ impl HeaderLookup for NativeRequest<'_, '_> {
     }
 }
 
-/// The rate cap's bucket is shared by every worker of the process; the dynamic-module ABI has
-/// no shared store like proxy-wasm's shared data, so (for now) a capped mirror's copies are
-/// skipped as `rate_unavailable` on this host (a difference, NATIVE-NOTES.md).
+/// The rate cap's buckets: one store per process, shared by every worker and every config
+/// (proxy-wasm's shared data, which the dynamic-module ABI has no equivalent of), with its
+/// compare-and-swap: each value has a version, bumped by every write; a write naming another
+/// version than the stored one is a `Conflict`, version 0 writes whatever is stored. One lock
+/// for every key: taken twice per capped copy (load, store), never across a host call.
+fn rate_store() -> &'static Mutex<HashMap<String, (Vec<u8>, u32)>> {
+    static STORE: OnceLock<Mutex<HashMap<String, (Vec<u8>, u32)>>> = OnceLock::new();
+    STORE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
 impl SharedStore for NativeRequest<'_, '_> {
-    fn load(&mut self, _key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        Err(StoreError::Failed)
+    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        let store = rate_store().lock().map_err(|_| StoreError::Failed)?;
+        Ok(store.get(key).cloned())
     }
 
-    fn store(&mut self, _key: &str, _value: &[u8], _cas: u32) -> Result<(), StoreError> {
-        Err(StoreError::Failed)
+    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        let mut store = rate_store().lock().map_err(|_| StoreError::Failed)?;
+        let version = store.get(key).map_or(0, |(_, version)| *version);
+        if cas != 0 && cas != version {
+            return Err(StoreError::Conflict);
+        }
+        store.insert(key.to_owned(), (value.to_vec(), version.wrapping_add(1).max(1)));
+        Ok(())
     }
 }
 

@@ -200,6 +200,24 @@ fn envoy_lines(envoy: &Envoy) -> Vec<String> {
         .collect()
 }
 
+/// Connections each of the 2 workers accepted (`listener.<address>.worker_<n>.downstream_cx_total`).
+fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {
+    let text = vrata_mirror_testkit::envoy::admin_get(
+        envoy.admin,
+        "/stats?filter=^listener\\..*\\.worker_[0-9]+\\.downstream_cx_total$",
+    )
+    .unwrap_or_default();
+    (0..2)
+        .map(|w| {
+            let suffix = format!(".worker_{w}.downstream_cx_total: ");
+            text.lines()
+                .filter(|l| !l.starts_with("listener.admin."))
+                .filter_map(|l| l.split_once(&suffix).and_then(|(_, n)| n.trim().parse::<u64>().ok()))
+                .sum()
+        })
+        .collect()
+}
+
 /// 16 KiB of every byte value, so that a byte out of place shows.
 fn post_body() -> Vec<u8> {
     (0..16 * 1024).map(|i| (i % 251) as u8).collect()
@@ -358,34 +376,47 @@ async fn compared_answers_end_in_the_same_results_as_on_the_wasm_host() {
 }
 
 /// A shadow that never answers: its copies end `timeout` (Envoy's 504 local reply, told
-/// apart by its text). A rate-capped mirror: `rate_unavailable` on this host, which has no
-/// process-wide store for the bucket yet (NATIVE-NOTES.md, differences).
+/// apart by its text). A rate-capped mirror (1 per second, burst 2) at two workers: of 12 quick
+/// requests on 12 connections 2 are sent and 10 skipped `rate_limited`, the bucket shared by both workers'
+/// configs (a process-wide store in the module, like proxy-wasm's shared data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_shadow_times_out_and_a_rate_cap_is_unavailable_on_this_host() {
+async fn a_stuck_shadow_times_out_and_the_rate_cap_is_shared_by_the_workers() {
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 300}},
-        "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "maxRequestsPerSecond": 100}}}}}"#;
+        "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 300,
+            "maxRequestsPerSecond": 1, "burst": 2}}}}}"#;
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Stuck).await;
-    let envoy = start(native_yaml(plugin, primary.port(), shadow.port(), 1), 1, &[]).await;
-    for path in ["/x/1", "/api/1", "/api/2"] {
-        let reply = client::http1("GET", &envoy.url(path), &[], Bytes::new()).await;
-        assert_eq!(reply.status, 200, "{path}: {reply:?}");
-    }
+    let envoy = start(native_yaml(plugin, primary.port(), shadow.port(), 2), 2, &[]).await;
+    let reply = client::http1("GET", &envoy.url("/x/1"), &[], Bytes::new()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Separate connections, so that both workers take requests.
+    let replies = client::load(&envoy.url("/api/capped"), 12, 12, "GET", Bytes::new()).await;
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+    let skipped = |reason: &str| {
+        envoy.metric(
+            "envoy_vrata_mirror_skipped_total",
+            &[("route", "api"), ("destination", "shadow"), ("reason", reason)],
+        )
+    };
     let counted = eventually(Duration::from_secs(5), || {
         requests(&envoy, "default") == 1.0
             && responses(&envoy, "default", "timeout") == 1.0
-            && envoy.metric(
-                "envoy_vrata_mirror_skipped_total",
-                &[
-                    ("route", "api"),
-                    ("destination", "shadow"),
-                    ("reason", "rate_unavailable"),
-                ],
-            ) == 2.0
+            && requests(&envoy, "api") + skipped("rate_limited") == 12.0
     })
     .await;
+    let per_worker = connections_per_worker(&envoy);
+    eprintln!(
+        "rate cap 1/s burst 2: {} sent, {} rate_limited, {} rate_unavailable; connections per worker {per_worker:?}",
+        requests(&envoy, "api"),
+        skipped("rate_limited"),
+        skipped("rate_unavailable")
+    );
     assert!(counted, "{}", envoy.prometheus());
-    assert_eq!(requests(&envoy, "api"), 0.0);
+    assert_eq!(requests(&envoy, "api"), 2.0, "{}", envoy.prometheus());
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "both workers must take requests: {per_worker:?}"
+    );
 }
 
 /// The byte-equal streamed copy of the retired stream probe, through the worker: h2c to
@@ -441,10 +472,15 @@ async fn every_copy_is_accounted_for_at_two_workers_under_load() {
     })
     .await;
     eprintln!(
-        "2 workers: {total} requests, shadow got {}, requests_total {}, responses 2xx {}",
+        "2 workers: {total} requests, shadow got {}, requests_total {}, responses 2xx {}; connections per worker {:?}",
         shadow.count(),
         requests(&envoy, "default"),
-        responses(&envoy, "default", "2xx")
+        responses(&envoy, "default", "2xx"),
+        connections_per_worker(&envoy)
+    );
+    assert!(
+        connections_per_worker(&envoy).iter().all(|n| *n > 0),
+        "the load must reach both workers"
     );
     assert!(all, "copies lost or miscounted:\n{}", envoy.prometheus());
     assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
