@@ -320,8 +320,10 @@ impl HeaderLookup for NativeRequest<'_, '_> {
 /// compare-and-swap: each value has a version, bumped by every write; a write naming another
 /// version than the stored one is a `Conflict`, version 0 writes whatever is stored. One lock
 /// for every key: taken twice per capped copy (load, store), never across a host call.
-fn rate_store() -> &'static Mutex<HashMap<String, (Vec<u8>, u32)>> {
-    static STORE: OnceLock<Mutex<HashMap<String, (Vec<u8>, u32)>>> = OnceLock::new();
+type RateStore = Mutex<HashMap<String, (Vec<u8>, u32)>>;
+
+fn rate_store() -> &'static RateStore {
+    static STORE: OnceLock<RateStore> = OnceLock::new();
     STORE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
