@@ -419,6 +419,46 @@ async fn a_stuck_shadow_times_out_and_the_rate_cap_is_shared_by_the_workers() {
     );
 }
 
+/// gRPC copies over HTTP/2: the class comes from `grpc-status`, in the answer's trailers
+/// (the config stream's trailers hook) after a message, or in a trailers-only answer (tonic's
+/// `Unimplemented` for an unknown method).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_copies_are_classed_by_their_grpc_status_from_trailers_or_headers() {
+    use vrata_mirror_testkit::grpc::{always_ok, Answer, GrpcClient, GrpcServer, Rpc, UNARY};
+    let primary = GrpcServer::start("primary", always_ok).await;
+    let shadow = GrpcServer::start("shadow", |_, _| Answer::FailAfterMessage(tonic::Code::PermissionDenied)).await;
+    let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#;
+    let mut setup = Setup::new(plugin, primary.port(), shadow.port());
+    setup.http2_upstreams = true;
+    let mut bootstrap = setup.bootstrap();
+    bootstrap.mirroring = Mirroring::DynamicModule {
+        module: native_module().display().to_string(),
+        plugin: plugin.to_owned(),
+        workers: 1,
+    };
+    let envoy = start(bootstrap.render(), 1, &[]).await;
+    let rpc = |path: &'static str| Rpc {
+        path,
+        messages: vec![Bytes::from_static(b"ping")],
+        metadata: Vec::new(),
+        timeout: Some(Duration::from_secs(5)),
+    };
+    let rpcs = [rpc(UNARY), rpc(UNARY), rpc("/test.Echo/Missing")];
+    let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
+    assert_eq!(
+        outcomes[0].code,
+        tonic::Code::Ok,
+        "the client gets the primary's answer: {outcomes:?}"
+    );
+    let classes = eventually(Duration::from_secs(5), || {
+        responses(&envoy, "default", "grpc_permission_denied") == 2.0
+            && responses(&envoy, "default", "grpc_unimplemented") == 1.0
+    })
+    .await;
+    assert!(classes, "{}", envoy.prometheus());
+    assert_eq!(requests(&envoy, "default"), 3.0);
+}
+
 /// The byte-equal streamed copy of the retired stream probe, through the worker: h2c to
 /// Envoy, HTTP/1.1 (chunked, trailers enabled) from Envoy to the shadow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
