@@ -1,9 +1,9 @@
-//! End to end, canary comparison (issue 10) through the real Envoy with the
-//! comparison module (`vrata_mirror_compare.wasm`): a primary and a shadow
-//! that answer alike or differently on known paths
-//! (`upstream::compare_answer`), the exact count per result and route, the
-//! mismatch log lines (rate limited, naming the differing path), and the
-//! client's answers unchanged.
+//! End to end, canary comparison (`compare`: the shadow's answer checked
+//! against the primary's) through the real Envoy with the comparison module
+//! (`vrata_mirror_compare.wasm`): a primary and a shadow that answer alike
+//! or differently on known paths (`upstream::compare_answer`), the exact
+//! count per result and route, the mismatch log lines (rate limited,
+//! naming the differing path), and the client's answers unchanged.
 
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

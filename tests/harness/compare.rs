@@ -1,4 +1,4 @@
-//! Canary comparison (issue 10) in the comparison module
+//! Canary comparison (`compare`) in the comparison module
 //! (`vrata_mirror_compare.wasm`): the primary's answer, seen by the HTTP
 //! context, paired with the shadow's, seen by the root, whichever ends
 //! first, and whether the HTTP context is still there or not.

@@ -42,8 +42,9 @@ pub enum Behaviour {
     /// Answers 200 (announcing 20 MiB), sends the first 64 KiB of the body,
     /// then nothing more: an answer that stalls.
     StallMidAnswer,
-    /// For the comparison tests (issue 10): answers by path, the primary
-    /// and the shadow alike or differently (see [`compare_answer`]).
+    /// For the comparison tests: answers by path, the primary and the
+    /// shadow alike or differently (see [`compare_answer`]), so that every
+    /// compare result can be provoked on purpose.
     Compare,
     /// gRPC requests (`content-type: application/grpc…`) get a
     /// trailers-only gRPC answer with this `grpc-status` (0: OK); any other
