@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vrata_mirror_testkit::envoy::Envoy;
-use vrata_mirror_testkit::grpc::{self, GrpcClient, Rpc};
+use vrata_mirror_testkit::grpc::{self, GrpcClient, Outcome, Rpc};
+use vrata_mirror_testkit::upstream::answer_text;
 
 /// Client tasks, and the requests per second they send together.
 pub const CLIENTS: u64 = 8;
@@ -116,11 +117,6 @@ pub async fn send(
     }
 }
 
-/// What the HTTP primary answers to `method uri` with a body of `len` bytes.
-pub fn primary_answer(method: &str, uri: &str, len: usize) -> String {
-    format!("primary saw {method} {uri} with {len} body bytes\n")
-}
-
 /// One client task: requests in a fixed mix until told to stop, paced so
 /// that all clients together send [`RATE`] a second.
 pub async fn client_task(shared: Arc<Shared>) {
@@ -154,13 +150,13 @@ pub async fn client_task(shared: Arc<Shared>) {
             let message = Bytes::from(format!("call {seq}"));
             let rpc = Rpc {
                 path: grpc::UNARY,
-                messages: vec![message.clone()],
+                messages: vec![message],
                 metadata: vec![],
                 timeout: Some(CLIENT_TIMEOUT),
             };
             let got = grpc_client.call(&rpc).await;
-            let want = grpc::replies("primary", grpc::UNARY, &[message]);
-            if got.code == tonic::Code::Ok && got.replies == want {
+            let want = Outcome::healthy("primary", &rpc);
+            if got.code == want.code && got.replies == want.replies {
                 Ok(())
             } else {
                 let socket = got.status_message.contains("transport") || got.code == tonic::Code::Unavailable;
@@ -177,7 +173,7 @@ pub async fn client_task(shared: Arc<Shared>) {
             let len = body.len();
             match send(client, method, &url, &headers, body).await {
                 Ok((status, got)) => {
-                    let want = primary_answer(method, &path, len);
+                    let want = answer_text("primary", method, &path, len);
                     if status == 200 && got == want.as_bytes() {
                         Ok(())
                     } else {

@@ -3,13 +3,13 @@
 //! is seen rejected with the last good one still working (invalid).
 
 use crate::admin::stat;
-use crate::load::{http1_client, primary_answer, send, Shared};
+use crate::load::{http1_client, send, Shared};
 use crate::plan;
 use crate::topology::{bootstrap, witness_of, Upstreams};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use vrata_mirror_testkit::lds::LdsConfig;
-use vrata_mirror_testkit::upstream::Upstream;
+use vrata_mirror_testkit::upstream::{answer_text, Upstream};
 
 /// A valid push must be in force within this long.
 pub const TAKE_EFFECT: Duration = Duration::from_secs(2);
@@ -32,7 +32,7 @@ async fn probe(shared: &Shared, path: &str, key: &str) -> Result<(), String> {
     let client = http1_client();
     let url = format!("http://{}{path}", shared.envoy_addr);
     let (status, body) = send(&client, "GET", &url, &[("x-soak-key", key)], Bytes::new()).await?;
-    if status == 200 && body == primary_answer("GET", path, 0).as_bytes() {
+    if status == 200 && body == answer_text("primary", "GET", path, 0).as_bytes() {
         Ok(())
     } else {
         Err(format!("probe {path}: {status}"))

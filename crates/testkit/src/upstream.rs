@@ -95,6 +95,14 @@ pub fn compare_answer(name: &str, path: &str) -> (u64, u16, &'static str, String
     }
 }
 
+/// What an upstream named `name` answers under [`Behaviour::Answer`] to
+/// `method uri` with a body of `body_len` bytes: it names the upstream and
+/// the request, so a client that got the shadow's answer, or another
+/// request's, would notice.
+pub fn answer_text(name: &str, method: &str, uri: &str, body_len: usize) -> String {
+    format!("{name} saw {method} {uri} with {body_len} body bytes\n")
+}
+
 /// What an upstream answers with: a whole body, or the start of one and
 /// then, after a moment (so that the start is on the wire), an error (hyper
 /// breaks the connection) or nothing more.
@@ -428,7 +436,8 @@ async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     let grpc = headers
         .iter()
         .any(|(n, v)| n == "content-type" && v.starts_with(b"application/grpc"));
-    let summary = format!("{} saw {} {} with {} body bytes", shared.name, method, uri, body.len());
+    let text = answer_text(&shared.name, &method, &uri, body.len());
+    let summary = text.trim_end();
     if shared.log_to_stdout {
         let header_list: Vec<String> = headers
             .iter()
@@ -507,7 +516,7 @@ async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     Ok(Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(AnswerBody::whole(format!("{summary}\n")))
+        .body(AnswerBody::whole(text))
         .expect("response"))
 }
 

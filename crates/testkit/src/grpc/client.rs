@@ -2,6 +2,7 @@
 //! metadata and a deadline per call.
 
 use super::codec::RawCodec;
+use super::server::replies;
 use super::{CLIENT_STREAM, UNARY};
 use bytes::Bytes;
 use std::time::Duration;
@@ -31,6 +32,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// What a client gets from a healthy server named `server` for `rpc`:
+    /// status OK and that server's [`replies`].
+    pub fn healthy(server: &str, rpc: &Rpc) -> Outcome {
+        Outcome::ok(replies(server, rpc.path, &rpc.messages))
+    }
+
     fn ok(replies: Vec<Bytes>) -> Outcome {
         Outcome {
             code: Code::Ok,
