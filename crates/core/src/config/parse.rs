@@ -1,7 +1,7 @@
 //! Walks the plugin JSON into validated policies. Each check names the field
 //! path, the value it got and what it accepts, in one line.
 
-use super::json::{describe, parse_strict, quote, Json};
+use super::json::{check_keys, describe, nearest, parse_strict, quote, Json, Object};
 use super::{
     AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, Destination, ForwardPolicy, MirrorPolicy,
     PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES,
@@ -38,32 +38,6 @@ const MIRROR_KEYS: &[&str] = &[
     "copies",
 ];
 const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches"];
-
-/// A JSON object's fields, in document order.
-#[derive(Clone, Copy)]
-struct Object<'a>(&'a [(String, Json)]);
-
-impl<'a> Object<'a> {
-    fn get(&self, key: &str) -> Option<&'a Json> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    fn keys(&self) -> impl Iterator<Item = &'a String> {
-        self.0.iter().map(|(k, _)| k)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &'a (String, Json)> {
-        self.0.iter()
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
 
 const EXAMPLE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#;
 
@@ -694,69 +668,6 @@ fn as_object<'a>(value: &'a Json, path: &str, expected: &str) -> Result<Object<'
             format!("got {}, expected {expected}", describe(value)),
         )),
     }
-}
-
-/// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
-/// nearest allowed key: a typo must not silently change what is mirrored.
-fn check_keys(obj: Object<'_>, path: &str, allowed: &[&str], ignored: &[&str]) -> Result<(), ConfigError> {
-    for key in obj.keys() {
-        if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
-            continue;
-        }
-        let at = key_path(path, key);
-        let hint = nearest(key, allowed)
-            .map(|k| format!("did you mean \"{k}\"? "))
-            .unwrap_or_default();
-        return Err(ConfigError::new(
-            at,
-            format!("unknown key; {hint}allowed keys here: {}", allowed.join(", ")),
-        ));
-    }
-    Ok(())
-}
-
-/// The path of `key` inside `path`: `forward.mirror` for a plain key, and
-/// the key JSON-quoted (`forward["\r"]`) otherwise, so that an error line
-/// can never be split, forged or left naming nothing by the key it echoes.
-fn key_path(path: &str, key: &str) -> String {
-    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    match (plain, path.is_empty()) {
-        (true, true) => key.to_owned(),
-        (true, false) => format!("{path}.{key}"),
-        (false, _) => format!("{path}[{}]", quote(key)),
-    }
-}
-
-/// The allowed key within edit distance 2 of `key`, if any.
-fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
-    allowed
-        .iter()
-        .map(|candidate| {
-            (
-                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
-                *candidate,
-            )
-        })
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = Vec::with_capacity(b.len() + 1);
-        current.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
-            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
-            let insert = current.get(j).copied().unwrap_or(0) + 1;
-            current.push(substitute.min(delete).min(insert));
-        }
-        previous = current;
-    }
-    previous.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]
