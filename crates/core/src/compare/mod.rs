@@ -5,6 +5,7 @@
 //! - [`compare`]: one verdict per compared pair, `match`, `status_mismatch`,
 //!   `body_mismatch` or `not_compared`, with what differed;
 //! - [`json`]: the structural JSON comparison behind `"body": "json"`;
+//! - [`fields`]: every differing field path of a pair, indices dropped;
 //! - [`limiter`]: at most `logMismatches` mismatch lines per minute per worker;
 //! - [`line`](mod@line): the mismatch log line, one line whatever the request carried.
 //!
@@ -26,6 +27,7 @@
 //!    [`json`]); if either is not JSON (or nests deeper than 128, or
 //!    repeats a key), they are compared byte for byte instead.
 
+pub mod fields;
 pub mod json;
 pub mod limiter;
 pub mod line;
@@ -35,6 +37,7 @@ use crate::http::grpc::GrpcCode;
 use crate::telemetry::ResponseClass;
 use std::fmt;
 
+pub use fields::{field_differences, Field, FieldDiffs};
 pub use json::{JsonComparison, JsonDifference, JsonDifferenceKind};
 pub use limiter::LogLimiter;
 pub use line::MismatchLine;
