@@ -6,6 +6,8 @@
 //!   `body_mismatch` or `not_compared`, with what differed;
 //! - [`json`]: the structural JSON comparison behind `"body": "json"`;
 //! - [`fields`]: every differing field path of a pair, indices dropped;
+//! - [`noise`]: noise cancellation against a secondary (issue 23): per
+//!   endpoint counts in shared data, Diffy's rule, `noise` and `learning`;
 //! - [`limiter`]: at most `logMismatches` mismatch lines per minute per worker;
 //! - [`line`](mod@line): the mismatch log line, one line whatever the request carried.
 //!
@@ -31,6 +33,7 @@ pub mod fields;
 pub mod json;
 pub mod limiter;
 pub mod line;
+pub mod noise;
 
 use crate::config::{BodyComparison, ComparePolicy};
 use crate::http::grpc::GrpcCode;
@@ -180,10 +183,16 @@ pub enum CompareResult {
     /// The worker's pairing table was full when the copy was sent: the copy
     /// went out, its answer was not compared.
     Overflow,
+    /// With a secondary: the bodies differ, but only in fields that differ
+    /// as much between the primary and the secondary (see [`noise`]).
+    Noise,
+    /// With a secondary: the bodies differ, and the endpoint has not yet
+    /// seen `minRequests` requests to tell noise from real differences.
+    Learning,
 }
 
 impl CompareResult {
-    pub const ALL: [CompareResult; 7] = [
+    pub const ALL: [CompareResult; 9] = [
         CompareResult::Match,
         CompareResult::StatusMismatch,
         CompareResult::BodyMismatch,
@@ -191,6 +200,8 @@ impl CompareResult {
         CompareResult::PrimaryIncomplete,
         CompareResult::NotCompared,
         CompareResult::Overflow,
+        CompareResult::Noise,
+        CompareResult::Learning,
     ];
 
     /// A dense index in `0..ALL.len()`, in the order of [`CompareResult::ALL`].
@@ -207,6 +218,8 @@ impl CompareResult {
             CompareResult::PrimaryIncomplete => "primary_incomplete",
             CompareResult::NotCompared => "not_compared",
             CompareResult::Overflow => "overflow",
+            CompareResult::Noise => "noise",
+            CompareResult::Learning => "learning",
         }
     }
 }
