@@ -67,11 +67,21 @@ struct Entry<V> {
 /// A sorted set of fields, each with a value, in two buffers (the paths
 /// back to back, and the entries), so that clearing and refilling it
 /// allocates nothing once it has grown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FieldSet<V> {
     text: String,
     entries: Vec<Entry<V>>,
 }
+
+/// Equal when they hold the same fields and values, however the paths
+/// are laid out in the buffer.
+impl<V: Copy + PartialEq> PartialEq for FieldSet<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<V: Copy + Eq> Eq for FieldSet<V> {}
 
 impl<V> Default for FieldSet<V> {
     fn default() -> Self {

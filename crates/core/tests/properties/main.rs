@@ -10,4 +10,5 @@ mod abi;
 mod body;
 mod config;
 mod headers;
+mod noise;
 mod sampler;
