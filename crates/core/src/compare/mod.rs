@@ -28,6 +28,12 @@
 //!    `"json"`: both bodies parsed and compared as JSON values (see
 //!    [`json`]); if either is not JSON (or nests deeper than 128, or
 //!    repeats a key), they are compared byte for byte instead.
+//! 7. With `secondary` (see [`noise`]), a `body_mismatch` is then judged
+//!    field by field: the primary's body is compared with the candidate's
+//!    and the secondary's ([`field_differences`]), both counted in the
+//!    endpoint's shared table ([`noise::record`]), and the verdict becomes
+//!    `body_mismatch`, `noise` or `learning`. Statuses are compared as
+//!    before: a differing status is a `status_mismatch`, never noise.
 
 pub mod fields;
 pub mod json;
