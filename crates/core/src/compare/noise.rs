@@ -494,7 +494,6 @@ impl DirectoryCache {
         }
         self.full = entries.len() >= policy.max_endpoints;
     }
-
 }
 
 /// The table an endpoint counts in, and its key. Known to this worker: no
@@ -502,6 +501,11 @@ impl DirectoryCache {
 /// CAS while there is room (at most [`MAX_ATTEMPTS`] tries); a full
 /// directory gives the overflow table. `route` and `method` are cut to 255
 /// bytes (use [`endpoint_method`] for the method).
+///
+/// The directory's first write is read back. Left open: two workers that
+/// create it at the same instant, the first reading its own write back
+/// before the second overwrites it, give two endpoints slot 0 in their
+/// caches, until the next configuration; once per mirror per Envoy.
 pub fn resolve<'c, S: SharedStore>(
     store: &mut S,
     policy: &NoisePolicy,
@@ -544,6 +548,11 @@ fn learn_or_add<S: SharedStore>(
         entries.push((route.to_owned(), method.to_owned()));
         encode_directory(&entries, &mut buf);
         match store.store(&key, &buf, cas) {
+            // Created with CAS 0 (there is no "create if absent"): read it
+            // back, in case another worker created it at the same instant
+            // and this write was overwritten (then the endpoint is
+            // appended to what is there).
+            Ok(()) if cas == 0 => continue,
             Ok(()) => {
                 cache.learn(policy, &entries);
                 return Ok(());

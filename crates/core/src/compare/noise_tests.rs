@@ -408,7 +408,7 @@ fn resolve_reads_the_directory_once_per_new_endpoint() {
     let mut worker = DirectoryCache::new();
     let (slot, key) = resolve(&mut store, &p, &mut worker, "api", "GET").unwrap();
     assert_eq!((slot, key), (Slot::Endpoint(0), table_key(&p, Slot::Endpoint(0)).as_str()));
-    assert_eq!(store.calls, ["load", "store"]);
+    assert_eq!(store.calls, ["load", "store", "load"], "a created directory is read back");
     store.calls.clear();
     assert_eq!(resolve(&mut store, &p, &mut worker, "api", "GET").unwrap().0, Slot::Endpoint(0));
     assert!(store.calls.is_empty(), "known to this worker: no host call");
@@ -458,6 +458,43 @@ fn resolve_fails_typed_and_leaves_a_foreign_directory_alone() {
         Err(NoiseError::Directory(DecodeError::Version))
     );
     assert_eq!(store.calls, ["load"], "not overwritten");
+}
+
+#[test]
+fn a_directory_created_twice_at_once_keeps_both_endpoints() {
+    // Worker one creates the directory; worker two, which also read it
+    // absent, overwrites it with CAS 0 before one reads its write back.
+    struct Racing {
+        inner: Store,
+        raced: bool,
+    }
+    impl SharedStore for Racing {
+        fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+            self.inner.load(key)
+        }
+        fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+            self.inner.store(key, value, cas)?;
+            if !self.raced {
+                self.raced = true;
+                let mut other = Vec::new();
+                encode_directory(&[("api".to_owned(), "POST".to_owned())], &mut other);
+                self.inner.store(key, &other, 0)?;
+            }
+            Ok(())
+        }
+    }
+    let p = policy();
+    let mut store = Racing {
+        inner: Store::default(),
+        raced: false,
+    };
+    let mut cache = DirectoryCache::new();
+    assert_eq!(resolve(&mut store, &p, &mut cache, "api", "GET").unwrap().0, Slot::Endpoint(1));
+    let stored = store.inner.data.get(&directory_key(&p)).unwrap().0.clone();
+    assert_eq!(
+        decode_directory(&stored).unwrap(),
+        [("api".to_owned(), "POST".to_owned()), ("api".to_owned(), "GET".to_owned())]
+    );
 }
 
 #[test]
