@@ -142,6 +142,7 @@ fn compare_json(compare: &ComparePolicy) -> Value {
         ignore_fields,
         max_body_bytes,
         log_mismatches,
+        noise,
     } = compare;
     let mut c = Map::new();
     c.insert("body".to_owned(), json!(body.name()));
@@ -152,6 +153,22 @@ fn compare_json(compare: &ComparePolicy) -> Value {
         c.insert("maxBodyBytes".to_owned(), json!(max_body_bytes));
     }
     c.insert("logMismatches".to_owned(), json!(log_mismatches));
+    if let Some(noise) = noise {
+        // (The tables' shared-data key, like the rate cap's, is derived
+        // from where the mirror is written; it is not a setting.)
+        let percent = |ppm: u32| number(f64::from(ppm) / 10_000.0);
+        c.insert("secondary".to_owned(), json!(noise.secondary));
+        c.insert(
+            "noise".to_owned(),
+            json!({
+                "relativePercent": percent(noise.relative_ppm),
+                "absolutePercent": percent(noise.absolute_ppm),
+                "minRequests": noise.min_requests,
+                "maxFields": noise.max_fields,
+                "maxEndpoints": noise.max_endpoints,
+            }),
+        );
+    }
     Value::Object(c)
 }
 
