@@ -8,16 +8,16 @@ use vrata_mirror_core::config::{
     parse, AuthorityRewrite, BodyComparison, ComparePolicy, ForwardPolicy, MirrorPolicy, PluginConfig,
 };
 use vrata_mirror_core::sampling::SampleRate;
+use vrata_mirror_core::worker::{not_yet_supported, refusal_line};
 
-/// The line the filter logs when Envoy hands it this configuration and it
-/// refuses it (src/proxy/root.rs).
-pub fn filter_error_line(problem: &str) -> String {
-    format!("vrata-mirror: invalid plugin configuration: {problem}")
-}
-
-/// Parses `text` exactly as the filter does; the error is the filter's line.
+/// Parses `text` exactly as the filter does, and refuses what the filter
+/// refuses at load whatever its module; the error is the filter's line.
 pub fn check(text: &[u8]) -> Result<PluginConfig, String> {
-    parse(text).map_err(|err| filter_error_line(&err.to_string()))
+    let config = parse(text).map_err(|err| refusal_line(&err.to_string()))?;
+    match not_yet_supported(&config) {
+        Some(problem) => Err(refusal_line(&problem)),
+        None => Ok(config),
+    }
 }
 
 /// The smallest decimal percentage that samples exactly as `rate` does.

@@ -321,9 +321,9 @@ impl Walk<'_> {
             (Node::Bool(a), Node::Bool(b)) if a == b => {}
             (Node::Number(a), Node::Number(b)) if a.same(*b) => {}
             (Node::String(a), Node::String(b)) if a == b => {}
-            (Node::Bool(_), Node::Bool(_)) | (Node::Number(_), Node::Number(_)) | (Node::String(_), Node::String(_)) => {
-                self.record(Value)
-            }
+            (Node::Bool(_), Node::Bool(_))
+            | (Node::Number(_), Node::Number(_))
+            | (Node::String(_), Node::String(_)) => self.record(Value),
             (Node::Array(a), Node::Array(b)) => {
                 let mark = self.path.len();
                 let fits = self.push_elements();
@@ -413,9 +413,9 @@ fn is_permutation(a: &[Node<'_>], b: &[Node<'_>]) -> bool {
     for (run_a, run_b) in ha.chunk_by(|x, y| x.0 == y.0).zip(hb.chunk_by(|x, y| x.0 == y.0)) {
         for (_, ia) in run_a {
             let Some(x) = a.get(*ia) else { return false };
-            let matched = run_b.iter().find(|(_, ib)| {
-                !used.get(*ib).copied().unwrap_or(true) && b.get(*ib).is_some_and(|y| equal(x, y))
-            });
+            let matched = run_b
+                .iter()
+                .find(|(_, ib)| !used.get(*ib).copied().unwrap_or(true) && b.get(*ib).is_some_and(|y| equal(x, y)));
             match matched.and_then(|(_, ib)| used.get_mut(*ib)) {
                 Some(slot) => *slot = true,
                 None => return false,
@@ -502,7 +502,10 @@ mod tests {
         assert_eq!(diffs("1", "2"), [f("$", Value)]);
         assert_eq!(diffs(r#"{"a":1}"#, r#"{"a":"1"}"#), [f("a", Type)]);
         assert_eq!(diffs(r#"[{"id":1}]"#, r#"[{"id":2}]"#), [f("[].id", Value)]);
-        assert_eq!(diffs(r#"{"a":{"b":[[1,2],[3,4]]}}"#, r#"{"a":{"b":[[1,2],[3,5]]}}"#), [f("a.b[][]", Value)]);
+        assert_eq!(
+            diffs(r#"{"a":{"b":[[1,2],[3,4]]}}"#, r#"{"a":{"b":[[1,2],[3,5]]}}"#),
+            [f("a.b[][]", Value)]
+        );
         assert!(diffs(r#"{"a":[1,{"b":null}]}"#, r#"{ "a" : [1.0, {"b":null}] }"#).is_empty());
     }
 
@@ -577,7 +580,10 @@ mod tests {
         let (path, kind) = &fields[0];
         assert_eq!(kind, &Value);
         assert_eq!(path.len(), MAX_PATH_BYTES);
-        assert!(path.ends_with('*') && path.starts_with(&format!("{key}.{key}.")), "{path}");
+        assert!(
+            path.ends_with('*') && path.starts_with(&format!("{key}.{key}.")),
+            "{path}"
+        );
         assert!(diffs(&nest(1), &nest(1)).is_empty());
         // A multi-byte key is cut at a character boundary.
         let wide = "é".repeat(200);

@@ -66,7 +66,11 @@ fn verdicts_match_learning_noise_and_body_mismatch() {
         let raw = if i % 10 == 0 { &ts_and_price } else { &ts };
         table.record(raw, &ts, p.max_fields);
         assert_eq!(table.verdict(raw, &p), NoiseVerdict::Learning, "request {i}");
-        assert_eq!(table.verdict(&none, &p), NoiseVerdict::Match, "a match is never a guess");
+        assert_eq!(
+            table.verdict(&none, &p),
+            NoiseVerdict::Match,
+            "a match is never a guess"
+        );
     }
     table.record(&ts, &ts, p.max_fields);
     assert_eq!(table.requests(), p.min_requests);
@@ -112,7 +116,11 @@ fn fields_beyond_max_fields_share_the_overflow_bucket_once_per_request() {
     assert_eq!(table.fields().count(), 2, "the table is still full");
     // The bucket is judged by the rule like a field.
     let only_d = diffs(r#"{"d":1}"#, r#"{"d":2}"#, 64);
-    assert_eq!(table.verdict(&only_d, &p), NoiseVerdict::Noise, "overflow raw 1 = noise 1");
+    assert_eq!(
+        table.verdict(&only_d, &p),
+        NoiseVerdict::Noise,
+        "overflow raw 1 = noise 1"
+    );
     table.record(&only_d, &FieldDiffs::new(), p.max_fields);
     assert_eq!(table.overflow(), c(2, 1));
     assert_eq!(table.verdict(&only_d, &p), NoiseVerdict::BodyMismatch);
@@ -213,11 +221,7 @@ fn the_size_bound_holds_for_the_longest_paths() {
     let key = "k".repeat(300);
     let mut table = EndpointTable::new();
     for i in 0..70 {
-        let d = diffs(
-            &format!(r#"{{"{i}{key}":1}}"#),
-            &format!(r#"{{"{i}{key}":2}}"#),
-            64,
-        );
+        let d = diffs(&format!(r#"{{"{i}{key}":1}}"#), &format!(r#"{{"{i}{key}":2}}"#), 64);
         table.record(&d, &d, 64);
     }
     let mut bytes = Vec::new();
@@ -235,7 +239,10 @@ fn endpoints_and_keys() {
     let long = "é".repeat(200);
     assert!(endpoint_method("GET", &long, true).len() <= 255);
     let p = policy();
-    assert_eq!(directory_key(&p), "vrata_mirror.noise.v1:forward.mirror:canary:endpoints");
+    assert_eq!(
+        directory_key(&p),
+        "vrata_mirror.noise.v1:forward.mirror:canary:endpoints"
+    );
     assert_eq!(
         table_key(&p, Slot::Endpoint(3)),
         "vrata_mirror.noise.v1:forward.mirror:canary:endpoint:3"
@@ -315,8 +322,18 @@ fn record_reads_and_writes_once_and_workers_share_the_counts() {
     for i in 0..4 {
         let scratch = if i % 2 == 0 { &mut one } else { &mut two };
         let got = record(&mut store, "k", &ts, Some(&ts), &p, scratch).unwrap();
-        let expected = if i < 3 { NoiseVerdict::Learning } else { NoiseVerdict::Noise };
-        assert_eq!(got, Recorded { verdict: expected, replaced: false });
+        let expected = if i < 3 {
+            NoiseVerdict::Learning
+        } else {
+            NoiseVerdict::Noise
+        };
+        assert_eq!(
+            got,
+            Recorded {
+                verdict: expected,
+                replaced: false
+            }
+        );
     }
     assert_eq!(store.calls, ["load", "store"].repeat(4));
     let mut table = EndpointTable::new();
@@ -407,16 +424,35 @@ fn resolve_reads_the_directory_once_per_new_endpoint() {
     let mut store = Store::default();
     let mut worker = DirectoryCache::new();
     let (slot, key) = resolve(&mut store, &p, &mut worker, "api", "GET").unwrap();
-    assert_eq!((slot, key), (Slot::Endpoint(0), table_key(&p, Slot::Endpoint(0)).as_str()));
-    assert_eq!(store.calls, ["load", "store", "load"], "a created directory is read back");
+    assert_eq!(
+        (slot, key),
+        (Slot::Endpoint(0), table_key(&p, Slot::Endpoint(0)).as_str())
+    );
+    assert_eq!(
+        store.calls,
+        ["load", "store", "load"],
+        "a created directory is read back"
+    );
     store.calls.clear();
-    assert_eq!(resolve(&mut store, &p, &mut worker, "api", "GET").unwrap().0, Slot::Endpoint(0));
+    assert_eq!(
+        resolve(&mut store, &p, &mut worker, "api", "GET").unwrap().0,
+        Slot::Endpoint(0)
+    );
     assert!(store.calls.is_empty(), "known to this worker: no host call");
     // Another worker sees the same slot, and adds the next endpoint.
     let mut other = DirectoryCache::new();
-    assert_eq!(resolve(&mut store, &p, &mut other, "api", "GET").unwrap().0, Slot::Endpoint(0));
-    assert_eq!(resolve(&mut store, &p, &mut other, "api", "POST").unwrap().0, Slot::Endpoint(1));
-    assert_eq!(resolve(&mut store, &p, &mut worker, "api", "POST").unwrap().0, Slot::Endpoint(1));
+    assert_eq!(
+        resolve(&mut store, &p, &mut other, "api", "GET").unwrap().0,
+        Slot::Endpoint(0)
+    );
+    assert_eq!(
+        resolve(&mut store, &p, &mut other, "api", "POST").unwrap().0,
+        Slot::Endpoint(1)
+    );
+    assert_eq!(
+        resolve(&mut store, &p, &mut worker, "api", "POST").unwrap().0,
+        Slot::Endpoint(1)
+    );
     // Full: the rest share the overflow table. A worker that saw the
     // directory full asks no more (it only grows).
     store.calls.clear();
@@ -424,11 +460,20 @@ fn resolve_reads_the_directory_once_per_new_endpoint() {
     assert_eq!((slot, key), (Slot::Overflow, table_key(&p, Slot::Overflow).as_str()));
     assert!(store.calls.is_empty());
     let mut third = DirectoryCache::new();
-    assert_eq!(resolve(&mut store, &p, &mut third, "x", "DELETE").unwrap().0, Slot::Overflow);
+    assert_eq!(
+        resolve(&mut store, &p, &mut third, "x", "DELETE").unwrap().0,
+        Slot::Overflow
+    );
     assert_eq!(store.calls, ["load"]);
     store.calls.clear();
-    assert_eq!(resolve(&mut store, &p, &mut third, "y", "DELETE").unwrap().0, Slot::Overflow);
-    assert_eq!(resolve(&mut store, &p, &mut third, "api", "POST").unwrap().0, Slot::Endpoint(1));
+    assert_eq!(
+        resolve(&mut store, &p, &mut third, "y", "DELETE").unwrap().0,
+        Slot::Overflow
+    );
+    assert_eq!(
+        resolve(&mut store, &p, &mut third, "api", "POST").unwrap().0,
+        Slot::Endpoint(1)
+    );
     assert!(store.calls.is_empty());
 }
 
@@ -489,17 +534,26 @@ fn a_directory_created_twice_at_once_keeps_both_endpoints() {
         raced: false,
     };
     let mut cache = DirectoryCache::new();
-    assert_eq!(resolve(&mut store, &p, &mut cache, "api", "GET").unwrap().0, Slot::Endpoint(1));
+    assert_eq!(
+        resolve(&mut store, &p, &mut cache, "api", "GET").unwrap().0,
+        Slot::Endpoint(1)
+    );
     let stored = store.inner.data.get(&directory_key(&p)).unwrap().0.clone();
     assert_eq!(
         decode_directory(&stored).unwrap(),
-        [("api".to_owned(), "POST".to_owned()), ("api".to_owned(), "GET".to_owned())]
+        [
+            ("api".to_owned(), "POST".to_owned()),
+            ("api".to_owned(), "GET".to_owned())
+        ]
     );
 }
 
 #[test]
 fn tables_are_equal_by_content_not_by_layout() {
-    let (a, b) = (diffs(r#"{"a":1}"#, r#"{"a":2}"#, 64), diffs(r#"{"b":1}"#, r#"{"b":2}"#, 64));
+    let (a, b) = (
+        diffs(r#"{"a":1}"#, r#"{"a":2}"#, 64),
+        diffs(r#"{"b":1}"#, r#"{"b":2}"#, 64),
+    );
     let none = FieldDiffs::new();
     let (mut one, mut two) = (EndpointTable::new(), EndpointTable::new());
     one.record(&a, &b, 64);

@@ -109,14 +109,28 @@ impl PluginConfig {
     /// The first mirror with `compare`, as a field path for a message
     /// (`forward (mirror to "canary").compare`), or `None`.
     pub fn first_compare_field(&self) -> Option<String> {
+        self.first_mirror_field(|m| m.compare.is_some(), "compare")
+    }
+
+    /// The path of the first `compare.secondary`, if any (see
+    /// `worker::not_yet_supported`).
+    pub fn first_secondary_field(&self) -> Option<String> {
+        self.first_mirror_field(
+            |m| m.compare.as_ref().is_some_and(|c| c.noise.is_some()),
+            "compare.secondary",
+        )
+    }
+
+    /// The path of `field` in the first mirror that `has` it.
+    fn first_mirror_field(&self, has: impl Fn(&MirrorPolicy) -> bool, field: &str) -> Option<String> {
         let forward = std::iter::once(("forward".to_owned(), &self.default_policy)).chain(
             self.routes
                 .iter()
                 .map(|(name, policy)| (format!("routes[\"{name}\"].forward"), policy)),
         );
         for (path, policy) in forward {
-            if let Some(mirror) = policy.mirrors.iter().find(|m| m.compare.is_some()) {
-                return Some(format!("{path} (mirror to \"{}\").compare", mirror.destination));
+            if let Some(mirror) = policy.mirrors.iter().find(|m| has(m)) {
+                return Some(format!("{path} (mirror to \"{}\").{field}", mirror.destination));
             }
         }
         None

@@ -7,9 +7,9 @@ use super::{
     NoisePolicy, PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NOISE_ABSOLUTE_PPM, DEFAULT_NOISE_MAX_ENDPOINTS,
     DEFAULT_NOISE_MAX_FIELDS, DEFAULT_NOISE_MIN_REQUESTS, DEFAULT_NOISE_RELATIVE_PPM, DEFAULT_PERCENTAGE,
-    DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES,
-    MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_NOISE_MAX_ENDPOINTS, MAX_NOISE_MAX_FIELDS, MAX_NOISE_MIN_REQUESTS,
-    MAX_REQUESTS_PER_SECOND, MAX_TIMEOUT_MS, NOISE_KEY_PREFIX, RATE_KEY_PREFIX,
+    DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT,
+    MAX_LOG_MISMATCHES, MAX_NOISE_MAX_ENDPOINTS, MAX_NOISE_MAX_FIELDS, MAX_NOISE_MIN_REQUESTS, MAX_REQUESTS_PER_SECOND,
+    MAX_TIMEOUT_MS, NOISE_KEY_PREFIX, RATE_KEY_PREFIX,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::rate::{RateCap, RateLimit};
@@ -39,8 +39,21 @@ const MIRROR_KEYS: &[&str] = &[
     "burst",
     "copies",
 ];
-const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches", "secondary", "noise"];
-const NOISE_KEYS: &[&str] = &["relativePercent", "absolutePercent", "minRequests", "maxFields", "maxEndpoints"];
+const COMPARE_KEYS: &[&str] = &[
+    "body",
+    "ignoreFields",
+    "maxBodyBytes",
+    "logMismatches",
+    "secondary",
+    "noise",
+];
+const NOISE_KEYS: &[&str] = &[
+    "relativePercent",
+    "absolutePercent",
+    "minRequests",
+    "maxFields",
+    "maxEndpoints",
+];
 
 const EXAMPLE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#;
 

@@ -626,19 +626,30 @@ fn every_noise_field_is_read() {
     assert_eq!((noise.relative_ppm, noise.absolute_ppm), (125_000, 1));
     assert_eq!((noise.min_requests, noise.max_fields, noise.max_endpoints), (1, 256, 1));
     assert_eq!(noise.key_prefix, "vrata_mirror.noise.v1:forward.mirrors[1]:canary");
-    let api = cfg.policy_for(Some("api")).mirrors[0].compare.clone().unwrap().noise.unwrap();
-    assert_eq!(api.key_prefix, r#"vrata_mirror.noise.v1:routes["api"].forward.mirror:canary"#);
+    let api = cfg.policy_for(Some("api")).mirrors[0]
+        .compare
+        .clone()
+        .unwrap()
+        .noise
+        .unwrap();
+    assert_eq!(
+        api.key_prefix,
+        r#"vrata_mirror.noise.v1:routes["api"].forward.mirror:canary"#
+    );
     assert_eq!(api.min_requests, DEFAULT_NOISE_MIN_REQUESTS);
     assert_eq!(cfg.destinations, ["b", "canary", "c"]);
-    let zero = ok(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json",
-        "secondary": "t", "noise": {"relativePercent": 0, "absolutePercent": 99.9999}}}}}"#);
+    let zero = ok(
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json",
+        "secondary": "t", "noise": {"relativePercent": 0, "absolutePercent": 99.9999}}}}}"#,
+    );
     let zero = zero.default_policy.mirrors[0].compare.clone().unwrap().noise.unwrap();
     assert_eq!((zero.relative_ppm, zero.absolute_ppm), (0, 999_999));
 }
 
 #[test]
 fn bad_noise_settings_name_the_field_and_value() {
-    let at = |compare: &str| format!(r#"{{"forward": {{"mirror": {{"destinationId": "canary", "compare": {compare}}}}}}}"#);
+    let at =
+        |compare: &str| format!(r#"{{"forward": {{"mirror": {{"destinationId": "canary", "compare": {compare}}}}}}}"#);
     for (compare, expected) in [
         (
             r#"{"body": "json", "noise": {}}"#,

@@ -231,21 +231,34 @@ fn timestamps_ids_and_list_order_are_noise_and_a_wrong_price_is_real() {
             continue;
         }
         wrong += u64::from(off);
-        let expected = if off { NoiseVerdict::BodyMismatch } else { NoiseVerdict::Noise };
+        let expected = if off {
+            NoiseVerdict::BodyMismatch
+        } else {
+            NoiseVerdict::Noise
+        };
         assert_eq!(verdict, expected, "request {n}");
         *counts.entry(verdict).or_insert(0u64) += 1;
     }
     let judged = 10_000 - (p.min_requests - 1);
     assert_eq!(counts.get(&NoiseVerdict::BodyMismatch).copied().unwrap_or(0), wrong);
     let slack = crate::strategies::binomial_slack(judged, 0.1);
-    assert!((wrong as f64 - judged as f64 * 0.1).abs() <= slack, "{wrong} of {judged}");
-    let field = |path| vrata_mirror_core::compare::Field { path, kind: JsonDifferenceKind::Value };
+    assert!(
+        (wrong as f64 - judged as f64 * 0.1).abs() <= slack,
+        "{wrong} of {judged}"
+    );
+    let field = |path| vrata_mirror_core::compare::Field {
+        path,
+        kind: JsonDifferenceKind::Value,
+    };
     let ts = table.counts(field("ts")).unwrap();
     assert_eq!((ts.raw, ts.noise), (10_000, 10_000));
     let price = table.counts(field("price")).unwrap();
     assert_eq!(price.noise, 0);
     let order = table
-        .counts(vrata_mirror_core::compare::Field { path: "items[]", kind: JsonDifferenceKind::Order })
+        .counts(vrata_mirror_core::compare::Field {
+            path: "items[]",
+            kind: JsonDifferenceKind::Order,
+        })
         .unwrap();
     assert!(order.raw > 9_000 && order.noise > 9_000, "{order:?}");
 }
