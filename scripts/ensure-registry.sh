@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the image tests (crates/cli/tests/cli/registry.rs) need, if
-# missing: Debian's docker-registry (distribution 2.8, the registry) and
-# skopeo (pushes the OCI layouts of `make image` and pulls them back), both
-# with apt-get; and PyPI's oras (pinned, the ORAS Python client, which pulls
+# Installs what the image tests (crates/cli/tests/cli/registry.rs, compose.rs)
+# need, if missing: Debian's docker-registry (distribution 2.8, the registry),
+# skopeo (pushes the OCI layouts of `make image` and pulls them back) and
+# docker-compose (validates envoy/docker-compose.yaml; no engine runs here),
+# all with apt-get; and PyPI's oras (pinned, the ORAS Python client, which pulls
 # the manifest and layers back as a second client) into its own virtualenv,
 # .venv-oras/. Prints the path of that virtualenv's python. Only the
 # binaries are used: the package's own registry service is not started
@@ -14,20 +15,21 @@ venv="$root/.venv-oras"
 python="$venv/bin/python"
 
 debian_found() {
-  command -v docker-registry >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1
+  command -v docker-registry >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1 &&
+    command -v docker-compose >/dev/null 2>&1
 }
 
 if ! debian_found; then
-  echo "installing docker-registry and skopeo (Debian packages, apt-get) ..." >&2
+  echo "installing docker-registry, skopeo and docker-compose (Debian packages, apt-get) ..." >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq >&2
   # RUNLEVEL=1: the package's own registry service is not started.
   $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends \
-    docker-registry skopeo >&2
+    docker-registry skopeo docker-compose >&2
 fi
 if ! debian_found; then
-  echo "error: docker-registry and skopeo are installed, but not both on PATH" >&2
+  echo "error: docker-registry, skopeo and docker-compose are installed, but not all on PATH" >&2
   exit 1
 fi
 

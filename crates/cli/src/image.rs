@@ -36,5 +36,10 @@ pub fn run(args: &ImageArgs) -> Result<String, Failure> {
     }
     let built = image(&module, args.form).map_err(Failure::new)?;
     write_layout(&args.out, &built, &args.tag).map_err(Failure::new)?;
-    Ok(format!("{} {}:{}\n", built.manifest.digest, args.out.display(), args.tag))
+    Ok(format!(
+        "{} {}:{}\n",
+        built.manifest.digest,
+        args.out.display(),
+        args.tag
+    ))
 }

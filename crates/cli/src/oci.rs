@@ -72,9 +72,7 @@ pub struct Image {
 /// A tar holding `plugin.wasm` alone, with every varying field fixed.
 pub fn plugin_tar(module: &[u8]) -> Result<Vec<u8>, String> {
     let mut header = tar::Header::new_ustar();
-    header
-        .set_path(PLUGIN_FILE)
-        .map_err(|e| format!("tar header: {e}"))?;
+    header.set_path(PLUGIN_FILE).map_err(|e| format!("tar header: {e}"))?;
     header.set_size(module.len() as u64);
     header.set_mode(0o644);
     header.set_uid(0);
@@ -83,9 +81,7 @@ pub fn plugin_tar(module: &[u8]) -> Result<Vec<u8>, String> {
     header.set_entry_type(tar::EntryType::Regular);
     header.set_cksum();
     let mut builder = tar::Builder::new(Vec::new());
-    builder
-        .append(&header, module)
-        .map_err(|e| format!("tar: {e}"))?;
+    builder.append(&header, module).map_err(|e| format!("tar: {e}"))?;
     builder.into_inner().map_err(|e| format!("tar: {e}"))
 }
 
@@ -157,7 +153,9 @@ pub fn write_layout(dir: &Path, image: &Image, tag: &str) -> Result<(), String> 
     let mut manifest = image.manifest.descriptor(MANIFEST);
     let mut annotations = serde_json::Map::new();
     annotations.insert(REF_NAME.to_owned(), Value::from(tag));
-    manifest["annotations"] = Value::Object(annotations);
+    if let Some(object) = manifest.as_object_mut() {
+        object.insert("annotations".to_owned(), Value::Object(annotations));
+    }
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                        "manifests": [manifest]});
     let layout = json!({"imageLayoutVersion": "1.0.0"});
@@ -182,8 +180,8 @@ impl Layout {
     pub fn read(dir: &Path) -> Result<Layout, String> {
         let index_path = dir.join("index.json");
         let index: Value = read_json(&index_path)?;
-        let digest = match index["manifests"].as_array().map(Vec::as_slice) {
-            Some([one]) => one["digest"].as_str().unwrap_or_default().to_owned(),
+        let digest = match index.get("manifests").and_then(Value::as_array).map(Vec::as_slice) {
+            Some([one]) => one.get("digest").and_then(Value::as_str).unwrap_or_default().to_owned(),
             _ => return Err(format!("{}: expected exactly one manifest", index_path.display())),
         };
         let layout = Layout {
@@ -222,9 +220,25 @@ fn read_json(path: &Path) -> Result<Value, String> {
 /// exactly two layers and one is the wasm content layer (artifact).
 /// `blob` reads a blob by digest.
 pub fn module_of(manifest: &Value, blob: impl Fn(&str) -> Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
-    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let media = |layer: &Value| layer["mediaType"].as_str().unwrap_or_default().to_owned();
-    let digest = |layer: &Value| layer["digest"].as_str().unwrap_or_default().to_owned();
+    let layers = manifest
+        .get("layers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let media = |layer: &Value| {
+        layer
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let digest = |layer: &Value| {
+        layer
+            .get("digest")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let compat = match layers.last() {
         None => Err("number of layers must be greater than zero".to_owned()),
         Some(last) if media(last) != TAR_GZIP_LAYER => {

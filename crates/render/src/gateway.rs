@@ -123,7 +123,8 @@ fn resource(api: &str, kind: &str, options: &GatewayOptions, spec: Vec<Entry>) -
 fn section_name(name: &str, at: &str) -> Result<(), String> {
     let label = |l: &str| {
         !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -152,7 +153,12 @@ fn rules(config: &PluginConfig, options: &GatewayOptions) -> Result<Vec<Rule>, S
         let at = format!("routes[{name:?}]");
         section_name(name, &at)?;
         let prefix = prefix_of(&options.prefixes, name).unwrap_or_else(|| format!("/{name}"));
-        rules.push((name.clone(), Some(prefix), weighted(policy, &format!("{at}.forward"), fallback)?, true));
+        rules.push((
+            name.clone(),
+            Some(prefix),
+            weighted(policy, &format!("{at}.forward"), fallback)?,
+            true,
+        ));
     }
     section_name(&options.default_route, "--default-route")?;
     let weights = weighted(default_policy, &default_at, (&[], &default_at))?;
@@ -170,7 +176,11 @@ fn http_route(rules: &[Rule], options: &GatewayOptions) -> Result<Yaml, String> 
     });
     let mut spec = vec![entry("parentRefs", Yaml::Seq(parents.collect()), &[])];
     if !options.hostnames.is_empty() {
-        spec.push(entry("hostnames", Yaml::Seq(options.hostnames.iter().map(Yaml::str).collect()), &[]));
+        spec.push(entry(
+            "hostnames",
+            Yaml::Seq(options.hostnames.iter().map(Yaml::str).collect()),
+            &[],
+        ));
     }
     let mut out = Vec::new();
     for (name, prefix, weights, _) in rules {
@@ -181,9 +191,11 @@ fn http_route(rules: &[Rule], options: &GatewayOptions) -> Result<Yaml, String> 
                     "rule {name:?}: the weight of {id:?} is {weight}, over Gateway API's limit of {MAX_WEIGHT}"
                 ));
             }
-            let backend = options.backends.iter().find(|b| b.id == *id).ok_or_else(|| {
-                format!("destination {id:?} has no Service: give --backend {id}=SERVICE:PORT")
-            })?;
+            let backend = options
+                .backends
+                .iter()
+                .find(|b| b.id == *id)
+                .ok_or_else(|| format!("destination {id:?} has no Service: give --backend {id}=SERVICE:PORT"))?;
             backends.push(Yaml::map([
                 ("name", Yaml::str(&backend.service)),
                 ("port", Yaml::int(backend.port)),
@@ -210,7 +222,10 @@ fn http_route(rules: &[Rule], options: &GatewayOptions) -> Result<Yaml, String> 
 
 /// Envoy Gateway's name for the route of rule `index` on `hostname`.
 pub fn envoy_route_name(namespace: &str, route: &str, index: usize, hostname: &str) -> String {
-    format!("httproute/{namespace}/{route}/rule/{index}/match/0/{}", hostname.replace('.', "_"))
+    format!(
+        "httproute/{namespace}/{route}/rule/{index}/match/0/{}",
+        hostname.replace('.', "_")
+    )
 }
 
 /// The plugin JSON with each "routes" key replaced by Envoy Gateway's
@@ -230,7 +245,9 @@ fn gateway_config(plugin: &serde_json::Value, rules: &[Rule], options: &GatewayO
             renamed.insert(key, policy.clone());
         }
     }
-    config["routes"] = serde_json::Value::Object(renamed);
+    if let Some(object) = config.as_object_mut() {
+        object.insert("routes".to_owned(), serde_json::Value::Object(renamed));
+    }
     config
 }
 
@@ -246,7 +263,11 @@ fn extension_policy(config: serde_json::Value, options: &GatewayOptions) -> Yaml
         Module::Wasm(image) => {
             let mut source = vec![entry("url", Yaml::str(&image.url), &[])];
             if let Some(sha) = &image.sha256 {
-                source.push(entry("sha256", Yaml::str(sha), &["The image's digest: the pulled image must have it."]));
+                source.push(entry(
+                    "sha256",
+                    Yaml::str(sha),
+                    &["The image's digest: the pulled image must have it."],
+                ));
             }
             if let Some(secret) = &image.pull_secret {
                 source.push(entry("pullSecretRef", Yaml::map([("name", Yaml::str(secret))]), &[]));
@@ -303,7 +324,11 @@ pub fn envoy_proxy(options: &GatewayOptions) -> Yaml {
 }
 
 /// The three manifests, as one YAML stream.
-pub fn manifests(plugin: &serde_json::Value, config: &PluginConfig, options: &GatewayOptions) -> Result<String, String> {
+pub fn manifests(
+    plugin: &serde_json::Value,
+    config: &PluginConfig,
+    options: &GatewayOptions,
+) -> Result<String, String> {
     if options.gateways.is_empty() {
         return Err("give the Gateway the HTTPRoute attaches to: --gateway NAME (or NAMESPACE/NAME)".to_owned());
     }

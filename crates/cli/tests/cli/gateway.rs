@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 fn dns_label(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -29,8 +30,16 @@ fn metadata() -> Schema {
 
 fn object_ref(kind_default: bool) -> Vec<(&'static str, Schema, bool)> {
     vec![
-        ("group", StringWith(|s| s.is_empty() || dns_subdomain(s), "a DNS subdomain"), !kind_default),
-        ("kind", StringWith(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "a kind"), !kind_default),
+        (
+            "group",
+            StringWith(|s| s.is_empty() || dns_subdomain(s), "a DNS subdomain"),
+            !kind_default,
+        ),
+        (
+            "kind",
+            StringWith(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "a kind"),
+            !kind_default,
+        ),
         ("name", String, true),
     ]
 }
@@ -81,7 +90,10 @@ fn http_route() -> Schema {
 }
 
 fn extension_policy() -> Schema {
-    let sha = StringWith(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()), "^[a-f0-9]{64}$");
+    let sha = StringWith(
+        |s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+        "^[a-f0-9]{64}$",
+    );
     let mut secret = object_ref(true);
     secret.push(("namespace", StringWith(dns_label, "a DNS label"), false));
     let image = Object(vec![
@@ -201,7 +213,10 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
     let rules = route["rules"].as_array().unwrap();
     let names: Vec<&str> = rules.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["checkout", "search", "default"]);
-    assert_eq!(rules[0]["matches"], json!([{"path": {"type": "PathPrefix", "value": "/checkout"}}]));
+    assert_eq!(
+        rules[0]["matches"],
+        json!([{"path": {"type": "PathPrefix", "value": "/checkout"}}])
+    );
     assert_eq!(
         rules[0]["backendRefs"],
         json!([{"name": "checkout-v1", "port": 8080, "weight": 90}, {"name": "checkout-v2", "port": 8080, "weight": 10}])
@@ -209,7 +224,10 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
     assert_eq!(rules[1]["matches"][0]["path"]["value"], "/v2/search");
     // search has no destinations: it forwards like the default.
     assert_eq!(rules[1]["backendRefs"], rules[2]["backendRefs"]);
-    assert_eq!(rules[2]["backendRefs"], json!([{"name": "api", "port": 8080, "weight": 100}]));
+    assert_eq!(
+        rules[2]["backendRefs"],
+        json!([{"name": "api", "port": 8080, "weight": 100}])
+    );
 
     let wasm = &docs[1]["spec"]["wasm"][0];
     assert_eq!(docs[1]["spec"]["targetRefs"][0]["name"], docs[0]["metadata"]["name"]);
@@ -220,7 +238,10 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
         format!("ghcr.io/example/vrata-mirror@{DIGEST}")
     );
     assert_eq!(wasm["code"]["image"]["sha256"], DIGEST.trim_start_matches("sha256:"));
-    assert_eq!(wasm["code"]["image"]["pullSecretRef"], json!({"name": "registry-credentials"}));
+    assert_eq!(
+        wasm["code"]["image"]["pullSecretRef"],
+        json!({"name": "registry-credentials"})
+    );
     // The config is the configuration with "routes" keyed by Envoy
     // Gateway's route names (rule index, match 0, hostname with dots as _).
     let config = &wasm["config"];
@@ -239,7 +260,12 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
     let bootstrap = &docs[2]["spec"]["bootstrap"];
     assert_eq!(bootstrap["type"], "Merge");
     let patch = documents(bootstrap["value"].as_str().unwrap()).remove(0);
-    let keys: Vec<&str> = patch.as_object().unwrap().keys().map(std::string::String::as_str).collect();
+    let keys: Vec<&str> = patch
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(std::string::String::as_str)
+        .collect();
     assert_eq!(keys, ["stats_config", "layered_runtime", "static_resources"]);
     let tags: Vec<&str> = patch["stats_config"]["stats_tags"]
         .as_array()
@@ -256,7 +282,10 @@ fn the_manifests_hold_only_crd_fields_of_the_right_types() {
     assert_eq!(names, ["api-canary", "search-shadow"]);
     for cluster in clusters {
         assert_eq!(cluster["type"], "STRICT_DNS");
-        assert!(cluster["circuit_breakers"]["thresholds"][0]["max_requests"].is_u64(), "{cluster}");
+        assert!(
+            cluster["circuit_breakers"]["thresholds"][0]["max_requests"].is_u64(),
+            "{cluster}"
+        );
     }
 }
 
@@ -269,9 +298,8 @@ fn the_bootstrap_merge_is_valid_envoy_configuration() {
     assert!(ok, "{stderr}");
     let docs = documents(&yaml);
     let patch = docs[2]["spec"]["bootstrap"]["value"].as_str().unwrap();
-    let bootstrap = format!(
-        "admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}\n{patch}"
-    );
+    let bootstrap =
+        format!("admin:\n  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}\n{patch}");
     let (valid, log) = vrata_mirror_testkit::envoy::validate(&bootstrap);
     assert!(valid, "{log}\n{bootstrap}");
 }
@@ -292,7 +320,11 @@ fn missing_services_clusters_and_hostnames_are_errors_naming_what_to_give() {
         args
     };
     for (flag, value, error) in [
-        ("--backend", "checkout-v2=checkout-v2:8080", "--backend checkout-v2=SERVICE:PORT"),
+        (
+            "--backend",
+            "checkout-v2=checkout-v2:8080",
+            "--backend checkout-v2=SERVICE:PORT",
+        ),
         (
             "--cluster",
             "search-shadow=search-shadow.shop.svc.cluster.local:9090",

@@ -80,11 +80,7 @@ fn the_compat_layer_is_plugin_wasm_alone_with_fixed_fields() {
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1);
     assert_eq!(layers[0]["mediaType"], oci::TAR_GZIP_LAYER);
-    let layer = built
-        .blobs
-        .iter()
-        .find(|b| b.digest == layers[0]["digest"])
-        .unwrap();
+    let layer = built.blobs.iter().find(|b| b.digest == layers[0]["digest"]).unwrap();
     assert_eq!(layers[0]["size"], layer.bytes.len());
     // gzip: no timestamp (MTIME, bytes 4..8, zero), no file name (FLG 0).
     assert_eq!(&layer.bytes[..4], &[0x1f, 0x8b, 8, 0]);
@@ -110,7 +106,10 @@ fn the_compat_layer_is_plugin_wasm_alone_with_fixed_fields() {
     let config: serde_json::Value = serde_json::from_slice(&config.bytes).unwrap();
     let tar = oci::plugin_tar(&module).unwrap();
     assert_eq!(config["rootfs"]["diff_ids"], json!([oci::Blob::new(tar).digest]));
-    assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("wasip1"), Some("wasm")));
+    assert_eq!(
+        (config["os"].as_str(), config["architecture"].as_str()),
+        (Some("wasip1"), Some("wasm"))
+    );
 }
 
 /// The fetcher's rules (imagefetcher.go), as `oci::module_of` applies them

@@ -267,7 +267,12 @@ fn an_image_digest_pins_the_url_and_the_sha256_field() {
         (vec!["--image-layout", layout_dir.to_str().unwrap()], built),
     ] {
         let mut args = pin.clone();
-        args.extend(["--image-pull-policy", "Always", "--image-pull-secret", "registry-credentials"]);
+        args.extend([
+            "--image-pull-policy",
+            "Always",
+            "--image-pull-secret",
+            "registry-credentials",
+        ]);
         let (ok, yaml, stderr) = istio(CONFIG, &args);
         assert!(ok, "{stderr}");
         let docs = documents(&yaml);

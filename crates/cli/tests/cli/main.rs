@@ -3,12 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod check;
+mod compose;
 mod envoy;
 mod gateway;
 mod image;
 mod istio;
-mod registry;
 mod observability;
+mod registry;
 mod report;
 mod schema;
 mod strategies;
@@ -46,6 +47,12 @@ impl TempDir {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> TempDir {
+        TempDir::new()
     }
 }
 

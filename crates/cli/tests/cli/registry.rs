@@ -22,13 +22,21 @@ const HOW: &str = "Install them with ./scripts/ensure-registry.sh (`make test` d
 /// A tool on PATH, or a loud failure saying how to get it.
 fn tool(name: &str) -> PathBuf {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
         .unwrap_or_else(|| panic!("{name} is not installed: the registry tests need docker-registry and skopeo. {HOW}"))
 }
 
 fn oras_python() -> PathBuf {
     let python = vrata_mirror_testkit::repo_root().join(".venv-oras/bin/python");
-    assert!(python.is_file(), "{} is missing: the registry tests need PyPI's oras. {HOW}", python.display());
+    assert!(
+        python.is_file(),
+        "{} is missing: the registry tests need PyPI's oras. {HOW}",
+        python.display()
+    );
     python
 }
 
@@ -87,7 +95,10 @@ impl Registry {
             .unwrap_or_else(|e| panic!("GET manifest {name}:{tag}: {e}\n{}", self.log()));
         let media = response.headers().get("content-type").and_then(|v| v.to_str().ok());
         assert_eq!(media, Some(oci::MANIFEST));
-        let digest = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+        let digest = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok());
         digest.unwrap_or_default().to_owned()
     }
 }
@@ -109,7 +120,11 @@ fn run(program: &Path, args: &[&str]) {
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
     let (stdout, stderr) = texts(&output);
-    assert!(output.status.success(), "{} {args:?}:\n{stdout}{stderr}", program.display());
+    assert!(
+        output.status.success(),
+        "{} {args:?}:\n{stdout}{stderr}",
+        program.display()
+    );
 }
 
 /// What oras pulled into `dir` (scripts/oras-pull.py): the manifest, and
@@ -174,10 +189,16 @@ fn push_and_pull_both_forms(registry: &Registry, scratch: &TempDir) -> PathBuf {
         assert_eq!(registry.digest(&name, "test"), digest, "{form}");
 
         let by_oras = scratch.0.join(format!("oras-{form}"));
-        run(&python, &[oras_pull.to_str().unwrap(), &remote, by_oras.to_str().unwrap()]);
+        run(
+            &python,
+            &[oras_pull.to_str().unwrap(), &remote, by_oras.to_str().unwrap()],
+        );
         let (manifest, blob) = oras_pulled(&by_oras);
         check_shape(&manifest, form);
-        assert!(oci::module_of(&manifest, blob).unwrap() == module, "{form}: oras pulled another module");
+        assert!(
+            oci::module_of(&manifest, blob).unwrap() == module,
+            "{form}: oras pulled another module"
+        );
 
         let by_skopeo = scratch.0.join(format!("skopeo-{form}"));
         run(

@@ -119,4 +119,3 @@ pub fn documents(yaml: &str) -> Vec<Value> {
         .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("not YAML: {e}\n{yaml}")))
         .collect()
 }
-
