@@ -2,12 +2,11 @@
 //! and EnvoyProxy for a plugin configuration, from the one renderer
 //! (crates/render).
 
-use crate::istio::PullPolicy;
+use crate::pin::ImagePin;
 use crate::{check, read_config, Failure};
 use std::path::PathBuf;
 use vrata_mirror_render::envoy::Address;
 use vrata_mirror_render::gateway::{manifests, Backend, GatewayOptions, Module, WasmImage};
-use vrata_mirror_render::istio::pin_oci_url;
 
 /// Print Envoy Gateway manifests for a plugin configuration: an HTTPRoute
 /// with one named rule per entry of "routes" plus the catch-all, each
@@ -23,18 +22,8 @@ pub struct GatewayArgs {
     /// The module's OCI image: REGISTRY/NAME:TAG (oci:// is dropped).
     #[arg(long, value_name = "IMAGE")]
     pub image: String,
-    /// The image's digest: pins the policy (@sha256:… and its sha256 field).
-    #[arg(long, value_name = "sha256:HEX", conflicts_with = "image_layout")]
-    pub image_digest: Option<String>,
-    /// An OCI image layout of `vrata-mirror image`: pins to its digest.
-    #[arg(long, value_name = "DIR")]
-    pub image_layout: Option<PathBuf>,
-    /// pullPolicy (Envoy Gateway's default: IfNotPresent, except :latest).
-    #[arg(long, value_enum)]
-    pub image_pull_policy: Option<PullPolicy>,
-    /// pullSecretRef: a Secret (kubernetes.io/dockerconfigjson) in NAMESPACE.
-    #[arg(long, value_name = "SECRET")]
-    pub image_pull_secret: Option<String>,
+    #[command(flatten)]
+    pub pin: ImagePin,
     /// The namespace of every resource.
     #[arg(long)]
     pub namespace: String,
@@ -71,25 +60,17 @@ fn shadow(text: &str) -> Result<(String, Address), String> {
 }
 
 fn image(args: &GatewayArgs) -> Result<WasmImage, Failure> {
-    let url = args.image.trim_start_matches("oci://").to_owned();
-    let digest = match (&args.image_digest, &args.image_layout) {
-        (Some(digest), _) => Some(digest.clone()),
-        (None, Some(dir)) => Some(crate::oci::Layout::read(dir).map_err(Failure::new)?.digest),
-        (None, None) => None,
-    };
-    let (url, sha256) = match digest {
-        Some(digest) => {
-            let pinned = pin_oci_url(&format!("oci://{url}"), &digest).map_err(Failure::new)?;
-            let hex = digest.trim_start_matches("sha256:").to_owned();
-            (pinned.trim_start_matches("oci://").to_owned(), Some(hex))
-        }
-        None => (url, None),
+    // Envoy Gateway's image URL has no scheme.
+    let url = args.image.trim_start_matches("oci://");
+    let (url, sha256) = match args.pin.pin(&format!("oci://{url}"))? {
+        Some((pinned, hex)) => (pinned.trim_start_matches("oci://").to_owned(), Some(hex)),
+        None => (url.to_owned(), None),
     };
     Ok(WasmImage {
         url,
         sha256,
-        pull_policy: args.image_pull_policy.map(|p| p.name().to_owned()),
-        pull_secret: args.image_pull_secret.clone(),
+        pull_policy: args.pin.image_pull_policy.map(|p| p.name().to_owned()),
+        pull_secret: args.pin.image_pull_secret.clone(),
     })
 }
 

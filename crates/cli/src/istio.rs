@@ -1,9 +1,10 @@
 //! `vrata-mirror istio`: the WasmPlugin and the VirtualService for a
 //! plugin configuration, from the one renderer (crates/render).
 
+use crate::pin::{ImagePin, PullPolicy};
 use crate::{check, read_config, Failure};
 use std::path::PathBuf;
-use vrata_mirror_render::istio::{manifests, pin_oci_url, stats_annotation, IstioOptions};
+use vrata_mirror_render::istio::{manifests, stats_annotation, IstioOptions};
 
 /// Print Istio manifests for a plugin configuration: a WasmPlugin (phase
 /// STATS, failStrategy FAIL_OPEN, the configuration as pluginConfig) and a
@@ -22,23 +23,8 @@ pub struct IstioArgs {
     /// The module's SHA-256, hex (for an https:// URL).
     #[arg(long, value_name = "HEX", value_parser = sha256, conflicts_with_all = ["image_digest", "image_layout"])]
     pub sha256: Option<String>,
-    /// The OCI image's digest (what `vrata-mirror image` and the registry
-    /// print): pins the WasmPlugin, as `@sha256:…` in the oci:// URL and as
-    /// its sha256 field, which Istio checks against the pulled manifest.
-    #[arg(long, value_name = "sha256:HEX", conflicts_with = "image_layout")]
-    pub image_digest: Option<String>,
-    /// An OCI image layout of `vrata-mirror image` (e.g. target/image/vrata_mirror):
-    /// pins the WasmPlugin to its digest, as --image-digest does.
-    #[arg(long, value_name = "DIR")]
-    pub image_layout: Option<PathBuf>,
-    /// imagePullPolicy: IfNotPresent, or Always (pull again when the
-    /// WasmPlugin changes; a pinned module is never pulled again).
-    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent)]
-    pub image_pull_policy: PullPolicy,
-    /// imagePullSecret: a Secret of type kubernetes.io/dockerconfigjson in
-    /// the WasmPlugin's namespace, for a private registry.
-    #[arg(long, value_name = "SECRET")]
-    pub image_pull_secret: Option<String>,
+    #[command(flatten)]
+    pub image: ImagePin,
     /// The namespace of both resources.
     #[arg(long)]
     pub namespace: String,
@@ -62,34 +48,13 @@ pub struct IstioArgs {
     pub default_route: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PullPolicy {
-    #[value(name = "IfNotPresent")]
-    IfNotPresent,
-    #[value(name = "Always")]
-    Always,
-}
-
-impl PullPolicy {
-    pub fn name(self) -> &'static str {
-        match self {
-            PullPolicy::IfNotPresent => "IfNotPresent",
-            PullPolicy::Always => "Always",
-        }
-    }
-}
-
 /// The URL and sha256 field: pinned to the image's digest when one is
 /// given (or read from a layout).
 fn pinned(args: &IstioArgs) -> Result<(String, Option<String>), Failure> {
-    let digest = match (&args.image_digest, &args.image_layout) {
-        (Some(digest), _) => digest.clone(),
-        (None, Some(dir)) => crate::oci::Layout::read(dir).map_err(Failure::new)?.digest,
-        (None, None) => return Ok((args.url.clone(), args.sha256.clone())),
-    };
-    let url = pin_oci_url(&args.url, &digest).map_err(Failure::new)?;
-    let hex = digest.trim_start_matches("sha256:").to_owned();
-    Ok((url, Some(hex)))
+    Ok(match args.image.pin(&args.url)? {
+        Some((url, hex)) => (url, Some(hex)),
+        None => (args.url.clone(), args.sha256.clone()),
+    })
 }
 
 pub fn pair(text: &str) -> Result<(String, String), String> {
@@ -125,8 +90,13 @@ pub fn run(args: &IstioArgs) -> Result<String, Failure> {
         namespace: args.namespace.clone(),
         url,
         sha256,
-        pull_policy: args.image_pull_policy.name().to_owned(),
-        pull_secret: args.image_pull_secret.clone(),
+        pull_policy: args
+            .image
+            .image_pull_policy
+            .unwrap_or(PullPolicy::IfNotPresent)
+            .name()
+            .to_owned(),
+        pull_secret: args.image.image_pull_secret.clone(),
         selector: args.selector.clone(),
         hosts: args.hosts.clone(),
         gateways: args.gateways.clone(),

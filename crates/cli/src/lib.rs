@@ -20,6 +20,7 @@ pub mod image;
 pub mod istio;
 pub mod observability;
 pub mod oci;
+pub mod pin;
 pub mod report;
 
 use clap::{Parser, Subcommand};
