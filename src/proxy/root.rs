@@ -7,7 +7,7 @@ use super::host::{self, Buffer, Map};
 use super::logger;
 use super::sdk_defaults::{inert_context_methods, inert_root_context_methods};
 use super::stream::MirrorStream;
-use super::wasm_host::{self, ProxyWasm, VmWorker};
+use super::wasm_host::{ProxyWasm, VmWorker};
 use crate::wire::decode_map;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -17,6 +17,7 @@ use vrata_mirror_core::worker::{refusal_line, CallTiming};
 
 pub struct MirrorRoot {
     worker: Rc<VmWorker>,
+    host: ProxyWasm,
     /// A reconfiguration keeps the queue registered the first time.
     waker_registered: bool,
 }
@@ -26,6 +27,7 @@ impl MirrorRoot {
         logger::install();
         MirrorRoot {
             worker: Rc::new(VmWorker::new()),
+            host: ProxyWasm::default(),
             waker_registered: false,
         }
     }
@@ -66,7 +68,7 @@ impl Context for MirrorRoot {
 
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, num_trailers: usize) {
         self.worker.call_ended(
-            &mut ProxyWasm,
+            &mut self.host,
             token_id,
             |timing| call_end(num_headers, body_size, num_trailers, timing),
             body_size,
@@ -87,7 +89,7 @@ impl RootContext for MirrorRoot {
             Ok(()) => {
                 if !self.waker_registered {
                     self.waker_registered = true;
-                    wasm_host::register_waker();
+                    self.host.register_waker();
                 }
                 true
             }
@@ -102,16 +104,16 @@ impl RootContext for MirrorRoot {
     fn on_queue_ready(&mut self, queue_id: u32) {
         // One token per wake-up; taking it keeps the host queue empty.
         let _ = host::dequeue_shared_queue(queue_id);
-        self.worker.dispatch_pending(&mut ProxyWasm);
+        self.worker.dispatch_pending(&mut self.host);
     }
 
     fn on_tick(&mut self) {
         let _ = host::set_tick_period_ms(0);
-        self.worker.dispatch_pending(&mut ProxyWasm);
+        self.worker.dispatch_pending(&mut self.host);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(MirrorStream::new(self.worker.clone())))
+        Some(Box::new(MirrorStream::new(self.worker.clone(), self.host.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -22,6 +22,8 @@ const ROUTE_NAME: [&str; 2] = ["xds", "route_name"];
 
 pub struct MirrorStream {
     worker: Rc<VmWorker>,
+    /// Its root context's: a copy wakes the root that owns its worker.
+    host: ProxyWasm,
     request: MirroredRequest<MetricIds>,
 }
 
@@ -73,9 +75,10 @@ fn chunk(buffer: Buffer, size: usize) -> Option<Vec<u8>> {
 }
 
 impl MirrorStream {
-    pub fn new(worker: Rc<VmWorker>) -> Self {
+    pub fn new(worker: Rc<VmWorker>, host: ProxyWasm) -> Self {
         MirrorStream {
             worker,
+            host,
             request: MirroredRequest::default(),
         }
     }
@@ -89,7 +92,7 @@ impl Drop for MirrorStream {
     /// The context is deleted when its stream ends (`make build` does not
     /// export `proxy_on_done`, saving a VM call per request).
     fn drop(&mut self) {
-        self.worker.request_gone(&mut ProxyWasm, &mut self.request);
+        self.worker.request_gone(&mut self.host, &mut self.request);
     }
 }
 
@@ -99,13 +102,13 @@ impl HttpContext for MirrorStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.request = self
             .worker
-            .request_headers(&mut ProxyWasm, &mut HostRequest, end_of_stream);
+            .request_headers(&mut self.host, &mut HostRequest, end_of_stream);
         Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.worker.request_body(
-            &mut ProxyWasm,
+            &mut self.host,
             &mut self.request,
             body_size,
             || chunk(Buffer::RequestBody, body_size),
@@ -115,7 +118,7 @@ impl HttpContext for MirrorStream {
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.worker.request_trailers(&mut ProxyWasm, &mut self.request, || {
+        self.worker.request_trailers(&mut self.host, &mut self.request, || {
             host::header_map(Map::RequestTrailers)
                 .ok()
                 .and_then(|raw| decode_map(&raw).map(copyable_trailers))
@@ -126,7 +129,7 @@ impl HttpContext for MirrorStream {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.worker.response_headers(
-            &mut ProxyWasm,
+            &mut self.host,
             &mut self.request,
             || {
                 let raw = host::header_map(Map::ResponseHeaders).unwrap_or_default();
@@ -139,7 +142,7 @@ impl HttpContext for MirrorStream {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.worker.response_body(
-            &mut ProxyWasm,
+            &mut self.host,
             &mut self.request,
             body_size,
             || chunk(Buffer::ResponseBody, body_size),
@@ -150,7 +153,7 @@ impl HttpContext for MirrorStream {
 
     fn on_http_response_trailers(&mut self, num_trailers: usize) -> Action {
         self.worker
-            .response_trailers(&mut ProxyWasm, &mut self.request, num_trailers, |name| {
+            .response_trailers(&mut self.host, &mut self.request, num_trailers, |name| {
                 host::header(Map::ResponseTrailers, name).ok().flatten()
             });
         Action::Continue

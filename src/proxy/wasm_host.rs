@@ -7,6 +7,7 @@ use super::host;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 use vrata_mirror_core::telemetry::catalogue::{Measure, Point};
 use vrata_mirror_core::telemetry::names;
@@ -14,10 +15,14 @@ use vrata_mirror_core::telemetry::series::Series;
 use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
 use vrata_mirror_core::worker::Worker;
 
-/// The host of this worker VM. All its state is per VM (thread-local), so
-/// it is made wherever a callback needs it.
-#[derive(Clone, Copy, Default)]
-pub struct ProxyWasm;
+/// The host of one root context and its HTTP contexts: how they wake the
+/// root. Per root context, not per VM: after a configuration push a VM has
+/// an old root context (draining its requests) beside the new one, and each
+/// must wake itself, or the old one's queued copies are never sent.
+#[derive(Clone, Default)]
+pub struct ProxyWasm {
+    waker: Rc<Cell<Waker>>,
+}
 
 /// This VM's worker.
 pub type VmWorker = Worker<ProxyWasm>;
@@ -93,33 +98,32 @@ impl Telemetry for ProxyWasm {
 }
 
 /// How HTTP contexts wake the root when copies are waiting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Waker {
     /// A shared queue registered by the root: its `on_queue_ready` runs on the
     /// next event-loop turn (measured: copies wait ~0.5 ms).
     Queue(u32),
     /// The root's tick, armed on demand (measured: copies wait ~2 ms). Used
     /// only if the host refused to register the queue.
+    #[default]
     Tick,
 }
 
-thread_local! {
-    static WAKER: Cell<Waker> = const { Cell::new(Waker::Tick) };
-}
-
-/// Registers the root's wake-up queue, named at random: names are global
-/// to the host, and a taken name would be silently stolen from another
-/// worker's VM.
-pub fn register_waker() {
-    let name = format!("vrata_mirror.dispatch.{:016x}", draw_u64());
-    let waker = match host::register_shared_queue(&name) {
-        Ok(id) => Waker::Queue(id),
-        Err(err) => {
-            log::warn!("vrata-mirror: shared queue unavailable ({err:?}); dispatching on the tick instead");
-            Waker::Tick
-        }
-    };
-    WAKER.with(|w| w.set(waker));
+impl ProxyWasm {
+    /// Registers the root's wake-up queue, named at random: names are
+    /// global to the host, and a taken name would be silently stolen from
+    /// another worker's VM.
+    pub fn register_waker(&self) {
+        let name = format!("vrata_mirror.dispatch.{:016x}", draw_u64());
+        let waker = match host::register_shared_queue(&name) {
+            Ok(id) => Waker::Queue(id),
+            Err(err) => {
+                log::warn!("vrata-mirror: shared queue unavailable ({err:?}); dispatching on the tick instead");
+                Waker::Tick
+            }
+        };
+        self.waker.set(waker);
+    }
 }
 
 impl Dispatch for ProxyWasm {
@@ -142,12 +146,12 @@ impl Dispatch for ProxyWasm {
     }
 
     fn wake(&mut self) -> bool {
-        if let Waker::Queue(id) = WAKER.with(Cell::get) {
+        if let Waker::Queue(id) = self.waker.get() {
             if host::enqueue_shared_queue(id, &[]).is_ok() {
                 return true;
             }
             log::debug!("vrata-mirror: enqueue on queue {id} failed; falling back to the tick");
-            WAKER.with(|w| w.set(Waker::Tick));
+            self.waker.set(Waker::Tick);
         }
         host::set_tick_period_ms(1).is_ok()
     }

@@ -1,28 +1,19 @@
-//! End to end, canary comparison (issue 10) through the real Envoy with the
-//! comparison module (`vrata_mirror_compare.wasm`): a primary and a shadow
-//! that answer alike or differently on known paths
-//! (`upstream::compare_answer`), the exact count per result and route, the
-//! mismatch log lines (rate limited, naming the differing path), and the
-//! client's answers unchanged.
+//! End to end, canary comparison (`compare`: the shadow's answer checked
+//! against the primary's) through the real Envoy with the comparison module
+//! (`vrata_mirror_compare.wasm`): a primary and a shadow that answer alike
+//! or differently on known paths (`upstream::compare_answer`), the exact
+//! count per result and route, the mismatch log lines (rate limited,
+//! naming the differing path), and the client's answers unchanged.
 
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tonic::Code;
 use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::compare::{self, nonzero_results};
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{always_ok, start_envoy_for_grpc_with, Answer, GrpcClient, GrpcServer, Rpc, UNARY};
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL};
 use vrata_mirror_testkit::upstream::{closed_port, compare_answer, Behaviour};
-
-const RESULTS: [&str; 7] = [
-    "match",
-    "status_mismatch",
-    "body_mismatch",
-    "shadow_failed",
-    "primary_incomplete",
-    "not_compared",
-    "overflow",
-];
 
 fn compare_total(envoy: &Envoy, route: &str, result: &str) -> f64 {
     envoy.metric(
@@ -33,11 +24,7 @@ fn compare_total(envoy: &Envoy, route: &str, result: &str) -> f64 {
 
 /// Every result with a non-zero count, for `route`.
 fn results(envoy: &Envoy, route: &str) -> Vec<(&'static str, f64)> {
-    RESULTS
-        .iter()
-        .map(|r| (*r, compare_total(envoy, route, r)))
-        .filter(|(_, n)| *n > 0.0)
-        .collect()
+    nonzero_results(|result| compare_total(envoy, route, result))
 }
 
 fn compared(envoy: &Envoy, route: &str) -> f64 {
@@ -45,12 +32,7 @@ fn compared(envoy: &Envoy, route: &str) -> f64 {
 }
 
 fn mismatch_lines(envoy: &Envoy) -> Vec<String> {
-    envoy
-        .log()
-        .lines()
-        .filter(|l| l.contains("compare mismatch"))
-        .map(str::to_owned)
-        .collect()
+    compare::mismatch_lines(envoy.log().lines())
 }
 
 async fn compare_rig(

@@ -164,14 +164,15 @@ fn a_bad_plugin_config_stops_envoy_from_starting() {
     );
 }
 
-/// No Docker engine runs here, so what the compose file mounts is checked:
+/// No Docker engine runs here, so what the compose file mounts is checked
+/// (crates/cli/tests/cli/compose.rs also has docker-compose validate it):
 /// the config exists (and validates, above) and the module path is the one
 /// `make build` produces, at the path envoy.yaml loads it from.
 #[test]
 fn the_compose_file_mounts_the_validated_config_and_the_built_module() {
     let compose = read("envoy/docker-compose.yaml");
     assert!(
-        compose.contains("image: envoyproxy/envoy:v1.40"),
+        compose.contains("envoyproxy/envoy:v1.40"),
         "the same Envoy minor version as the tests"
     );
     assert!(compose.contains("- ./envoy.yaml:/vrata/envoy/envoy.yaml:ro"));

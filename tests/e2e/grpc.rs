@@ -9,14 +9,13 @@ use std::time::Duration;
 use tonic::Code;
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{
-    always_ok, mirrored, replies, response_classes, responses, skipped, start_envoy_for_grpc, timed_responses, Answer,
-    Call, GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
+    always_ok, mirrored, response_classes, responses, skipped, start_envoy_for_grpc, timed_responses, Answer, Call,
+    GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
 };
-use vrata_mirror_testkit::rig::{eventually, ARRIVAL, QUIET};
+use vrata_mirror_testkit::rig::{eventually, ARRIVAL, MIRROR_OFF, QUIET};
 use vrata_mirror_testkit::upstream::closed_port;
 
 const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
-const MIRROR_NONE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#;
 
 /// Trace context and Istio peer metadata: the primary gets them, the copy
 /// must not (a copy must not join the caller's trace, nor claim its peer).
@@ -124,20 +123,14 @@ fn traffic() -> Vec<Rpc> {
 
 /// What a healthy primary answers.
 fn primary_outcomes(rpcs: &[Rpc]) -> Vec<Outcome> {
-    rpcs.iter()
-        .map(|rpc| Outcome {
-            code: Code::Ok,
-            status_message: String::new(),
-            replies: replies("primary", rpc.path, &rpc.messages),
-        })
-        .collect()
+    rpcs.iter().map(|rpc| Outcome::healthy("primary", rpc)).collect()
 }
 
 /// The client's outcomes with mirroring off (percentage 0): what every
 /// mirrored run must reproduce.
 async fn baseline(rpcs: &[Rpc]) -> Vec<Outcome> {
     let primary = GrpcServer::start("primary", always_ok).await;
-    let envoy = start_envoy_for_grpc(MIRROR_NONE, primary.port(), closed_port()).await;
+    let envoy = start_envoy_for_grpc(MIRROR_OFF, primary.port(), closed_port()).await;
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(rpcs).await;
     assert_eq!(mirrored(&envoy), 0.0, "percentage 0 mirrors nothing");
     outcomes

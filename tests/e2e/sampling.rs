@@ -7,20 +7,8 @@ use std::collections::BTreeSet;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::rig::{eventually, start_envoy, Rig, ARRIVAL, QUIET};
+use vrata_mirror_testkit::sampling::binomial_bounds;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
-
-/// The range a Binomial(n, p) count falls outside of with probability
-/// below 1e-8 (6 standard deviations; the normal approximation is fine at
-/// these sizes): wide enough never to flake, narrow enough to catch a
-/// sampler that is off by a few percent.
-fn binomial_bounds(n: u64, p: f64) -> (u64, u64) {
-    let mean = n as f64 * p;
-    let sd = (n as f64 * p * (1.0 - p)).sqrt();
-    (
-        (mean - 6.0 * sd).floor().max(0.0) as u64,
-        (mean + 6.0 * sd).ceil() as u64,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_percent_sends_nothing() {
@@ -81,11 +69,8 @@ async fn ten_percent_lands_within_binomial_bounds() {
     let replies = client::load(&rig.url("/sample"), 2000, 16, "GET", Bytes::new()).await;
     assert!(replies.iter().all(|r| r.status == 200));
     let mirrored = rig.shadow.settle(QUIET * 2).await.len() as u64;
-    let (low, high) = binomial_bounds(2000, 0.10);
-    assert!(
-        (low..=high).contains(&mirrored),
-        "{mirrored} mirrored, expected {low}..={high}"
-    );
+    let bounds = binomial_bounds(2000, 0.10);
+    assert!(bounds.contains(&mirrored), "{mirrored} mirrored, expected {bounds:?}");
     assert!(eventually(ARRIVAL, || rig.mirrored("default", "shadow") == mirrored as f64).await);
 }
 
@@ -117,10 +102,10 @@ async fn sample_by_sends_the_same_key_the_same_way_every_time() {
     }
     assert_eq!(rounds[0], rounds[1]);
     assert_eq!(rounds[1], rounds[2]);
-    let (low, high) = binomial_bounds(200, 0.5);
+    let bounds = binomial_bounds(200, 0.5);
     let n = rounds[0].len() as u64;
     assert!(
-        (low..=high).contains(&n),
-        "{n} of 200 users in the sample, expected {low}..={high}"
+        bounds.contains(&n),
+        "{n} of 200 users in the sample, expected {bounds:?}"
     );
 }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use vrata_mirror_testkit::client::{self, Reply};
-use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
+use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, MIRROR_OFF, QUIET};
 use vrata_mirror_testkit::upstream::{closed_port, Behaviour};
 
 /// The same small mix of requests for every scenario.
@@ -23,7 +23,7 @@ async fn traffic(rig: &Rig) -> Vec<Reply> {
 
 /// The replies with mirroring off: what every scenario must reproduce.
 async fn baseline() -> Vec<Reply> {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#).await;
+    let rig = Rig::start(MIRROR_OFF).await;
     traffic(&rig).await
 }
 

@@ -1,9 +1,10 @@
-//! Canary comparison (issue 10) in the comparison module
+//! Canary comparison (`compare`) in the comparison module
 //! (`vrata_mirror_compare.wasm`): the primary's answer, seen by the HTTP
 //! context, paired with the shadow's, seen by the root, whichever ends
 //! first, and whether the HTTP context is still there or not.
 
 use crate::wasmhost::{level, mirror_config, names, wasm, Host, Response};
+use vrata_mirror_testkit::compare::{self, nonzero_results};
 
 const JSON: &str = r#""compare": {"body": "json", "ignoreFields": ["ts"], "maxBodyBytes": 64}"#;
 
@@ -20,19 +21,17 @@ fn open_request(host: &mut Host, path: &str) -> (u32, u32) {
 }
 
 fn results(host: &Host) -> Vec<(&'static str, i64)> {
-    names::COMPARE_RESULTS
-        .iter()
-        .map(|r| (*r, host.counter(&names::compared("unnamed", "shadow", r))))
-        .filter(|(_, n)| *n > 0)
-        .collect()
+    nonzero_results(|result| host.counter(&names::compared("unnamed", "shadow", result)))
 }
 
+/// The mismatch lines among the module's info-level log lines.
 fn mismatch_lines(host: &Host) -> Vec<String> {
-    host.logs()
-        .iter()
-        .filter(|l| l.level == level::INFO && l.message.contains("compare mismatch"))
-        .map(|l| l.message.clone())
-        .collect()
+    compare::mismatch_lines(
+        host.logs()
+            .iter()
+            .filter(|l| l.level == level::INFO)
+            .map(|l| l.message.as_str()),
+    )
 }
 
 #[test]

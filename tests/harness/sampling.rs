@@ -4,14 +4,7 @@
 
 use crate::wasmhost::{mirror_config, Host};
 use vrata_mirror_core::sampling::{key_draw, SampleRate};
-
-/// Six standard deviations of Binomial(n, p) either side of n·p: a false
-/// alarm about once in 500 million runs.
-fn binomial_bounds(n: u64, p: f64) -> std::ops::RangeInclusive<u64> {
-    let mean = n as f64 * p;
-    let slack = 6.0 * (mean * (1.0 - p)).sqrt();
-    ((mean - slack).floor().max(0.0) as u64)..=((mean + slack).ceil() as u64)
-}
+use vrata_mirror_testkit::sampling::binomial_bounds;
 
 #[test]
 fn percentage_0_copies_nothing_and_100_copies_everything() {

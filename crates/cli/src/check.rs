@@ -8,16 +8,16 @@ use vrata_mirror_core::config::{
     parse, AuthorityRewrite, BodyComparison, ComparePolicy, ForwardPolicy, MirrorPolicy, PluginConfig,
 };
 use vrata_mirror_core::sampling::SampleRate;
+use vrata_mirror_core::worker::{not_yet_supported, refusal_line};
 
-/// The line the filter logs when Envoy hands it this configuration and it
-/// refuses it (src/proxy/root.rs).
-pub fn filter_error_line(problem: &str) -> String {
-    format!("vrata-mirror: invalid plugin configuration: {problem}")
-}
-
-/// Parses `text` exactly as the filter does; the error is the filter's line.
+/// Parses `text` exactly as the filter does, and refuses what the filter
+/// refuses at load whatever its module; the error is the filter's line.
 pub fn check(text: &[u8]) -> Result<PluginConfig, String> {
-    parse(text).map_err(|err| filter_error_line(&err.to_string()))
+    let config = parse(text).map_err(|err| refusal_line(&err.to_string()))?;
+    match not_yet_supported(&config) {
+        Some(problem) => Err(refusal_line(&problem)),
+        None => Ok(config),
+    }
 }
 
 /// The smallest decimal percentage that samples exactly as `rate` does.
@@ -142,6 +142,7 @@ fn compare_json(compare: &ComparePolicy) -> Value {
         ignore_fields,
         max_body_bytes,
         log_mismatches,
+        noise,
     } = compare;
     let mut c = Map::new();
     c.insert("body".to_owned(), json!(body.name()));
@@ -152,6 +153,22 @@ fn compare_json(compare: &ComparePolicy) -> Value {
         c.insert("maxBodyBytes".to_owned(), json!(max_body_bytes));
     }
     c.insert("logMismatches".to_owned(), json!(log_mismatches));
+    if let Some(noise) = noise {
+        // (The tables' shared-data key, like the rate cap's, is derived
+        // from where the mirror is written; it is not a setting.)
+        let percent = |ppm: u32| number(f64::from(ppm) / 10_000.0);
+        c.insert("secondary".to_owned(), json!(noise.secondary));
+        c.insert(
+            "noise".to_owned(),
+            json!({
+                "relativePercent": percent(noise.relative_ppm),
+                "absolutePercent": percent(noise.absolute_ppm),
+                "minRequests": noise.min_requests,
+                "maxFields": noise.max_fields,
+                "maxEndpoints": noise.max_endpoints,
+            }),
+        );
+    }
     Value::Object(c)
 }
 

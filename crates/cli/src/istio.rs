@@ -1,6 +1,7 @@
 //! `vrata-mirror istio`: the WasmPlugin and the VirtualService for a
 //! plugin configuration, from the one renderer (crates/render).
 
+use crate::pin::{ImagePin, PullPolicy};
 use crate::{check, read_config, Failure};
 use std::path::PathBuf;
 use vrata_mirror_render::istio::{manifests, stats_annotation, IstioOptions};
@@ -19,9 +20,11 @@ pub struct IstioArgs {
     /// or file://….
     #[arg(long)]
     pub url: String,
-    /// The module's SHA-256, hex.
-    #[arg(long, value_name = "HEX", value_parser = sha256)]
+    /// The module's SHA-256, hex (for an https:// URL).
+    #[arg(long, value_name = "HEX", value_parser = sha256, conflicts_with_all = ["image_digest", "image_layout"])]
     pub sha256: Option<String>,
+    #[command(flatten)]
+    pub image: ImagePin,
     /// The namespace of both resources.
     #[arg(long)]
     pub namespace: String,
@@ -45,7 +48,16 @@ pub struct IstioArgs {
     pub default_route: String,
 }
 
-fn pair(text: &str) -> Result<(String, String), String> {
+/// The URL and sha256 field: pinned to the image's digest when one is
+/// given (or read from a layout).
+fn pinned(args: &IstioArgs) -> Result<(String, Option<String>), Failure> {
+    Ok(match args.image.pin(&args.url)? {
+        Some((url, hex)) => (url, Some(hex)),
+        None => (args.url.clone(), args.sha256.clone()),
+    })
+}
+
+pub fn pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() && !value.is_empty() => Ok((key.to_owned(), value.to_owned())),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
@@ -72,11 +84,19 @@ pub fn run(args: &IstioArgs) -> Result<String, Failure> {
     ];
     header.extend(stats_annotation());
     header.push(String::new());
+    let (url, sha256) = pinned(args)?;
     let options = IstioOptions {
         name: args.name.clone(),
         namespace: args.namespace.clone(),
-        url: args.url.clone(),
-        sha256: args.sha256.clone(),
+        url,
+        sha256,
+        pull_policy: args
+            .image
+            .image_pull_policy
+            .unwrap_or(PullPolicy::IfNotPresent)
+            .name()
+            .to_owned(),
+        pull_secret: args.image.image_pull_secret.clone(),
         selector: args.selector.clone(),
         hosts: args.hosts.clone(),
         gateways: args.gateways.clone(),

@@ -6,6 +6,8 @@
 //! - `envoy`: an Envoy bootstrap for a plugin config (crates/render).
 //! - `istio`: a WasmPlugin and a VirtualService for it (crates/render).
 //! - `report`: what a running Envoy mirrored, from its admin interface.
+//! - `gateway`: Envoy Gateway's HTTPRoute, EnvoyExtensionPolicy, EnvoyProxy.
+//! - `image`: an OCI image layout of a module (`oci`), and its digest.
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
@@ -13,8 +15,12 @@
 
 pub mod check;
 pub mod envoy;
+pub mod gateway;
+pub mod image;
 pub mod istio;
 pub mod observability;
+pub mod oci;
+pub mod pin;
 pub mod report;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +43,8 @@ pub enum Command {
     Istio(istio::IstioArgs),
     Report(report::ReportArgs),
     Observability(observability::ObservabilityArgs),
+    Image(image::ImageArgs),
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Validate a plugin configuration with the filter's own parser; print the
@@ -93,6 +101,8 @@ pub fn run(cli: &Cli) -> Result<String, Failure> {
         Command::Envoy(args) => envoy::run(args),
         Command::Istio(args) => istio::run(args),
         Command::Observability(args) => observability::run(args),
+        Command::Image(args) => image::run(args),
+        Command::Gateway(args) => gateway::run(args),
         Command::Report(args) => match args.watch {
             // Streams a table per interval to standard output.
             Some(seconds) => report::watch(args, seconds, &mut std::io::stdout()).map(|()| String::new()),

@@ -278,6 +278,30 @@ impl Bootstrap {
         )
     }
 
+    /// What a gateway's bootstrap merge takes of this bootstrap (Envoy
+    /// Gateway's `EnvoyProxy.spec.bootstrap`, type Merge: lists are
+    /// appended to its own): the stats_tags, the runtime's static layer
+    /// (no admin layer: the gateway's bootstrap decides that) and the
+    /// clusters, without listeners (the gateway serves those over xDS).
+    pub fn merge_patch(&self) -> Yaml {
+        let mut top = vec![self.entry("stats_config", Yaml::map([("stats_tags", stats_tags())]), &[])];
+        if let Some(limit) = self.async_response_buffer_limit {
+            let mut runtime = self.runtime(limit);
+            if let Yaml::Map(entries) = &mut runtime.value {
+                for entry in entries.iter_mut() {
+                    if let Yaml::Seq(layers) = &mut entry.value {
+                        layers.retain(|layer| layer.get("admin_layer").is_none());
+                    }
+                }
+            }
+            runtime.comment.clear();
+            top.push(runtime);
+        }
+        let clusters = Yaml::Seq(self.clusters.iter().map(|c| self.cluster(c)).collect());
+        top.push(self.entry("static_resources", Yaml::map([("clusters", clusters)]), &[]));
+        Yaml::Map(top)
+    }
+
     /// The bootstrap's runtime: the buffer limit of dispatched calls'
     /// answers (README: "Memory"), and the admin layer that keeps
     /// /runtime_modify working.

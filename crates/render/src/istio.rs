@@ -19,8 +19,14 @@ pub struct IstioOptions {
     pub namespace: String,
     /// The module: `oci://…`, `https://…` or `file://…`.
     pub url: String,
-    /// The module's SHA-256 (hex), for an `https://` URL.
+    /// `spec.sha256`: the module's SHA-256 (hex) for an `https://` URL; for
+    /// an `oci://` one, the image's manifest digest (what Istio's fetcher
+    /// compares it with).
     pub sha256: Option<String>,
+    /// `spec.imagePullPolicy`: `IfNotPresent` or `Always`.
+    pub pull_policy: String,
+    /// `spec.imagePullSecret`: a Secret in the WasmPlugin's namespace.
+    pub pull_secret: Option<String>,
     /// `spec.selector.matchLabels` of the WasmPlugin.
     pub selector: Vec<(String, String)>,
     /// `spec.hosts` of the VirtualService.
@@ -73,6 +79,29 @@ fn istio_cluster(id: &str, at: &str) -> Result<IstioCluster, String> {
     })
 }
 
+/// An `oci://` URL pinned to an image digest (`sha256:HEX`): its tag, if
+/// any, replaced by `@sha256:HEX`. Istio's cache keys the module by that
+/// digest (pkg/wasm/cache.go), so a pinned URL never pulls another image.
+pub fn pin_oci_url(url: &str, digest: &str) -> Result<String, String> {
+    let Some(reference) = url.strip_prefix("oci://") else {
+        return Err(format!(
+            "{url:?}: an image digest pins an oci:// URL (for an https:// one, give the file's --sha256)"
+        ));
+    };
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .ok_or_else(|| format!("{digest:?} is not an image digest (sha256: and 64 lower-case hex digits)"))?;
+    // The repository: up to any @digest, then up to a tag's ':' after the
+    // last '/' (a ':' before it is a registry's port).
+    let repository = reference.split('@').next().unwrap_or(reference);
+    let repository = match repository.rsplit_once('/') {
+        Some((registry_and_path, name)) => format!("{registry_and_path}/{}", name.split(':').next().unwrap_or(name)),
+        None => repository.split(':').next().unwrap_or(repository).to_owned(),
+    };
+    Ok(format!("oci://{repository}@sha256:{hex}"))
+}
+
 /// The two manifests, as one YAML stream.
 pub fn manifests(plugin: &serde_json::Value, config: &PluginConfig, options: &IstioOptions) -> Result<String, String> {
     // Mirrors are dispatched to the sidecar's cluster by name.
@@ -119,7 +148,10 @@ pub fn wasm_plugin(plugin: &serde_json::Value, options: &IstioOptions) -> Yaml {
     if let Some(sha) = &options.sha256 {
         spec.push(entry("sha256", Yaml::str(sha), &[]));
     }
-    spec.push(entry("imagePullPolicy", Yaml::str("IfNotPresent"), &[]));
+    spec.push(entry("imagePullPolicy", Yaml::str(&options.pull_policy), &[]));
+    if let Some(secret) = &options.pull_secret {
+        spec.push(entry("imagePullSecret", Yaml::str(secret), &[]));
+    }
     spec.push(entry(
         "phase",
         Yaml::str("STATS"),
@@ -253,4 +285,35 @@ pub fn stats_annotation() -> Vec<String> {
         "      \"{ASYNC_RESPONSE_BUFFER_LIMIT_KEY}\": \"{REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT}\""
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pin_oci_url;
+
+    const DIGEST: &str = "sha256:ccbe1e338cb58b1651624f74666724fdce9b90eb1ea90768bb06c6a3eb060181";
+
+    #[test]
+    fn a_pinned_url_has_the_digest_instead_of_the_tag() {
+        let pinned = format!("oci://ghcr.io/org/vrata-mirror@{DIGEST}");
+        for url in [
+            "oci://ghcr.io/org/vrata-mirror:0.1.0",
+            "oci://ghcr.io/org/vrata-mirror",
+            "oci://ghcr.io/org/vrata-mirror@sha256:0000",
+        ] {
+            assert_eq!(pin_oci_url(url, DIGEST).as_deref(), Ok(pinned.as_str()), "{url}");
+        }
+        // A registry's port is not a tag.
+        assert_eq!(
+            pin_oci_url("oci://127.0.0.1:5000/vrata-mirror:latest", DIGEST).as_deref(),
+            Ok(format!("oci://127.0.0.1:5000/vrata-mirror@{DIGEST}").as_str())
+        );
+    }
+
+    #[test]
+    fn only_oci_urls_and_sha256_digests_pin() {
+        assert!(pin_oci_url("https://example.com/m.wasm", DIGEST).is_err());
+        assert!(pin_oci_url("oci://ghcr.io/org/m:1", "sha256:ABC").is_err());
+        assert!(pin_oci_url("oci://ghcr.io/org/m:1", &DIGEST.replace("sha256", "sha512")).is_err());
+    }
 }

@@ -8,6 +8,8 @@
 //!   filter's own parser: what `vrata-mirror envoy` prints.
 //! - [`istio`]: a `WasmPlugin` and a `VirtualService` from a plugin
 //!   configuration: what `vrata-mirror istio` prints.
+//! - [`gateway`]: Envoy Gateway's `HTTPRoute`, `EnvoyExtensionPolicy` and
+//!   `EnvoyProxy` from a plugin configuration: what `vrata-mirror gateway` prints.
 //! - [`observability`]: the Grafana dashboard and the Prometheus alert
 //!   rules (envoy/observability/), from the metric catalogue.
 #![cfg_attr(
@@ -17,6 +19,7 @@
 
 pub mod envoy;
 pub mod from_config;
+pub mod gateway;
 pub mod istio;
 pub mod observability;
 pub mod yaml;

@@ -1,15 +1,20 @@
-//! Test tooling shared by the end-to-end tests (tests/e2e), `make run`
+//! Test tooling shared by the end-to-end tests (tests/e2e), the wasm host
+//! harness (tests/harness), crates/cli's tests, the soak, `make run`
 //! (examples/upstream.rs) and the benchmark's examples: the real Envoy,
-//! upstream HTTP and gRPC servers, clients, on loopback.
+//! upstream HTTP and gRPC servers, clients, on loopback; and the expectations
+//! more than one of them checks (binomial bounds, compare results, what a
+//! client gets without mirroring), written once.
 // Test tooling, not filter code: a failed expectation should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod client;
+pub mod compare;
 pub mod config;
 pub mod envoy;
 pub mod grpc;
 pub mod lds;
 pub mod rig;
+pub mod sampling;
 pub mod upstream;
 
 use std::path::Path;

@@ -10,6 +10,10 @@ use std::time::Duration;
 pub const ARRIVAL: Duration = Duration::from_secs(10);
 /// How long to wait before asserting that nothing (more) arrived.
 pub const QUIET: Duration = Duration::from_millis(500);
+/// The plugin configuration of the run without mirroring (percentage 0,
+/// so the filter is loaded but copies nothing): the baseline that "clients
+/// unaffected" compares every mirrored run with.
+pub const MIRROR_OFF: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#;
 
 pub struct Rig {
     pub primary: Upstream,

@@ -42,8 +42,9 @@ pub enum Behaviour {
     /// Answers 200 (announcing 20 MiB), sends the first 64 KiB of the body,
     /// then nothing more: an answer that stalls.
     StallMidAnswer,
-    /// For the comparison tests (issue 10): answers by path, the primary
-    /// and the shadow alike or differently (see [`compare_answer`]).
+    /// For the comparison tests: answers by path, the primary and the
+    /// shadow alike or differently (see [`compare_answer`]), so that every
+    /// compare result can be provoked on purpose.
     Compare,
     /// gRPC requests (`content-type: application/grpc…`) get a
     /// trailers-only gRPC answer with this `grpc-status` (0: OK); any other
@@ -92,6 +93,14 @@ pub fn compare_answer(name: &str, path: &str) -> (u64, u16, &'static str, String
         "slow" => (if primary { 2000 } else { 0 }, 200, json, r#"{"a": 1}"#.to_owned()),
         _ => (0, 200, json, r#"{"a": 1, "list": [1, 2]}"#.to_owned()),
     }
+}
+
+/// What an upstream named `name` answers under [`Behaviour::Answer`] to
+/// `method uri` with a body of `body_len` bytes: it names the upstream and
+/// the request, so a client that got the shadow's answer, or another
+/// request's, would notice.
+pub fn answer_text(name: &str, method: &str, uri: &str, body_len: usize) -> String {
+    format!("{name} saw {method} {uri} with {body_len} body bytes\n")
 }
 
 /// What an upstream answers with: a whole body, or the start of one and
@@ -427,7 +436,8 @@ async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     let grpc = headers
         .iter()
         .any(|(n, v)| n == "content-type" && v.starts_with(b"application/grpc"));
-    let summary = format!("{} saw {} {} with {} body bytes", shared.name, method, uri, body.len());
+    let text = answer_text(&shared.name, &method, &uri, body.len());
+    let summary = text.trim_end();
     if shared.log_to_stdout {
         let header_list: Vec<String> = headers
             .iter()
@@ -506,7 +516,7 @@ async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
     Ok(Response::builder()
         .status(status)
         .header("content-type", "text/plain")
-        .body(AnswerBody::whole(format!("{summary}\n")))
+        .body(AnswerBody::whole(text))
         .expect("response"))
 }
 

@@ -63,18 +63,11 @@ pub fn latency(route: &str, destination: &str) -> String {
     format!("route=.={route};.;destination=.={destination};.;vrata_mirror_response_time_ms")
 }
 
-pub const COMPARE_RESULTS: [&str; 7] = [
-    "match",
-    "status_mismatch",
-    "body_mismatch",
-    "shadow_failed",
-    "primary_incomplete",
-    "not_compared",
-    "overflow",
-];
-
 pub fn compared(route: &str, destination: &str, result: &str) -> String {
-    assert!(COMPARE_RESULTS.contains(&result), "unknown compare result {result:?}");
+    assert!(
+        vrata_mirror_testkit::compare::RESULTS.contains(&result),
+        "unknown compare result {result:?}"
+    );
     format!("route=.={route};.;destination=.={destination};.;result=.={result};.;vrata_mirror_compare_total")
 }
 

@@ -5,8 +5,9 @@
 use crate::strategies::{config_document, valid_config};
 use crate::{texts, vrata_mirror, TempFile};
 use proptest::prelude::*;
-use vrata_mirror_cli::check::{check, effective_json, effective_text, filter_error_line};
+use vrata_mirror_cli::check::{check, effective_json, effective_text};
 use vrata_mirror_core::config::{parse, ForwardPolicy, PluginConfig};
+use vrata_mirror_core::worker::refusal_line;
 
 fn same_forward(a: &ForwardPolicy, b: &ForwardPolicy) -> Result<(), TestCaseError> {
     prop_assert_eq!(&a.destinations, &b.destinations);
@@ -36,7 +37,7 @@ proptest! {
         let text = doc.to_string();
         match (check(text.as_bytes()), parse(text.as_bytes())) {
             (Ok(checked), Ok(parsed)) => same_config(&checked, &parsed)?,
-            (Err(line), Err(err)) => prop_assert_eq!(line, filter_error_line(&err.to_string())),
+            (Err(line), Err(err)) => prop_assert_eq!(line, refusal_line(&err.to_string())),
             (checked, parsed) => prop_assert!(
                 false,
                 "check: {:?}\nparse: {:?}\n{}",
@@ -82,7 +83,7 @@ proptest! {
             }
             Err(err) => {
                 prop_assert_eq!(output.status.code(), Some(1), "{}", text);
-                prop_assert_eq!(stderr, format!("{}\n", filter_error_line(&err.to_string())));
+                prop_assert_eq!(stderr, format!("{}\n", refusal_line(&err.to_string())));
                 prop_assert!(stdout.is_empty());
             }
         }

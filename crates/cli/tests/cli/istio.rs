@@ -5,31 +5,9 @@
 //! configuration, and loads in the filter's parser.
 
 use crate::{texts, vrata_mirror, TempFile};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-/// The part of an Istio CRD's openAPIV3Schema that the manifests use (and
-/// the fields next to them, so that a typo is caught, not just a missing
-/// field), as read from Istio's CRDs (istio/api, customresourcedefinitions.gen.yaml).
-enum Schema {
-    String,
-    /// A string with a pattern-like check.
-    StringWith(fn(&str) -> bool, &'static str),
-    Enum(&'static [&'static str]),
-    /// An integer in this range.
-    Int(i64, i64),
-    /// Named fields, each with whether it is required; no others allowed.
-    Object(Vec<(&'static str, Schema, bool)>),
-    /// Any keys, each value of this schema (additionalProperties).
-    MapOf(Box<Schema>),
-    List(Box<Schema>),
-    /// x-kubernetes-preserve-unknown-fields: any object.
-    AnyObject,
-    /// Exactly one of these fields (a oneOf of single-field objects).
-    OneOf(Vec<(&'static str, Schema)>),
-}
-
-use Schema::*;
+use crate::schema::{check, documents, Schema, Schema::*};
 
 fn metadata() -> Schema {
     Object(vec![("name", String, true), ("namespace", String, true)])
@@ -134,87 +112,6 @@ fn virtual_service() -> Schema {
             true,
         ),
     ])
-}
-
-fn check(value: &Value, schema: &Schema, at: &str) -> Result<(), std::string::String> {
-    let wrong = |what: &str| Err(format!("{at}: {what}, got {value}"));
-    match schema {
-        String => value
-            .as_str()
-            .map(|_| ())
-            .ok_or(())
-            .or_else(|()| wrong("expected a string")),
-        StringWith(ok, pattern) => match value.as_str() {
-            Some(s) if ok(s) => Ok(()),
-            _ => wrong(&format!("expected a string matching {pattern}")),
-        },
-        Enum(values) => match value.as_str() {
-            Some(s) if values.contains(&s) => Ok(()),
-            _ => wrong(&format!("expected one of {values:?}")),
-        },
-        Int(min, max) => match value.as_i64() {
-            Some(n) if (*min..=*max).contains(&n) => Ok(()),
-            _ => wrong(&format!("expected an integer from {min} to {max}")),
-        },
-        Object(fields) => {
-            let Some(object) = value.as_object() else {
-                return wrong("expected an object");
-            };
-            for (key, field) in object {
-                let Some((_, schema, _)) = fields.iter().find(|(name, _, _)| name == key) else {
-                    return Err(format!("{at}.{key}: not a field of the CRD"));
-                };
-                check(field, schema, &format!("{at}.{key}"))?;
-            }
-            for (name, _, required) in fields {
-                if *required && !object.contains_key(*name) {
-                    return Err(format!("{at}.{name}: required"));
-                }
-            }
-            Ok(())
-        }
-        MapOf(inner) => {
-            let Some(object) = value.as_object() else {
-                return wrong("expected an object");
-            };
-            object
-                .iter()
-                .try_for_each(|(k, v)| check(v, inner, &format!("{at}.{k}")))
-        }
-        List(inner) => {
-            let Some(items) = value.as_array() else {
-                return wrong("expected a list");
-            };
-            items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| check(v, inner, &format!("{at}[{i}]")))
-        }
-        AnyObject => value
-            .as_object()
-            .map(|_| ())
-            .ok_or(())
-            .or_else(|()| wrong("expected an object")),
-        OneOf(choices) => {
-            let Some(object) = value.as_object() else {
-                return wrong("expected an object");
-            };
-            let [(key, field)] = object.iter().collect::<Vec<_>>()[..] else {
-                return wrong("expected exactly one field");
-            };
-            let Some((_, schema)) = choices.iter().find(|(name, _)| name == key) else {
-                return Err(format!("{at}.{key}: not one of the choices"));
-            };
-            check(field, schema, &format!("{at}.{key}"))
-        }
-    }
-}
-
-/// The YAML stream's documents, as JSON values.
-fn documents(yaml: &str) -> Vec<Value> {
-    serde_norway::Deserializer::from_str(yaml)
-        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("not YAML: {e}\n{yaml}")))
-        .collect()
 }
 
 const CONFIG: &str = r#"{
@@ -353,4 +250,47 @@ fn destinations_that_are_not_sidecar_clusters_are_errors_naming_the_field() {
         stderr.contains("forward.mirrors[0].destinationId: \"shadow\" is not an Istio sidecar cluster name"),
         "{stderr}"
     );
+}
+
+/// A digest pins the WasmPlugin twice: `@sha256:` in the URL (Istio's cache
+/// keys the module by it) and the sha256 field (checked against the pulled
+/// manifest's digest); `--image-layout` reads it from the layout.
+#[test]
+fn an_image_digest_pins_the_url_and_the_sha256_field() {
+    let digest = "sha256:ccbe1e338cb58b1651624f74666724fdce9b90eb1ea90768bb06c6a3eb060181";
+    let layout = crate::TempDir::new();
+    let module = vrata_mirror_testkit::envoy::wasm_module();
+    let built = crate::image::image(&module, &layout.0.join("image"), "compat");
+    let layout_dir = layout.0.join("image");
+    for (pin, expected) in [
+        (vec!["--image-digest", digest], digest.to_owned()),
+        (vec!["--image-layout", layout_dir.to_str().unwrap()], built),
+    ] {
+        let mut args = pin.clone();
+        args.extend([
+            "--image-pull-policy",
+            "Always",
+            "--image-pull-secret",
+            "registry-credentials",
+        ]);
+        let (ok, yaml, stderr) = istio(CONFIG, &args);
+        assert!(ok, "{stderr}");
+        let docs = documents(&yaml);
+        check(&docs[0], &wasm_plugin(), "WasmPlugin").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let spec = &docs[0]["spec"];
+        assert_eq!(spec["url"], format!("oci://ghcr.io/example/vrata-mirror@{expected}"));
+        assert_eq!(spec["sha256"], expected.trim_start_matches("sha256:"));
+        assert_eq!(spec["imagePullPolicy"], "Always");
+        assert_eq!(spec["imagePullSecret"], "registry-credentials");
+    }
+    // Without a pin: the URL as given, IfNotPresent, no secret.
+    let (ok, yaml, _) = istio(CONFIG, &[]);
+    assert!(ok);
+    let spec = &documents(&yaml)[0]["spec"];
+    assert_eq!(spec["url"], "oci://ghcr.io/example/vrata-mirror:0.1.0");
+    assert_eq!(spec["imagePullPolicy"], "IfNotPresent");
+    assert!(spec.get("sha256").is_none() && spec.get("imagePullSecret").is_none());
+    // A digest and --sha256 are two pins of one field: refused together.
+    let (ok, _, stderr) = istio(CONFIG, &["--image-digest", digest, "--sha256", &"ab".repeat(32)]);
+    assert!(!ok, "{stderr}");
 }

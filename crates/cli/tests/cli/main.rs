@@ -3,10 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod check;
+mod compose;
 mod envoy;
+mod gateway;
+mod image;
 mod istio;
 mod observability;
+mod registry;
 mod report;
+mod schema;
 mod strategies;
 
 use std::process::{Command, Output};
@@ -28,11 +33,11 @@ pub fn texts(output: &Output) -> (String, String) {
     )
 }
 
-/// A scratch file with `contents`, removed on drop.
-pub struct TempFile(pub std::path::PathBuf);
+/// A scratch directory of its own, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
 
-impl TempFile {
-    pub fn new(name: &str, contents: &[u8]) -> TempFile {
+impl TempDir {
+    pub fn new() -> TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -41,21 +46,36 @@ impl TempFile {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        TempDir(dir)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> TempDir {
+        TempDir::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A scratch file with `contents`, removed (with its directory, held
+/// for its drop) on drop.
+pub struct TempFile(pub std::path::PathBuf, #[allow(dead_code)] TempDir);
+
+impl TempFile {
+    pub fn new(name: &str, contents: &[u8]) -> TempFile {
+        let dir = TempDir::new();
+        let path = dir.0.join(name);
         std::fs::write(&path, contents).unwrap();
-        TempFile(path)
+        TempFile(path, dir)
     }
 
     pub fn path(&self) -> &str {
         self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
@@ -93,7 +113,7 @@ pub async fn envoy_from_command(
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["check", "envoy", "istio", "report", "observability"] {
+    for sub in ["check", "envoy", "istio", "report", "observability", "image", "gateway"] {
         let output = vrata_mirror(&[sub, "--help"]);
         let (stdout, _) = texts(&output);
         assert!(output.status.success(), "{sub} --help");
@@ -101,7 +121,7 @@ fn every_subcommand_has_help() {
     }
     let output = vrata_mirror(&["--help"]);
     let (stdout, _) = texts(&output);
-    for sub in ["check", "envoy", "istio", "report", "observability"] {
+    for sub in ["check", "envoy", "istio", "report", "observability", "image", "gateway"] {
         assert!(stdout.contains(sub), "--help lists {sub}:\n{stdout}");
     }
 }

@@ -65,8 +65,9 @@ pub struct JsonDifference {
     pub kind: JsonDifferenceKind,
 }
 
-/// What differs at [`JsonDifference::path`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What differs at [`JsonDifference::path`], or at a field path of
+/// [`fields`](super::fields) (which alone uses `Order` and `Length`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JsonDifferenceKind {
     /// Same type, different values.
     Value,
@@ -76,6 +77,10 @@ pub enum JsonDifferenceKind {
     OnlyInPrimary,
     /// A member or element only the shadow has.
     OnlyInShadow,
+    /// Two lists with the same elements in a different order (field paths only).
+    Order,
+    /// Two lists of different lengths (field paths only).
+    Length,
 }
 
 impl JsonDifferenceKind {
@@ -85,6 +90,8 @@ impl JsonDifferenceKind {
             JsonDifferenceKind::Type => "type",
             JsonDifferenceKind::OnlyInPrimary => "only_in_primary",
             JsonDifferenceKind::OnlyInShadow => "only_in_shadow",
+            JsonDifferenceKind::Order => "order",
+            JsonDifferenceKind::Length => "length",
         }
     }
 }
@@ -110,7 +117,7 @@ pub fn compare(primary: &[u8], shadow: &[u8], ignore: &[String]) -> JsonComparis
 
 /// A parsed value. Objects are sorted by key, each key once, ignored keys left out.
 #[derive(Debug)]
-enum Node<'a> {
+pub(super) enum Node<'a> {
     Null,
     Bool(bool),
     Number(Number),
@@ -121,7 +128,7 @@ enum Node<'a> {
 
 /// A number as serde_json reads it (without `arbitrary_precision`).
 #[derive(Debug, Clone, Copy)]
-enum Number {
+pub(super) enum Number {
     /// 0 and up.
     Unsigned(u64),
     /// Below 0.
@@ -131,7 +138,7 @@ enum Number {
 
 impl Number {
     /// Equal as numbers: see the module documentation.
-    fn same(self, other: Number) -> bool {
+    pub(super) fn same(self, other: Number) -> bool {
         match (self, other) {
             (Number::Unsigned(a), Number::Unsigned(b)) => a == b,
             (Number::Negative(a), Number::Negative(b)) => a == b,
@@ -161,7 +168,7 @@ fn float_is_negative(f: f64, n: i64) -> bool {
     f.trunc() == f && (MINUS_TWO_POW_63..0.0).contains(&f) && f as i64 == n
 }
 
-fn parse<'a>(body: &'a [u8], ignore: &[String]) -> Option<Node<'a>> {
+pub(super) fn parse<'a>(body: &'a [u8], ignore: &[String]) -> Option<Node<'a>> {
     let mut reader = serde_json::Deserializer::from_slice(body);
     let node = NodeSeed { ignore }.deserialize(&mut reader).ok()?;
     reader.end().ok()?;
@@ -371,7 +378,7 @@ fn render_path(steps: &[Step<'_>]) -> String {
 }
 
 /// A key written bare in a path: the same rule as configuration paths.
-fn is_plain(key: &str) -> bool {
+pub(super) fn is_plain(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 

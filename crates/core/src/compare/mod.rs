@@ -5,6 +5,9 @@
 //! - [`compare`]: one verdict per compared pair, `match`, `status_mismatch`,
 //!   `body_mismatch` or `not_compared`, with what differed;
 //! - [`json`]: the structural JSON comparison behind `"body": "json"`;
+//! - [`fields`]: every differing field path of a pair, indices dropped;
+//! - [`noise`]: noise cancellation against a secondary (issue 23): per
+//!   endpoint counts in shared data, Diffy's rule, `noise` and `learning`;
 //! - [`limiter`]: at most `logMismatches` mismatch lines per minute per worker;
 //! - [`line`](mod@line): the mismatch log line, one line whatever the request carried.
 //!
@@ -25,16 +28,25 @@
 //!    `"json"`: both bodies parsed and compared as JSON values (see
 //!    [`json`]); if either is not JSON (or nests deeper than 128, or
 //!    repeats a key), they are compared byte for byte instead.
+//! 7. With `secondary` (see [`noise`]), a `body_mismatch` is then judged
+//!    field by field: the primary's body is compared with the candidate's
+//!    and the secondary's ([`field_differences`]), both counted in the
+//!    endpoint's shared table ([`noise::record`]), and the verdict becomes
+//!    `body_mismatch`, `noise` or `learning`. Statuses are compared as
+//!    before: a differing status is a `status_mismatch`, never noise.
 
+pub mod fields;
 pub mod json;
 pub mod limiter;
 pub mod line;
+pub mod noise;
 
 use crate::config::{BodyComparison, ComparePolicy};
 use crate::http::grpc::GrpcCode;
 use crate::telemetry::ResponseClass;
 use std::fmt;
 
+pub use fields::{field_differences, Field, FieldDiffs};
 pub use json::{JsonComparison, JsonDifference, JsonDifferenceKind};
 pub use limiter::LogLimiter;
 pub use line::MismatchLine;
@@ -177,10 +189,16 @@ pub enum CompareResult {
     /// The worker's pairing table was full when the copy was sent: the copy
     /// went out, its answer was not compared.
     Overflow,
+    /// With a secondary: the bodies differ, but only in fields that differ
+    /// as much between the primary and the secondary (see [`noise`]).
+    Noise,
+    /// With a secondary: the bodies differ, and the endpoint has not yet
+    /// seen `minRequests` requests to tell noise from real differences.
+    Learning,
 }
 
 impl CompareResult {
-    pub const ALL: [CompareResult; 7] = [
+    pub const ALL: [CompareResult; 9] = [
         CompareResult::Match,
         CompareResult::StatusMismatch,
         CompareResult::BodyMismatch,
@@ -188,6 +206,8 @@ impl CompareResult {
         CompareResult::PrimaryIncomplete,
         CompareResult::NotCompared,
         CompareResult::Overflow,
+        CompareResult::Noise,
+        CompareResult::Learning,
     ];
 
     /// A dense index in `0..ALL.len()`, in the order of [`CompareResult::ALL`].
@@ -204,6 +224,8 @@ impl CompareResult {
             CompareResult::PrimaryIncomplete => "primary_incomplete",
             CompareResult::NotCompared => "not_compared",
             CompareResult::Overflow => "overflow",
+            CompareResult::Noise => "noise",
+            CompareResult::Learning => "learning",
         }
     }
 }

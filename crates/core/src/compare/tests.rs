@@ -7,6 +7,7 @@ fn policy(body: BodyComparison) -> ComparePolicy {
         ignore_fields: Vec::new(),
         max_body_bytes: crate::config::DEFAULT_COMPARE_MAX_BODY_BYTES,
         log_mismatches: 10,
+        noise: None,
     }
 }
 
@@ -542,6 +543,7 @@ mod judge_tests {
             ignore_fields: Vec::new(),
             max_body_bytes: 8,
             log_mismatches: 10,
+            noise: None,
         }
     }
 

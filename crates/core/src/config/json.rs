@@ -5,8 +5,10 @@
 //! maps forget the order keys were written in. This reader uses serde_json's
 //! parser but builds a small value of its own that refuses duplicate keys and
 //! keeps objects in document order (so the first problem in the text is the
-//! one reported). It also renders values briefly for error messages.
+//! one reported). It also renders values briefly for error messages, and
+//! refuses unknown keys with a hint at the nearest allowed one.
 
+use super::ConfigError;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt::{self, Write};
 
@@ -104,7 +106,8 @@ fn render(value: &Json, out: &mut String) {
         Json::Signed(n) => {
             let _ = write!(out, "{n}");
         }
-        // serde_json's float printer: core's `{}` for f64 would add ~13 KB to the module.
+        // serde_json's float printer is in the module already: core's `{}` for
+        // f64 would link a second one.
         Json::Float(n) => out.push_str(&serde_json::to_string(n).unwrap_or_default()),
         Json::String(s) => out.push_str(&quote(s)),
         Json::Array(items) => {
@@ -207,6 +210,97 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A JSON object's fields, in document order.
+#[derive(Clone, Copy)]
+pub struct Object<'a>(pub &'a [(String, Json)]);
+
+impl<'a> Object<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a Json> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &'a String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a (String, Json)> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
+/// nearest allowed key: a typo must not silently change what is mirrored.
+pub fn check_keys(obj: Object<'_>, path: &str, allowed: &[&str], ignored: &[&str]) -> Result<(), ConfigError> {
+    for key in obj.keys() {
+        if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
+            continue;
+        }
+        let at = key_path(path, key);
+        let hint = nearest(key, allowed)
+            .map(|k| format!("did you mean \"{k}\"? "))
+            .unwrap_or_default();
+        return Err(ConfigError::new(
+            at,
+            format!("unknown key; {hint}allowed keys here: {}", allowed.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The path of `key` inside `path`: `forward.mirror` for a plain key, and
+/// the key JSON-quoted (`forward["\r"]`) otherwise, so that an error line
+/// can never be split, forged or left naming nothing by the key it echoes.
+fn key_path(path: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    match (plain, path.is_empty()) {
+        (true, true) => key.to_owned(),
+        (true, false) => format!("{path}.{key}"),
+        (false, _) => format!("{path}[{}]", quote(key)),
+    }
+}
+
+/// The allowed key within edit distance 2 of `key`, if any, ignoring case:
+/// the hint for a typo.
+pub fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|candidate| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                *candidate,
+            )
+        })
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
+            let insert = current.get(j).copied().unwrap_or(0) + 1;
+            current.push(substitute.min(delete).min(insert));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +354,47 @@ mod tests {
     #[test]
     fn quoting_escapes() {
         assert_eq!(quote("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("body", "body"), 0);
+        assert_eq!(edit_distance("bodyy", "body"), 1);
+        assert_eq!(edit_distance("bdy", "body"), 1);
+        assert_eq!(edit_distance("bady", "body"), 1);
+        assert_eq!(edit_distance("", "body"), 4);
+        assert_eq!(edit_distance("percentage", "percnetage"), 2);
+    }
+
+    #[test]
+    fn nearest_is_within_two_edits_ignoring_case() {
+        let allowed = ["body", "ignoreFields", "maxBodyBytes"];
+        assert_eq!(nearest("ignorefields", &allowed), Some("ignoreFields"));
+        assert_eq!(nearest("bdy", &allowed), Some("body"));
+        assert_eq!(nearest("headers", &allowed), None);
+    }
+
+    #[test]
+    fn check_keys_names_the_unknown_key_and_the_nearest_allowed_one() {
+        let value = parse_strict(br#"{"body": 1, "retry": 2, "bodyy": 3}"#).unwrap();
+        let Json::Object(fields) = &value else {
+            panic!("{value:?}")
+        };
+        let err = check_keys(Object(fields), "compare", &["body"], &["retry"]).unwrap_err();
+        assert_eq!(err.path, "compare.bodyy");
+        assert_eq!(
+            err.problem,
+            "unknown key; did you mean \"body\"? allowed keys here: body"
+        );
+        assert!(check_keys(Object(fields), "compare", &["body", "bodyy"], &["retry"]).is_ok());
+    }
+
+    #[test]
+    fn key_paths_quote_keys_that_are_not_plain() {
+        assert_eq!(key_path("", "forward"), "forward");
+        assert_eq!(key_path("forward", "mirror"), "forward.mirror");
+        assert_eq!(key_path("forward", "\r"), "forward[\"\\r\"]");
+        assert_eq!(key_path("", ""), "[\"\"]");
     }
 }

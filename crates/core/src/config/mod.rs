@@ -58,6 +58,32 @@ pub const DEFAULT_LOG_MISMATCHES: u32 = 10;
 /// Largest accepted `compare.logMismatches`.
 pub const MAX_LOG_MISMATCHES: u32 = 10_000;
 
+/// Default `compare.noise.relativePercent`, in millionths: 20 %, opendiffy's
+/// default (`threshold.relative`, 20.0, in `ai.diffy.Settings`).
+pub const DEFAULT_NOISE_RELATIVE_PPM: u32 = 200_000;
+/// Default `compare.noise.absolutePercent`, in millionths: 0.03 %,
+/// opendiffy's default (`threshold.absolute`, 0.03, in `ai.diffy.Settings`).
+pub const DEFAULT_NOISE_ABSOLUTE_PPM: u32 = 300;
+/// Default `compare.noise.minRequests`: 100 / 0.03 rounded up. Below it, a
+/// field that differed once more against the candidate than against the
+/// secondary is already above the default absolute threshold (1/n > 0.03 %),
+/// so the rule could not yet tell a one-off from a real difference.
+pub const DEFAULT_NOISE_MIN_REQUESTS: u64 = 3_334;
+/// Largest accepted `compare.noise.minRequests`.
+pub const MAX_NOISE_MIN_REQUESTS: u64 = 1_000_000_000;
+/// Default `compare.noise.maxFields`: field paths counted per endpoint.
+pub const DEFAULT_NOISE_MAX_FIELDS: usize = 64;
+/// Largest accepted `compare.noise.maxFields` (a table is then at most
+/// 70 KB, copied in and out of shared data on every compared request).
+pub const MAX_NOISE_MAX_FIELDS: usize = 256;
+/// Default `compare.noise.maxEndpoints`: endpoints (route and method)
+/// counted apart per mirror; the rest share one overflow endpoint.
+pub const DEFAULT_NOISE_MAX_ENDPOINTS: usize = 64;
+/// Largest accepted `compare.noise.maxEndpoints`.
+pub const MAX_NOISE_MAX_ENDPOINTS: usize = 256;
+/// Prefix of a mirror's noise tables in shared data (see `crate::compare::noise`).
+pub const NOISE_KEY_PREFIX: &str = "vrata_mirror.noise.v1";
+
 /// The whole validated configuration of one plugin instance.
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
@@ -83,14 +109,28 @@ impl PluginConfig {
     /// The first mirror with `compare`, as a field path for a message
     /// (`forward (mirror to "canary").compare`), or `None`.
     pub fn first_compare_field(&self) -> Option<String> {
+        self.first_mirror_field(|m| m.compare.is_some(), "compare")
+    }
+
+    /// The path of the first `compare.secondary`, if any (see
+    /// `worker::not_yet_supported`).
+    pub fn first_secondary_field(&self) -> Option<String> {
+        self.first_mirror_field(
+            |m| m.compare.as_ref().is_some_and(|c| c.noise.is_some()),
+            "compare.secondary",
+        )
+    }
+
+    /// The path of `field` in the first mirror that `has` it.
+    fn first_mirror_field(&self, has: impl Fn(&MirrorPolicy) -> bool, field: &str) -> Option<String> {
         let forward = std::iter::once(("forward".to_owned(), &self.default_policy)).chain(
             self.routes
                 .iter()
                 .map(|(name, policy)| (format!("routes[\"{name}\"].forward"), policy)),
         );
         for (path, policy) in forward {
-            if let Some(mirror) = policy.mirrors.iter().find(|m| m.compare.is_some()) {
-                return Some(format!("{path} (mirror to \"{}\").compare", mirror.destination));
+            if let Some(mirror) = policy.mirrors.iter().find(|m| has(m)) {
+                return Some(format!("{path} (mirror to \"{}\").{field}", mirror.destination));
             }
         }
         None
@@ -168,6 +208,34 @@ pub struct ComparePolicy {
     pub max_body_bytes: usize,
     /// `logMismatches`: mismatch lines logged per minute per worker (0: none).
     pub log_mismatches: u32,
+    /// `secondary` and `noise`: noise cancellation against a second
+    /// known-good cluster; `None` without `secondary`.
+    pub noise: Option<NoisePolicy>,
+}
+
+/// A mirror's `compare.secondary` and `compare.noise` (see
+/// `crate::compare::noise`). Thresholds are in millionths (ppm), so the
+/// policy stays `Eq` and the rule is computed from integers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoisePolicy {
+    /// `secondary`: the Envoy cluster running the same known-good version
+    /// as the primary; never the mirror's own destination.
+    pub secondary: String,
+    /// Index of `secondary` in `PluginConfig::destinations`.
+    pub secondary_index: usize,
+    /// `relativePercent`, in millionths: `|raw - noise| / (raw + noise)` must be above it.
+    pub relative_ppm: u32,
+    /// `absolutePercent`, in millionths: `|raw - noise| / requests` must be above it.
+    pub absolute_ppm: u32,
+    /// `minRequests`: an endpoint's differing requests are `learning` until it has had this many.
+    pub min_requests: u64,
+    /// `maxFields`: field paths counted per endpoint; others share the overflow bucket.
+    pub max_fields: usize,
+    /// `maxEndpoints`: endpoints counted apart; others share one overflow endpoint.
+    pub max_endpoints: usize,
+    /// The shared-data key prefix of this mirror's tables: the mirror's
+    /// place in the configuration and its destination, as for the rate cap.
+    pub key_prefix: String,
 }
 
 /// `compare.body`.

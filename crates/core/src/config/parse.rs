@@ -1,13 +1,15 @@
 //! Walks the plugin JSON into validated policies. Each check names the field
 //! path, the value it got and what it accepts, in one line.
 
-use super::json::{describe, parse_strict, quote, Json};
+use super::json::{check_keys, describe, nearest, parse_strict, quote, Json, Object};
 use super::{
     AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, Destination, ForwardPolicy, MirrorPolicy,
-    PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST,
-    MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_REQUESTS_PER_SECOND,
-    MAX_TIMEOUT_MS, RATE_KEY_PREFIX,
+    NoisePolicy, PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NOISE_ABSOLUTE_PPM, DEFAULT_NOISE_MAX_ENDPOINTS,
+    DEFAULT_NOISE_MAX_FIELDS, DEFAULT_NOISE_MIN_REQUESTS, DEFAULT_NOISE_RELATIVE_PPM, DEFAULT_PERCENTAGE,
+    DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT,
+    MAX_LOG_MISMATCHES, MAX_NOISE_MAX_ENDPOINTS, MAX_NOISE_MAX_FIELDS, MAX_NOISE_MIN_REQUESTS, MAX_REQUESTS_PER_SECOND,
+    MAX_TIMEOUT_MS, NOISE_KEY_PREFIX, RATE_KEY_PREFIX,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::rate::{RateCap, RateLimit};
@@ -37,33 +39,21 @@ const MIRROR_KEYS: &[&str] = &[
     "burst",
     "copies",
 ];
-const COMPARE_KEYS: &[&str] = &["body", "ignoreFields", "maxBodyBytes", "logMismatches"];
-
-/// A JSON object's fields, in document order.
-#[derive(Clone, Copy)]
-struct Object<'a>(&'a [(String, Json)]);
-
-impl<'a> Object<'a> {
-    fn get(&self, key: &str) -> Option<&'a Json> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    fn keys(&self) -> impl Iterator<Item = &'a String> {
-        self.0.iter().map(|(k, _)| k)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &'a (String, Json)> {
-        self.0.iter()
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
+const COMPARE_KEYS: &[&str] = &[
+    "body",
+    "ignoreFields",
+    "maxBodyBytes",
+    "logMismatches",
+    "secondary",
+    "noise",
+];
+const NOISE_KEYS: &[&str] = &[
+    "relativePercent",
+    "absolutePercent",
+    "minRequests",
+    "maxFields",
+    "maxEndpoints",
+];
 
 const EXAMPLE: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#;
 
@@ -286,7 +276,7 @@ fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Res
     };
     let compare = match mirror.get("compare") {
         None => None,
-        Some(v) => parse_compare(v, &field("compare"))?,
+        Some(v) => parse_compare(v, path, &destination, destinations)?,
     };
     let copies = integer_in(mirror, path, "copies", 1, MAX_COPIES.into(), DEFAULT_COPIES.into())?;
     let rate_cap = parse_rate_cap(mirror, path, &destination)?;
@@ -366,10 +356,16 @@ fn parse_rate_cap(mirror: Object<'_>, path: &str, destination: &str) -> Result<O
 /// A setting that could not take effect (`ignoreFields` unless `body` is
 /// `"json"`, `maxBodyBytes` when `body` is `"none"`) is refused, like a typo:
 /// whoever wrote it expects it to change what is compared.
-fn parse_compare(value: &Json, path: &str) -> Result<Option<ComparePolicy>, ConfigError> {
+fn parse_compare(
+    value: &Json,
+    mirror_path: &str,
+    destination: &str,
+    destinations: &mut Vec<String>,
+) -> Result<Option<ComparePolicy>, ConfigError> {
     if matches!(value, Json::Null) {
         return Ok(None);
     }
+    let path = &format!("{mirror_path}.compare");
     let compare = as_object(
         value,
         path,
@@ -415,12 +411,128 @@ fn parse_compare(value: &Json, path: &str) -> Result<Option<ComparePolicy>, Conf
             "only applies when bodies are compared (\"body\": \"exact\" or \"json\"); with \"body\": \"none\" only the status is",
         ));
     }
+    let noise = parse_noise(compare, body, mirror_path, destination, destinations)?;
     Ok(Some(ComparePolicy {
         body,
         ignore_fields,
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_COMPARE_MAX_BODY_BYTES),
         log_mismatches: u32::try_from(log_mismatches).unwrap_or(DEFAULT_LOG_MISMATCHES),
+        noise,
     }))
+}
+
+/// `compare.secondary` and `compare.noise`. The secondary is a cluster name
+/// checked as `destinationId` is (Envoy alone knows its clusters; a wrong
+/// name is counted as `dispatch_failed`), added to the destinations so its
+/// copies have metrics of their own, and never the mirror's own destination
+/// (the candidate compared with itself would teach that nothing is noise).
+/// `noise` without `secondary`, or either with `"body": "none"` (no field
+/// to learn), is refused like a typo.
+fn parse_noise(
+    compare: Object<'_>,
+    body: BodyComparison,
+    mirror_path: &str,
+    destination: &str,
+    destinations: &mut Vec<String>,
+) -> Result<Option<NoisePolicy>, ConfigError> {
+    let path = format!("{mirror_path}.compare");
+    if !compare.contains_key("secondary") {
+        if compare.contains_key("noise") {
+            return Err(ConfigError::new(
+                format!("{path}.noise"),
+                "only applies with \"secondary\" (the second known-good cluster noise is learned from); set both or neither",
+            ));
+        }
+        return Ok(None);
+    }
+    let secondary = required_name(compare, &path, "secondary")?;
+    if secondary == destination {
+        return Err(ConfigError::new(
+            format!("{path}.secondary"),
+            format!(
+                "got {}, the mirror's own destination; expected another cluster running the primary's version",
+                quote(&secondary)
+            ),
+        ));
+    }
+    if body == BodyComparison::None {
+        return Err(ConfigError::new(
+            format!("{path}.secondary"),
+            "only applies when bodies are compared (\"body\": \"json\" or \"exact\"); with \"body\": \"none\" there is no field to learn noise on",
+        ));
+    }
+    let noise_path = format!("{path}.noise");
+    let noise = match compare.get("noise") {
+        None | Some(Json::Null) => Object(&[]),
+        Some(v) => as_object(
+            v,
+            &noise_path,
+            "an object such as {\"relativePercent\": 20, \"absolutePercent\": 0.03}",
+        )?,
+    };
+    check_keys(noise, &noise_path, NOISE_KEYS, &[])?;
+    let relative_ppm = percent_ppm(noise, &noise_path, "relativePercent", DEFAULT_NOISE_RELATIVE_PPM)?;
+    let absolute_ppm = percent_ppm(noise, &noise_path, "absolutePercent", DEFAULT_NOISE_ABSOLUTE_PPM)?;
+    let min_requests = integer_in(
+        noise,
+        &noise_path,
+        "minRequests",
+        1,
+        MAX_NOISE_MIN_REQUESTS,
+        DEFAULT_NOISE_MIN_REQUESTS,
+    )?;
+    let max_fields = integer_in(
+        noise,
+        &noise_path,
+        "maxFields",
+        1,
+        MAX_NOISE_MAX_FIELDS as u64,
+        DEFAULT_NOISE_MAX_FIELDS as u64,
+    )?;
+    let max_endpoints = integer_in(
+        noise,
+        &noise_path,
+        "maxEndpoints",
+        1,
+        MAX_NOISE_MAX_ENDPOINTS as u64,
+        DEFAULT_NOISE_MAX_ENDPOINTS as u64,
+    )?;
+    let secondary_index = match destinations.iter().position(|d| *d == secondary) {
+        Some(i) => i,
+        None => {
+            destinations.push(secondary.clone());
+            destinations.len() - 1
+        }
+    };
+    Ok(Some(NoisePolicy {
+        secondary,
+        secondary_index,
+        relative_ppm,
+        absolute_ppm,
+        min_requests,
+        max_fields: usize::try_from(max_fields).unwrap_or(DEFAULT_NOISE_MAX_FIELDS),
+        max_endpoints: usize::try_from(max_endpoints).unwrap_or(DEFAULT_NOISE_MAX_ENDPOINTS),
+        key_prefix: format!("{NOISE_KEY_PREFIX}:{mirror_path}:{destination}"),
+    }))
+}
+
+/// An optional percentage in `[0, 100)`, as millionths (to the nearest
+/// 0.0001 %), or `default` when absent. 100 is refused: a share is never
+/// above 100 %, so no field could ever be a real difference.
+fn percent_ppm(obj: Object<'_>, path: &str, key: &str, default: u32) -> Result<u32, ConfigError> {
+    let Some(value) = obj.get(key) else {
+        return Ok(default);
+    };
+    match value.as_f64() {
+        Some(p) if (0.0..100.0).contains(&p) => Ok((p * 10_000.0).round() as u32),
+        _ => Err(ConfigError::new(
+            format!("{path}.{key}"),
+            format!(
+                "got {}, expected a percentage from 0 up to (not including) 100, such as 20 or 0.03",
+                describe(value)
+            ),
+        )),
+    }
 }
 
 /// `compare.body`'s values, and as an error message lists them (literals:
@@ -694,69 +806,6 @@ fn as_object<'a>(value: &'a Json, path: &str, expected: &str) -> Result<Object<'
             format!("got {}, expected {expected}", describe(value)),
         )),
     }
-}
-
-/// Refuses keys that are neither `allowed` nor `ignored`, suggesting the
-/// nearest allowed key: a typo must not silently change what is mirrored.
-fn check_keys(obj: Object<'_>, path: &str, allowed: &[&str], ignored: &[&str]) -> Result<(), ConfigError> {
-    for key in obj.keys() {
-        if allowed.contains(&key.as_str()) || ignored.contains(&key.as_str()) {
-            continue;
-        }
-        let at = key_path(path, key);
-        let hint = nearest(key, allowed)
-            .map(|k| format!("did you mean \"{k}\"? "))
-            .unwrap_or_default();
-        return Err(ConfigError::new(
-            at,
-            format!("unknown key; {hint}allowed keys here: {}", allowed.join(", ")),
-        ));
-    }
-    Ok(())
-}
-
-/// The path of `key` inside `path`: `forward.mirror` for a plain key, and
-/// the key JSON-quoted (`forward["\r"]`) otherwise, so that an error line
-/// can never be split, forged or left naming nothing by the key it echoes.
-fn key_path(path: &str, key: &str) -> String {
-    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    match (plain, path.is_empty()) {
-        (true, true) => key.to_owned(),
-        (true, false) => format!("{path}.{key}"),
-        (false, _) => format!("{path}[{}]", quote(key)),
-    }
-}
-
-/// The allowed key within edit distance 2 of `key`, if any.
-fn nearest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
-    allowed
-        .iter()
-        .map(|candidate| {
-            (
-                edit_distance(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
-                *candidate,
-            )
-        })
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = Vec::with_capacity(b.len() + 1);
-        current.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
-            let delete = previous.get(j + 1).copied().unwrap_or(0) + 1;
-            let insert = current.get(j).copied().unwrap_or(0) + 1;
-            current.push(substitute.min(delete).min(insert));
-        }
-        previous = current;
-    }
-    previous.last().copied().unwrap_or(0)
 }
 
 #[cfg(test)]

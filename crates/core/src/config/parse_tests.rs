@@ -518,6 +518,7 @@ fn an_empty_compare_compares_the_status_with_the_defaults() {
             ignore_fields: vec![],
             max_body_bytes: 262_144,
             log_mismatches: 10,
+            noise: None,
         }
     );
     assert_eq!(compare.max_body_bytes, DEFAULT_COMPARE_MAX_BODY_BYTES);
@@ -584,4 +585,139 @@ fn a_wrong_body_names_the_choices_and_the_nearest() {
     assert!(typo.ends_with(r#"did you mean "exact"?"#), "{typo}");
     let forged = err(r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json\n[critical] x"}}}}"#);
     assert!(!forged.to_string().contains('\n'), "{forged}");
+}
+
+#[test]
+fn a_secondary_turns_noise_cancellation_on_with_diffys_defaults() {
+    let cfg = ok(r#"{"forward": {"mirror": {"destinationId": "canary",
+        "compare": {"body": "json", "secondary": "primary-b"}}}}"#);
+    let noise = cfg.default_policy.mirrors[0].compare.clone().unwrap().noise.unwrap();
+    assert_eq!(
+        noise,
+        crate::config::NoisePolicy {
+            secondary: "primary-b".to_owned(),
+            secondary_index: 0,
+            relative_ppm: 200_000,
+            absolute_ppm: 300,
+            min_requests: 3_334,
+            max_fields: 64,
+            max_endpoints: 64,
+            key_prefix: "vrata_mirror.noise.v1:forward.mirror:canary".to_owned(),
+        }
+    );
+    // The secondary is a destination of its own, for its metrics and limits.
+    assert_eq!(cfg.destinations, ["primary-b", "canary"]);
+    assert_eq!(cfg.default_policy.mirrors[0].destination_index, 1);
+    // No secondary: no noise cancellation.
+    let plain = ok(r#"{"forward": {"mirror": {"destinationId": "canary", "compare": {"body": "json"}}}}"#);
+    assert_eq!(plain.default_policy.mirrors[0].compare.clone().unwrap().noise, None);
+}
+
+#[test]
+fn every_noise_field_is_read() {
+    let cfg = ok(r#"{
+        "forward": {"mirrors": [{"destinationId": "b"}, {"destinationId": "canary",
+            "compare": {"body": "exact", "secondary": "b", "noise": {"relativePercent": 12.5,
+                "absolutePercent": 0.0001, "minRequests": 1, "maxFields": 256, "maxEndpoints": 1}}}]},
+        "routes": {"api": {"forward": {"mirror": {"destinationId": "canary",
+            "compare": {"body": "json", "secondary": "c", "noise": null}}}}}}"#);
+    let noise = cfg.default_policy.mirrors[1].compare.clone().unwrap().noise.unwrap();
+    assert_eq!(noise.secondary_index, 0, "shares the index of the mirror to b");
+    assert_eq!((noise.relative_ppm, noise.absolute_ppm), (125_000, 1));
+    assert_eq!((noise.min_requests, noise.max_fields, noise.max_endpoints), (1, 256, 1));
+    assert_eq!(noise.key_prefix, "vrata_mirror.noise.v1:forward.mirrors[1]:canary");
+    let api = cfg.policy_for(Some("api")).mirrors[0]
+        .compare
+        .clone()
+        .unwrap()
+        .noise
+        .unwrap();
+    assert_eq!(
+        api.key_prefix,
+        r#"vrata_mirror.noise.v1:routes["api"].forward.mirror:canary"#
+    );
+    assert_eq!(api.min_requests, DEFAULT_NOISE_MIN_REQUESTS);
+    assert_eq!(cfg.destinations, ["b", "canary", "c"]);
+    let zero = ok(
+        r#"{"forward": {"mirror": {"destinationId": "s", "compare": {"body": "json",
+        "secondary": "t", "noise": {"relativePercent": 0, "absolutePercent": 99.9999}}}}}"#,
+    );
+    let zero = zero.default_policy.mirrors[0].compare.clone().unwrap().noise.unwrap();
+    assert_eq!((zero.relative_ppm, zero.absolute_ppm), (0, 999_999));
+}
+
+#[test]
+fn bad_noise_settings_name_the_field_and_value() {
+    let at =
+        |compare: &str| format!(r#"{{"forward": {{"mirror": {{"destinationId": "canary", "compare": {compare}}}}}}}"#);
+    for (compare, expected) in [
+        (
+            r#"{"body": "json", "noise": {}}"#,
+            "forward.mirror.compare.noise: only applies with \"secondary\"",
+        ),
+        (
+            r#"{"body": "json", "secondary": "canary"}"#,
+            "forward.mirror.compare.secondary: got \"canary\", the mirror's own destination",
+        ),
+        (
+            r#"{"secondary": "b"}"#,
+            "forward.mirror.compare.secondary: only applies when bodies are compared",
+        ),
+        (
+            r#"{"body": "json", "secondary": ""}"#,
+            "forward.mirror.compare.secondary: got \"\" (a string), expected the name of an Envoy cluster",
+        ),
+        (
+            r#"{"body": "json", "secondary": " b"}"#,
+            "forward.mirror.compare.secondary: got \" b\" (a string), expected a cluster name without surrounding spaces",
+        ),
+        (r#"{"body": "json", "secondary": 7}"#, "forward.mirror.compare.secondary: got 7 (a number)"),
+        (
+            r#"{"body": "json", "secondaryy": "b"}"#,
+            "forward.mirror.compare.secondaryy: unknown key; did you mean \"secondary\"?",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": []}"#,
+            "forward.mirror.compare.noise: got [] (a list), expected an object",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"relativeThreshold": 20}}"#,
+            "forward.mirror.compare.noise.relativeThreshold: unknown key; allowed keys here: relativePercent",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"maxfields": 2}}"#,
+            "forward.mirror.compare.noise.maxfields: unknown key; did you mean \"maxFields\"?",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"relativePercent": 100}}"#,
+            "forward.mirror.compare.noise.relativePercent: got 100 (a number), expected a percentage from 0 up to (not including) 100",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"absolutePercent": -0.03}}"#,
+            "forward.mirror.compare.noise.absolutePercent: got -0.03 (a number)",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"absolutePercent": "0.03%"}}"#,
+            "forward.mirror.compare.noise.absolutePercent: got \"0.03%\" (a string)",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"minRequests": 0}}"#,
+            "forward.mirror.compare.noise.minRequests: got 0 (a number), expected an integer from 1 to 1000000000",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"maxFields": 257}}"#,
+            "forward.mirror.compare.noise.maxFields: got 257 (a number), expected an integer from 1 to 256",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"maxEndpoints": 0}}"#,
+            "forward.mirror.compare.noise.maxEndpoints: got 0 (a number), expected an integer from 1 to 256",
+        ),
+        (
+            r#"{"body": "json", "secondary": "b", "noise": {"minRequests": 1.5}}"#,
+            "forward.mirror.compare.noise.minRequests: got 1.5",
+        ),
+    ] {
+        let message = err(&at(compare)).to_string();
+        assert!(message.starts_with(expected), "{compare}:\n  got      {message}\n  expected {expected}");
+    }
 }

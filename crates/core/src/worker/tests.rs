@@ -465,3 +465,16 @@ fn without_the_feature_compare_is_refused() {
 
 #[cfg(feature = "compare")]
 mod compare;
+
+#[test]
+fn a_secondary_is_refused_until_a_worker_copies_to_it() {
+    let worker: Worker<FakeHost> = Worker::new();
+    let message = worker
+        .configure(one_mirror(r#", "compare": {"body": "json", "secondary": "stable"}"#).as_bytes())
+        .unwrap_err();
+    assert!(
+        message.starts_with("forward (mirror to \"shadow\").compare.secondary: "),
+        "{message}"
+    );
+    assert!(worker.active().is_none());
+}

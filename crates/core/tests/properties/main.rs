@@ -9,4 +9,5 @@ mod strategies;
 mod body;
 mod config;
 mod headers;
+mod noise;
 mod sampler;
