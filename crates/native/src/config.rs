@@ -2,7 +2,7 @@
 //! and its worker's state.
 //!
 //! Envoy's config object is shared by every worker, and keeps the config-level streams in an
-//! unsynchronised map (NATIVE-NOTES.md), so a config acts on exactly one worker: the bootstrap
+//! unsynchronised map (crates/native/NOTES.md), so a config acts on exactly one worker: the bootstrap
 //! puts the filter in the chain once per worker, named `vrata-mirror/worker-<i>-of-<N>`. Filters of this
 //! config on other workers are do-nothing filters. Everything mutable here is touched only on
 //! the owner worker's thread (see [`WorkerCell`]).
@@ -47,7 +47,7 @@ pub struct WorkerCell<T> {
 // worker, so the destroy first waits (bounded) until no copy is in flight
 // (`NativeConfig::in_flight`, published with Release by the owner after each hook), after
 // which Envoy has no stream left to call a hook for. Only if that wait runs out does a hook
-// race the destroy (NATIVE-NOTES.md, "Teardown").
+// race the destroy (crates/native/NOTES.md, "Teardown").
 unsafe impl<T> Sync for WorkerCell<T> {}
 
 impl<T> WorkerCell<T> {

@@ -216,7 +216,7 @@ impl ConfigHandle {
 
     /// Starts a config-level stream to `cluster`: its headers leave now; `end_stream` ends it.
     /// Must run on the worker that will own the stream: its hooks arrive on this thread, and
-    /// Envoy's stream map in the config is not synchronised (NATIVE-NOTES.md).
+    /// Envoy's stream map in the config is not synchronised (crates/native/NOTES.md).
     pub fn start_stream(
         &self,
         cluster: &str,

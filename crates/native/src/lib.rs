@@ -3,7 +3,7 @@
 //! - `abi.rs`: the hand-written FFI subset (checked against Envoy's exports by a test);
 //! - `host.rs`: typed wrappers, the only callers of `abi`'s functions;
 //! - `guard.rs`: every hook's body runs under `catch_unwind`;
-//! - `config.rs`: one config per worker (why: NATIVE-NOTES.md), the plugin JSON through the
+//! - `config.rs`: one config per worker (why: crates/native/NOTES.md), the plugin JSON through the
 //!   one parser;
 //! - `native_host.rs`: the worker core's host traits (clock, telemetry, dispatch) over Envoy's
 //!   calls, and the request view the worker decides on.
@@ -234,7 +234,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(modu
         let (waited, timed_out) = config.wait_for_copies();
         let NativeConfig { worker, .. } = *config;
         let mut state = worker.into_inner();
-        // What is still in flight is counted now, as a reset (NATIVE-NOTES.md, "Teardown").
+        // What is still in flight is counted now, as a reset (crates/native/NOTES.md, "Teardown").
         let lost = NativeHost::teardown(&state.worker, &mut state.host);
         if in_flight_before > 0 || lost > 0 {
             let level = if lost > 0 {

@@ -26,7 +26,7 @@ use vrata_mirror_core::worker::Worker;
 
 /// The prefix of the catalogue's names that the config's `metrics_namespace` (`vrata_mirror`)
 /// already gives: `vrata_mirror_requests_total` is defined as `requests_total`, which
-/// `/stats/prometheus` shows as `envoy_vrata_mirror_requests_total` (NATIVE-NOTES.md).
+/// `/stats/prometheus` shows as `envoy_vrata_mirror_requests_total` (crates/native/NOTES.md).
 const CATALOGUE_PREFIX: &str = "vrata_mirror_";
 
 /// This config's worker.
@@ -173,7 +173,7 @@ impl NativeHost {
     }
 
     /// At config destroy: every copy still in flight, ended as `Reset` (Envoy resets them after
-    /// the destroy hook returns and calls no hook for them, NATIVE-NOTES.md). How many.
+    /// the destroy hook returns and calls no hook for them, crates/native/NOTES.md). How many.
     pub fn teardown(worker: &NativeWorker, host: &mut NativeHost) -> usize {
         let ids: Vec<u64> = host.answers.keys().copied().collect();
         for id in &ids {

@@ -526,7 +526,7 @@ async fn every_copy_is_accounted_for_at_two_workers_under_load() {
     assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
 }
 
-/// The teardown question of NATIVE-NOTES.md: a config replaced by an LDS push while its copies
+/// The teardown question of crates/native/NOTES.md: a config replaced by an LDS push while its copies
 /// are in flight, at two workers. Envoy stays up, and each old config's destroy (on the main
 /// thread, after the 1 s drain) waits for its copies (the shadow answers after 3 s, within
 /// `timeoutMs`), so none is reset across threads and every copy gets its answer.

@@ -83,7 +83,7 @@ pub enum Mirroring {
 
 /// The native host's `metrics_namespace`: its counter `requests_total` is
 /// `envoy_vrata_mirror_requests_total` in /stats/prometheus (Envoy puts
-/// `envoy_` before every dynamic-module metric; NATIVE-NOTES.md gives the
+/// `envoy_` before every dynamic-module metric; crates/native/NOTES.md gives the
 /// Prometheus rule that takes it off).
 pub const DYNAMIC_MODULE_METRICS_NAMESPACE: &str = "vrata_mirror";
 
