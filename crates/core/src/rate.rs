@@ -234,10 +234,59 @@ pub fn acquire<S: SharedStore>(
     Err(Unavailable)
 }
 
+/// Envoy's shared data in memory, for the tests of everything kept there
+/// (this module's buckets, `compare::noise`'s tables).
+#[cfg(test)]
+pub(crate) mod memory_store {
+    use super::{SharedStore, StoreError};
+    use std::collections::HashMap;
+
+    /// Envoy's shared data in memory: versions start at 1 and never repeat;
+    /// CAS 0 writes whatever is there; `conflicts` answers CasMismatch to
+    /// that many stores (after another "worker" wrote), `fail` fails calls.
+    #[derive(Default)]
+    pub struct Store {
+        pub data: HashMap<String, (Vec<u8>, u32)>,
+        pub next_cas: u32,
+        pub conflicts: u32,
+        pub fail_load: bool,
+        pub fail_store: bool,
+        pub calls: Vec<&'static str>,
+    }
+
+    impl SharedStore for Store {
+        fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+            self.calls.push("load");
+            if self.fail_load {
+                return Err(StoreError::Failed);
+            }
+            Ok(self.data.get(key).cloned())
+        }
+
+        fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+            self.calls.push("store");
+            if self.fail_store {
+                return Err(StoreError::Failed);
+            }
+            if self.conflicts > 0 {
+                self.conflicts -= 1;
+                return Err(StoreError::Conflict);
+            }
+            if let Some((_, current)) = self.data.get(key) {
+                if cas != 0 && cas != *current {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            self.next_cas += 1;
+            self.data.insert(key.to_owned(), (value.to_vec(), self.next_cas));
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     const T0: u64 = 1_735_689_600_000;
 
@@ -385,47 +434,7 @@ mod tests {
         assert!(RateLimit::new(1.0, 0).is_none());
     }
 
-    /// Envoy's shared data in memory: versions start at 1 and never repeat;
-    /// CAS 0 writes whatever is there; `conflicts` answers CasMismatch to
-    /// that many stores (after another "worker" wrote), `fail` fails calls.
-    #[derive(Default)]
-    struct Store {
-        data: HashMap<String, (Vec<u8>, u32)>,
-        next_cas: u32,
-        conflicts: u32,
-        fail_load: bool,
-        fail_store: bool,
-        calls: Vec<&'static str>,
-    }
-
-    impl SharedStore for Store {
-        fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-            self.calls.push("load");
-            if self.fail_load {
-                return Err(StoreError::Failed);
-            }
-            Ok(self.data.get(key).cloned())
-        }
-
-        fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-            self.calls.push("store");
-            if self.fail_store {
-                return Err(StoreError::Failed);
-            }
-            if self.conflicts > 0 {
-                self.conflicts -= 1;
-                return Err(StoreError::Conflict);
-            }
-            if let Some((_, current)) = self.data.get(key) {
-                if cas != 0 && cas != *current {
-                    return Err(StoreError::Conflict);
-                }
-            }
-            self.next_cas += 1;
-            self.data.insert(key.to_owned(), (value.to_vec(), self.next_cas));
-            Ok(())
-        }
-    }
+    use super::memory_store::Store;
 
     #[test]
     fn acquire_reads_then_writes_once_and_over_the_cap_writes_nothing() {

@@ -1,7 +1,6 @@
 use super::*;
 use crate::compare::fields::field_differences;
 use crate::config::BodyComparison;
-use std::collections::HashMap;
 use JsonDifferenceKind::{Order, Value};
 
 fn policy() -> NoisePolicy {
@@ -270,45 +269,7 @@ fn directories_round_trip_and_refuse_garbage() {
     assert_eq!(decode_directory(b"\x01\xff\xff"), Err(DecodeError::Invalid));
 }
 
-/// Envoy's shared data in memory, as in `crate::rate`'s tests.
-#[derive(Default)]
-struct Store {
-    data: HashMap<String, (Vec<u8>, u32)>,
-    next_cas: u32,
-    conflicts: u32,
-    fail_load: bool,
-    fail_store: bool,
-    calls: Vec<&'static str>,
-}
-
-impl SharedStore for Store {
-    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        self.calls.push("load");
-        if self.fail_load {
-            return Err(StoreError::Failed);
-        }
-        Ok(self.data.get(key).cloned())
-    }
-
-    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        self.calls.push("store");
-        if self.fail_store {
-            return Err(StoreError::Failed);
-        }
-        if self.conflicts > 0 {
-            self.conflicts -= 1;
-            return Err(StoreError::Conflict);
-        }
-        if let Some((_, current)) = self.data.get(key) {
-            if cas != 0 && cas != *current {
-                return Err(StoreError::Conflict);
-            }
-        }
-        self.next_cas += 1;
-        self.data.insert(key.to_owned(), (value.to_vec(), self.next_cas));
-        Ok(())
-    }
-}
+use crate::rate::memory_store::Store;
 
 #[test]
 fn record_reads_and_writes_once_and_workers_share_the_counts() {
