@@ -5,6 +5,8 @@
 
 use super::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
 use super::*;
+#[cfg(feature = "compare")]
+use crate::compare::CompareResult;
 use crate::dispatch::outcome::AnswerHead;
 use crate::mirror::decide::RequestView;
 use crate::mirror::request::RequestHead;
@@ -13,6 +15,7 @@ use crate::rate::{SharedStore, StoreError};
 use crate::telemetry::catalogue::{Measure, Point};
 use crate::telemetry::names::point_name;
 use crate::telemetry::series::Series;
+use crate::telemetry::{ResponseClass, SkipReason};
 use std::collections::BTreeMap;
 
 /// A host that records what the worker asks of it.
@@ -118,9 +121,6 @@ fn label_of(metric: &str) -> &'static str {
         _ => "result",
     }
 }
-
-use crate::compare::CompareResult;
-use crate::telemetry::{ResponseClass, SkipReason};
 
 /// A request as the decision reads it.
 struct FakeRequest {
