@@ -152,28 +152,31 @@ impl ConfigHandle {
 
     /// Defines a counter (only inside `on_http_filter_config_new`). `None` if Envoy refused.
     pub fn define_counter(&self, name: &str, label_names: &[&str]) -> Option<usize> {
-        let mut labels: Vec<ModuleBuffer> = label_names.iter().map(|l| ModuleBuffer::of(l.as_bytes())).collect();
-        let mut id = 0usize;
-        // SAFETY: live config (`ConfigHandle::new`); `name`, `labels` and `id` outlive the call.
-        let result = unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_config_define_counter(
-                self.0,
-                ModuleBuffer::of(name.as_bytes()),
-                labels.as_mut_ptr(),
-                labels.len(),
-                &mut id,
-            )
-        };
-        (result == abi::metrics_result::SUCCESS).then_some(id)
+        self.define(
+            abi::envoy_dynamic_module_callback_http_filter_config_define_counter,
+            name,
+            label_names,
+        )
     }
 
     /// Defines a histogram (only inside `on_http_filter_config_new`).
     pub fn define_histogram(&self, name: &str, label_names: &[&str]) -> Option<usize> {
+        self.define(
+            abi::envoy_dynamic_module_callback_http_filter_config_define_histogram,
+            name,
+            label_names,
+        )
+    }
+
+    /// Defines a metric with `define`, one of the ABI's two definers (they
+    /// take the same arguments).
+    fn define(&self, define: MetricDefiner, name: &str, label_names: &[&str]) -> Option<usize> {
         let mut labels: Vec<ModuleBuffer> = label_names.iter().map(|l| ModuleBuffer::of(l.as_bytes())).collect();
         let mut id = 0usize;
-        // SAFETY: as `define_counter`.
+        // SAFETY: live config (`ConfigHandle::new`); `name`, `labels` and `id`
+        // outlive the call; `define` is one of abi.rs's declared definers.
         let result = unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_config_define_histogram(
+            define(
                 self.0,
                 ModuleBuffer::of(name.as_bytes()),
                 labels.as_mut_ptr(),
@@ -315,3 +318,7 @@ pub unsafe fn hook_data<'h>(data: *const EnvoyBuffer, n: usize) -> Vec<&'h [u8]>
         .map(|b| unsafe { bytes(b.ptr, b.length) })
         .collect()
 }
+
+/// The shape of `http_filter_config_define_counter` and `_histogram`.
+type MetricDefiner =
+    unsafe extern "C" fn(abi::ConfigEnvoyPtr, ModuleBuffer, *mut ModuleBuffer, usize, *mut usize) -> u32;

@@ -25,13 +25,17 @@ const PLUGIN: &str = r#"{
 }"#;
 
 fn envoy(plugin: &str, extra: &[&str]) -> (bool, String, String) {
+    render(plugin, "--wasm", &wasm_module(), extra)
+}
+
+/// `vrata-mirror envoy PLUGIN FLAG MODULE` on loopback ports, with `extra`.
+fn render(plugin: &str, flag: &str, module: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
     let file = TempFile::new("plugin.json", plugin.as_bytes());
-    let wasm = wasm_module();
     let mut args = vec![
         "envoy",
         file.path(),
-        "--wasm",
-        wasm.to_str().unwrap(),
+        flag,
+        module.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
         "--admin",
@@ -275,22 +279,7 @@ fn the_checked_in_envoy_yaml_is_what_its_command_prints() {
 
 /// `--dynamic-module`, in place of `--wasm`: the native host (crates/native), once per worker.
 fn envoy_native(plugin: &str, extra: &[&str]) -> (bool, String, String) {
-    let file = TempFile::new("plugin.json", plugin.as_bytes());
-    let module = native_module();
-    let mut args = vec![
-        "envoy",
-        file.path(),
-        "--dynamic-module",
-        module.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let output = vrata_mirror(&args);
-    let (stdout, stderr) = texts(&output);
-    (output.status.success(), stdout, stderr)
+    render(plugin, "--dynamic-module", &native_module(), extra)
 }
 
 #[test]
