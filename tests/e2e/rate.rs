@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
-use vrata_mirror_testkit::envoy::{admin_get, Envoy};
+use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::rig::{eventually, start_envoy, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded, Upstream};
@@ -86,29 +86,9 @@ async fn send_numbered(url: &str, n: usize, body: &'static [u8]) {
     }
 }
 
-/// Connections each worker accepted, from Envoy's per-worker listener
-/// stats (`listener.<address>.worker_<n>.downstream_cx_total`; the address
-/// is the configured one, port 0 here).
-fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {
-    let text = admin_get(
-        envoy.admin,
-        "/stats?filter=^listener\\..*\\.worker_[0-9]+\\.downstream_cx_total$",
-    )
-    .unwrap_or_default();
-    (0..WORKERS)
-        .map(|w| {
-            let suffix = format!(".worker_{w}.downstream_cx_total: ");
-            text.lines()
-                .filter(|l| !l.starts_with("listener.admin."))
-                .filter_map(|l| l.split_once(&suffix).and_then(|(_, n)| n.trim().parse::<u64>().ok()))
-                .sum()
-        })
-        .collect()
-}
-
 /// Both workers took a real share of the connections (at least a fifth each).
 fn assert_spread(envoy: &Envoy) {
-    let per_worker = connections_per_worker(envoy);
+    let per_worker = envoy.connections_per_worker(WORKERS);
     let total: u64 = per_worker.iter().sum();
     assert!(
         per_worker.iter().all(|n| *n * 5 >= total) && total > 0,
@@ -177,7 +157,7 @@ async fn the_cap_holds_across_both_workers_and_every_excess_copy_is_counted() {
         "cap {RATE}/s (burst {BURST}), 2 workers, connections per worker {:?}: offered {} requests in {:.2} s \
          ({offered:.0}/s); the shadow received {received} (expected {low}..={high}, a bucket per worker would be \
          about {})",
-        connections_per_worker(&envoy),
+        envoy.connections_per_worker(WORKERS),
         sent.requests,
         sent.elapsed.as_secs_f64(),
         2 * (u64::from(BURST) + (RATE * sent.elapsed.as_secs_f64()) as u64)

@@ -200,24 +200,6 @@ fn envoy_lines(envoy: &Envoy) -> Vec<String> {
         .collect()
 }
 
-/// Connections each of the 2 workers accepted (`listener.<address>.worker_<n>.downstream_cx_total`).
-fn connections_per_worker(envoy: &Envoy) -> Vec<u64> {
-    let text = vrata_mirror_testkit::envoy::admin_get(
-        envoy.admin,
-        "/stats?filter=^listener\\..*\\.worker_[0-9]+\\.downstream_cx_total$",
-    )
-    .unwrap_or_default();
-    (0..2)
-        .map(|w| {
-            let suffix = format!(".worker_{w}.downstream_cx_total: ");
-            text.lines()
-                .filter(|l| !l.starts_with("listener.admin."))
-                .filter_map(|l| l.split_once(&suffix).and_then(|(_, n)| n.trim().parse::<u64>().ok()))
-                .sum()
-        })
-        .collect()
-}
-
 /// 16 KiB of every byte value, so that a byte out of place shows.
 fn post_body() -> Vec<u8> {
     (0..16 * 1024).map(|i| (i % 251) as u8).collect()
@@ -404,7 +386,7 @@ async fn a_stuck_shadow_times_out_and_the_rate_cap_is_shared_by_the_workers() {
             && requests(&envoy, "api") + skipped("rate_limited") == 12.0
     })
     .await;
-    let per_worker = connections_per_worker(&envoy);
+    let per_worker = envoy.connections_per_worker(2);
     eprintln!(
         "rate cap 1/s burst 2: {} sent, {} rate_limited, {} rate_unavailable; connections per worker {per_worker:?}",
         requests(&envoy, "api"),
@@ -516,10 +498,10 @@ async fn every_copy_is_accounted_for_at_two_workers_under_load() {
         shadow.count(),
         requests(&envoy, "default"),
         responses(&envoy, "default", "2xx"),
-        connections_per_worker(&envoy)
+        envoy.connections_per_worker(2)
     );
     assert!(
-        connections_per_worker(&envoy).iter().all(|n| *n > 0),
+        envoy.connections_per_worker(2).iter().all(|n| *n > 0),
         "the load must reach both workers"
     );
     assert!(all, "copies lost or miscounted:\n{}", envoy.prometheus());

@@ -186,6 +186,28 @@ pub struct StartFailure {
 }
 
 impl Envoy {
+    /// Connections each of the first `workers` workers accepted, from
+    /// Envoy's per-worker listener stats
+    /// (`listener.<address>.worker_<n>.downstream_cx_total`; the admin
+    /// listener's left out): a test that needs every worker to take
+    /// requests checks it here.
+    pub fn connections_per_worker(&self, workers: u32) -> Vec<u64> {
+        let text = admin_get(
+            self.admin,
+            "/stats?filter=^listener\\..*\\.worker_[0-9]+\\.downstream_cx_total$",
+        )
+        .unwrap_or_default();
+        (0..workers)
+            .map(|w| {
+                let suffix = format!(".worker_{w}.downstream_cx_total: ");
+                text.lines()
+                    .filter(|l| !l.starts_with("listener.admin."))
+                    .filter_map(|l| l.split_once(&suffix).and_then(|(_, n)| n.trim().parse::<u64>().ok()))
+                    .sum()
+            })
+            .collect()
+    }
+
     /// Starts Envoy with `yaml` (listener and admin on port 0) and waits
     /// until it is ready and its listener is bound.
     pub fn start(yaml: &str, concurrency: u32) -> Envoy {
