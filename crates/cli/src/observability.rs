@@ -1,18 +1,22 @@
-//! `vrata-mirror observability DIR`: writes the Grafana dashboard and the
-//! Prometheus alert rules (crates/render's observability) into DIR;
+//! `vrata-mirror observability DIR`: writes the Grafana dashboard, the
+//! Prometheus alert rules and a scrape job (crates/render's observability) into DIR;
 //! envoy/observability/ is its output.
 
 use crate::Failure;
 use std::path::{Path, PathBuf};
-use vrata_mirror_render::observability::{dashboard, rules_file};
+use vrata_mirror_render::observability::{dashboard, rules_file, scrape_file};
 
 /// The dashboard's file name.
 pub const DASHBOARD: &str = "grafana-dashboard.json";
 /// The rules' file name.
 pub const RULES: &str = "alerts.yaml";
+/// The scrape job's file name (with the native host's relabel rule).
+pub const SCRAPE: &str = "prometheus-scrape.yaml";
 
-/// Write the Grafana dashboard (grafana-dashboard.json) and the Prometheus
-/// alerting rules (alerts.yaml) for the filter's metrics into DIR.
+/// Write the Grafana dashboard (grafana-dashboard.json), the Prometheus
+/// alerting rules (alerts.yaml) and a scrape job (prometheus-scrape.yaml,
+/// with the rule that gives the native host's metrics the wasm host's
+/// names) for the filter's metrics into DIR.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ObservabilityArgs {
     /// The directory to write into (created if missing).
@@ -22,7 +26,7 @@ pub struct ObservabilityArgs {
 /// The files and their contents.
 pub fn files() -> Vec<(&'static str, String)> {
     let dashboard = serde_json::to_string_pretty(&dashboard()).unwrap_or_default() + "\n";
-    vec![(DASHBOARD, dashboard), (RULES, rules_file())]
+    vec![(DASHBOARD, dashboard), (RULES, rules_file()), (SCRAPE, scrape_file())]
 }
 
 pub fn run(args: &ObservabilityArgs) -> Result<String, Failure> {

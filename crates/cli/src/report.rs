@@ -354,7 +354,7 @@ pub fn admin_base(admin: &str) -> Result<String, Failure> {
 /// One reading of `admin`.
 pub fn read(admin: &str) -> Result<Snapshot, Failure> {
     let base = admin_base(admin)?;
-    let url = format!("{base}/stats?format=json&filter=vrata_mirror_&histogram_buckets=cumulative");
+    let url = format!("{base}/stats?format=json&filter=vrata_mirror&histogram_buckets=cumulative");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .build()

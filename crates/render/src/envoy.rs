@@ -85,7 +85,7 @@ pub enum Mirroring {
 /// `envoy_vrata_mirror_requests_total` in /stats/prometheus (Envoy puts
 /// `envoy_` before every dynamic-module metric; crates/native/NOTES.md gives the
 /// Prometheus rule that takes it off).
-pub const DYNAMIC_MODULE_METRICS_NAMESPACE: &str = "vrata_mirror";
+pub const DYNAMIC_MODULE_METRICS_NAMESPACE: &str = vrata_mirror_core::telemetry::names::NATIVE_NAMESPACE;
 
 /// The `filter_name` of the native host's filter for worker `index` of
 /// `workers`: the module reads which worker a config acts on from it
@@ -280,11 +280,15 @@ impl Bootstrap {
 
     /// What a gateway's bootstrap merge takes of this bootstrap (Envoy
     /// Gateway's `EnvoyProxy.spec.bootstrap`, type Merge: lists are
-    /// appended to its own): the stats_tags, the runtime's static layer
+    /// appended to its own): the stats_tags (not for the native host, whose
+    /// metrics have real labels), the runtime's static layer
     /// (no admin layer: the gateway's bootstrap decides that) and the
     /// clusters, without listeners (the gateway serves those over xDS).
     pub fn merge_patch(&self) -> Yaml {
-        let mut top = vec![self.entry("stats_config", Yaml::map([("stats_tags", stats_tags())]), &[])];
+        let mut top = Vec::new();
+        if !self.is_dynamic_module() {
+            top.push(self.entry("stats_config", Yaml::map([("stats_tags", stats_tags())]), &[]));
+        }
         if let Some(limit) = self.async_response_buffer_limit {
             let mut runtime = self.runtime(limit);
             if let Yaml::Map(entries) = &mut runtime.value {

@@ -88,11 +88,37 @@ pub async fn envoy_from_command(
     clusters: &[String],
     stats_flush: &str,
 ) -> vrata_mirror_testkit::envoy::Envoy {
+    envoy_from_command_with(plugin, "--wasm", wasm, clusters, stats_flush).await
+}
+
+/// As [`envoy_from_command`], with the module given by `flag`: `--wasm`, or
+/// `--dynamic-module` for the native host (one worker).
+pub async fn envoy_from_command_with(
+    plugin: &TempFile,
+    flag: &str,
+    module: &std::path::Path,
+    clusters: &[String],
+    stats_flush: &str,
+) -> vrata_mirror_testkit::envoy::Envoy {
+    let yaml = render_from_command(plugin, flag, module, clusters, stats_flush);
+    tokio::task::spawn_blocking(move || vrata_mirror_testkit::envoy::Envoy::start(&yaml, 1))
+        .await
+        .unwrap()
+}
+
+/// What `vrata-mirror envoy` prints for [`envoy_from_command_with`].
+pub fn render_from_command(
+    plugin: &TempFile,
+    flag: &str,
+    module: &std::path::Path,
+    clusters: &[String],
+    stats_flush: &str,
+) -> String {
     let mut args = vec![
         "envoy",
         plugin.path(),
-        "--wasm",
-        wasm.to_str().unwrap(),
+        flag,
+        module.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
         "--admin",
@@ -106,9 +132,7 @@ pub async fn envoy_from_command(
     let output = vrata_mirror(&args);
     let (yaml, stderr) = texts(&output);
     assert!(output.status.success(), "{stderr}");
-    tokio::task::spawn_blocking(move || vrata_mirror_testkit::envoy::Envoy::start(&yaml, 1))
-        .await
-        .unwrap()
+    yaml
 }
 
 #[test]

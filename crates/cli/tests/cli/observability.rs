@@ -7,16 +7,17 @@
 //! come from Debian's `prometheus` package (scripts/ensure-prometheus.sh,
 //! run by `make test`); without them these tests fail, never skip.
 
-use crate::{envoy_from_command, texts, TempFile};
+use crate::{envoy_from_command, envoy_from_command_with, render_from_command, texts, TempFile};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vrata_mirror_cli::observability::files;
-use vrata_mirror_render::observability::evaluated;
+use vrata_mirror_render::observability::{evaluated, native_relabel_text, scrape_job};
+use vrata_mirror_render::yaml::{print, Yaml};
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::envoy::{compare_module, Envoy};
+use vrata_mirror_testkit::envoy::{compare_module, native_module, Envoy};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 fn repo(path: &str) -> PathBuf {
@@ -57,6 +58,7 @@ fn the_alert_rules_pass_their_promtool_unit_tests() {
     for args in [
         &["check", "rules", "alerts.yaml"][..],
         &["test", "rules", "alerts.test.yaml"][..],
+        &["check", "config", "prometheus-scrape.yaml"][..],
     ] {
         let output = Command::new(tool("promtool"))
             .args(args)
@@ -114,12 +116,34 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(admin: std::net::SocketAddr) -> Prometheus {
+        Prometheus::start_jobs(&[("envoy", admin)])
+    }
+
+    /// Scraping each admin address as its own job, each the generated scrape
+    /// job (with the native host's relabel rule).
+    fn start_jobs(jobs: &[(&str, std::net::SocketAddr)]) -> Prometheus {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let rules = repo("envoy/observability/alerts.yaml");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-             scrape_configs:\n  - job_name: envoy\n    metrics_path: /stats/prometheus\n    static_configs:\n      - targets: ['{admin}']\n",
-            rules.display()
+        let config = print(
+            &Yaml::map([
+                (
+                    "global",
+                    Yaml::map([
+                        ("scrape_interval", Yaml::str("1s")),
+                        ("evaluation_interval", Yaml::str("1s")),
+                    ]),
+                ),
+                ("rule_files", Yaml::Seq(vec![Yaml::str(rules.display().to_string())])),
+                (
+                    "scrape_configs",
+                    Yaml::Seq(
+                        jobs.iter()
+                            .map(|(job, admin)| scrape_job(job, &[admin.to_string()]))
+                            .collect(),
+                    ),
+                ),
+            ]),
+            &[],
         );
         let dir = TempFile::new("prometheus.yml", config.as_bytes());
         let data = dir.0.parent().unwrap().join("data");
@@ -184,7 +208,11 @@ impl Prometheus {
 
     /// Whether the last scrape of Envoy succeeded.
     fn scraping(&self) -> bool {
-        self.query("up{job=\"envoy\"} == 1").len() == 1
+        self.scraping_job("envoy")
+    }
+
+    fn scraping_job(&self, job: &str) -> bool {
+        self.query(&format!("up{{job=\"{job}\"}} == 1")).len() == 1
     }
 }
 
@@ -359,4 +387,175 @@ async fn a_real_prometheus_evaluates_every_query_and_fires_the_mismatch_and_shad
     // status_mismatch, body_mismatch, shadow_failed).
     let evaluated = evaluate_all(&prometheus, "1m");
     println!("evaluated through Prometheus's HTTP API:\n  {}", evaluated.join("\n  "));
+}
+
+/// The README shows the native host's relabel rule as the generator prints it.
+#[test]
+fn the_readme_shows_the_generated_relabel_rule() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let rule = native_relabel_text();
+    let indented: String = rule.lines().map(|l| format!("  {l}\n")).collect();
+    assert!(
+        readme.contains(&format!("```yaml\n{rule}```")) || readme.contains(&format!("  ```yaml\n{indented}  ```")),
+        "README.md does not show the rule as `vrata-mirror observability` writes it:\n{rule}"
+    );
+}
+
+/// The plugin of the two-host test: `traffic`'s routes, mirrored (and
+/// compared) to `shadow`, a cluster name per host so that the series of each
+/// can be told apart in the queries' `sum by (route, destination)`.
+fn compared_plugin(shadow: &str) -> String {
+    format!(
+        r#"{{"forward": {{"destinations": [{{"destinationId": "primary"}}],
+                         "mirror": {{"destinationId": "{shadow}", "maxBodyBytes": 1024, "compare": {{"body": "json"}}}}}},
+             "routes": {{"api": {{"forward": {{"mirror": {{"destinationId": "{shadow}", "maxBodyBytes": 1024,
+                                                       "compare": {{"body": "json"}}}}}}}}}}}}"#
+    )
+}
+
+/// Issue 21: the native host's series are `envoy_vrata_mirror_*` (and
+/// `envoy_dynamicmodulescustom_*` without a `metrics_namespace`, as Envoy
+/// Gateway configures it); one Prometheus with the generated scrape job (its
+/// relabel rules) scrapes a real Envoy with the wasm module, one with the
+/// native host, and one with the native host without a namespace, and
+/// `rate(vrata_mirror_requests_total[5m])`, every dashboard query and every
+/// alert's expression return each one's series under the wasm names; no
+/// native name is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_prometheus_rule_gives_both_hosts_the_same_names_and_every_query_reads_both() {
+    let primary = Upstream::start("primary", Behaviour::Compare).await;
+    let shadow = Upstream::start("shadow", Behaviour::Compare).await;
+    let clusters = |name: &str| {
+        [
+            format!("primary=127.0.0.1:{}", primary.port()),
+            format!("{name}=127.0.0.1:{}", shadow.port()),
+        ]
+    };
+    let wasm_plugin = TempFile::new("plugin.json", compared_plugin("wasm_shadow").as_bytes());
+    let native_plugin = TempFile::new("plugin.json", compared_plugin("native_shadow").as_bytes());
+    let gateway_plugin = TempFile::new("plugin.json", compared_plugin("gateway_shadow").as_bytes());
+    let wasm = envoy_from_command(&wasm_plugin, &compare_module(), &clusters("wasm_shadow"), "1s").await;
+    let native = envoy_from_command_with(
+        &native_plugin,
+        "--dynamic-module",
+        &native_module(),
+        &clusters("native_shadow"),
+        "1s",
+    )
+    .await;
+    // The native host as Envoy Gateway configures it: its dynamicModule
+    // filters name no metrics_namespace, so Envoy's default applies.
+    let yaml = render_from_command(
+        &gateway_plugin,
+        "--dynamic-module",
+        &native_module(),
+        &clusters("gateway_shadow"),
+        "1s",
+    );
+    let without_namespace: String = yaml
+        .lines()
+        .filter(|l| !l.contains("metrics_namespace") && !l.contains("Prometheus: envoy_vrata_mirror"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without_namespace, yaml);
+    let gateway = tokio::task::spawn_blocking(move || Envoy::start(&without_namespace, 1))
+        .await
+        .unwrap();
+    let admins = [
+        ("wasm", wasm.admin),
+        ("native", native.admin),
+        ("gateway", gateway.admin),
+    ];
+    let prometheus = tokio::task::spawn_blocking(move || Prometheus::start_jobs(&admins))
+        .await
+        .unwrap();
+    let all = async {
+        tokio::join!(traffic(&wasm, 15), traffic(&native, 15), traffic(&gateway, 15));
+    };
+    all.await;
+    assert!(
+        ["wasm", "native", "gateway"]
+            .iter()
+            .all(|job| prometheus.scraping_job(job)),
+        "Prometheus does not scrape every Envoy:\n{}",
+        prometheus.log()
+    );
+    let exposed = gateway.prometheus();
+    assert!(
+        exposed.contains("envoy_dynamicmodulescustom_requests_total{route=\"api\",destination=\"gateway_shadow\"}"),
+        "the native host without a namespace:\n{exposed}"
+    );
+    // What the native host exposes: Envoy's prefixed names.
+    let exposed = native.prometheus();
+    assert!(
+        exposed.contains("envoy_vrata_mirror_requests_total{route=\"api\",destination=\"native_shadow\"}"),
+        "the native host's exposition:\n{exposed}"
+    );
+
+    // rate(vrata_mirror_requests_total[5m]) on both hosts, per route.
+    let mut rates: Vec<(String, String, String, f64)> = prometheus
+        .query("rate(vrata_mirror_requests_total[5m])")
+        .iter()
+        .map(|s| {
+            let label = |name: &str| s["metric"][name].as_str().unwrap_or("").to_owned();
+            (
+                label("job"),
+                label("route"),
+                label("destination"),
+                s["value"][1].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    rates.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let keys: Vec<(&str, &str, &str)> = rates
+        .iter()
+        .map(|(j, r, d, _)| (j.as_str(), r.as_str(), d.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("gateway", "api", "gateway_shadow"),
+            ("gateway", "default", "gateway_shadow"),
+            ("native", "api", "native_shadow"),
+            ("native", "default", "native_shadow"),
+            ("wasm", "api", "wasm_shadow"),
+            ("wasm", "default", "wasm_shadow"),
+        ],
+        "{rates:?}"
+    );
+    assert!(rates.iter().all(|r| r.3 > 0.0), "{rates:?}");
+    println!("rate(vrata_mirror_requests_total[5m]): {rates:?}");
+    for left in ["envoy_vrata_mirror_.*", "envoy_dynamicmodulescustom_.*"] {
+        let series = prometheus.query(&format!("count({{__name__=~\"{left}\"}})"));
+        assert!(series.is_empty(), "native names left after the rule: {left} {series:?}");
+    }
+
+    // Every dashboard query and alert expression gives each host's series
+    // (healthy shadows: the panels that need failures are covered above).
+    let mut evaluated_on = Vec::new();
+    for (what, expr, labels) in evaluated("30s") {
+        let series = prometheus.query(&expr);
+        if labels.contains(&"destination") {
+            for destination in ["wasm_shadow", "native_shadow", "gateway_shadow"] {
+                let of_host: Vec<&Value> = series
+                    .iter()
+                    .filter(|s| s["metric"]["destination"] == destination)
+                    .collect();
+                // Capacity skips (in_flight_limit, rate_limited, backoff):
+                // none with healthy shadows.
+                let needs_failures = what.contains("alert VrataMirrorCopiesSkipped");
+                assert!(
+                    needs_failures || !of_host.is_empty(),
+                    "{what}: no series for {destination}:\n{expr}\n{series:?}"
+                );
+                for s in of_host {
+                    for label in &labels {
+                        assert!(s["metric"][*label].is_string(), "{what}: no {label} in {s}");
+                    }
+                }
+            }
+            evaluated_on.push(what);
+        }
+    }
+    println!("evaluated on both hosts:\n  {}", evaluated_on.join("\n  "));
 }

@@ -1,35 +1,52 @@
 //! `vrata-mirror report` against a real Envoy (configured by `vrata-mirror
 //! envoy`): copies sent, answers by class with the error share, latency
 //! quantiles, skips; `--watch` rates; one-line errors; with the comparison
-//! module, the comparison columns.
+//! module, the comparison columns. Each on both hosts: the wasm module and
+//! the native host (the dynamic module), whose stat names differ
+//! (`vrata_mirror.requests_total.route.api...`): the report reads both.
 
-use crate::{envoy_from_command, texts, vrata_mirror, TempFile};
+use crate::{envoy_from_command_with, texts, vrata_mirror, TempFile};
 use std::time::Duration;
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::envoy::{compare_module, wasm_module, Envoy};
+use vrata_mirror_testkit::envoy::{compare_module, native_module, wasm_module, Envoy};
+
+/// Which host a report test runs: the module's flag and path.
+#[derive(Clone, Copy)]
+enum Host {
+    Wasm,
+    /// `vrata_mirror_compare.wasm`.
+    WasmCompare,
+    Native,
+}
+
+impl Host {
+    fn module(self) -> (&'static str, std::path::PathBuf) {
+        match self {
+            Host::Wasm => ("--wasm", wasm_module()),
+            Host::WasmCompare => ("--wasm", compare_module()),
+            Host::Native => ("--dynamic-module", native_module()),
+        }
+    }
+}
 use vrata_mirror_testkit::upstream::{closed_port, Behaviour, Upstream};
 
 /// An Envoy mirroring route `api` to `shadow` and the default route to
 /// `dead` (a closed port), its stats flushed every 200 ms.
-async fn start(primary: &Upstream, shadow: &Upstream) -> (Envoy, TempFile) {
+async fn start(primary: &Upstream, shadow: &Upstream, host: Host) -> (Envoy, TempFile) {
     let plugin = br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
              "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow"}}}}}"#;
-    start_with(primary, shadow, plugin, wasm_module()).await
+    start_with(primary, shadow, plugin, host).await
 }
 
-async fn start_with(
-    primary: &Upstream,
-    shadow: &Upstream,
-    plugin: &[u8],
-    wasm: std::path::PathBuf,
-) -> (Envoy, TempFile) {
+async fn start_with(primary: &Upstream, shadow: &Upstream, plugin: &[u8], host: Host) -> (Envoy, TempFile) {
+    let (flag, module) = host.module();
     let plugin = TempFile::new("plugin.json", plugin);
     let clusters = [
         format!("primary=127.0.0.1:{}", primary.port()),
         format!("shadow=127.0.0.1:{}", shadow.port()),
         format!("dead=127.0.0.1:{}", closed_port()),
     ];
-    let envoy = envoy_from_command(&plugin, &wasm, &clusters, "0.2s").await;
+    let envoy = envoy_from_command_with(&plugin, flag, &module, &clusters, "0.2s").await;
     (envoy, plugin)
 }
 
@@ -55,9 +72,18 @@ fn cell<'a>(report: &'a str, route: &str, column: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_shows_what_envoy_mirrored_per_route_and_destination() {
+    report_shows_what_envoy_mirrored(Host::Wasm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_what_the_native_host_mirrored_per_route_and_destination() {
+    report_shows_what_envoy_mirrored(Host::Native).await;
+}
+
+async fn report_shows_what_envoy_mirrored(host: Host) {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
-    let (envoy, _plugin) = start(&primary, &shadow).await;
+    let (envoy, _plugin) = start(&primary, &shadow, host).await;
     for _ in 0..20 {
         assert_eq!(client::http1("GET", &envoy.url("/api/x"), &[], "").await.status, 200);
     }
@@ -140,12 +166,21 @@ fn an_unreachable_admin_is_one_line_and_exit_1() {
 /// mismatch share on api's row, dashes on default's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_compare_the_report_shows_results_mismatch_share_and_the_primarys_latency() {
+    report_shows_the_comparison(Host::WasmCompare).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_compare_the_report_reads_the_native_hosts_comparison_too() {
+    report_shows_the_comparison(Host::Native).await;
+}
+
+async fn report_shows_the_comparison(host: Host) {
     let primary = Upstream::start("primary", Behaviour::Compare).await;
     let shadow = Upstream::start("shadow", Behaviour::Compare).await;
     let plugin =
         br#"{"forward": {"destinations": [{"destinationId": "primary"}], "mirror": {"destinationId": "dead"}},
              "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "compare": {"body": "json", "ignoreFields": ["ts"]}}}}}}"#;
-    let (envoy, _plugin) = start_with(&primary, &shadow, plugin, compare_module()).await;
+    let (envoy, _plugin) = start_with(&primary, &shadow, plugin, host).await;
     // 6 alike, 1 status and 1 body mismatch: 25 %.
     for path in [
         "/api/same/0",

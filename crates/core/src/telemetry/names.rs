@@ -68,11 +68,82 @@ impl Decoded {
     }
 }
 
+/// The native host's (crates/native) `metrics_namespace`: it defines the
+/// catalogue's `vrata_mirror_requests_total` as `requests_total` with real
+/// labels, which Envoy's admin prints as
+/// `vrata_mirror.requests_total.route.api.destination.shadow` in `/stats` and
+/// as `envoy_vrata_mirror_requests_total{route="api",destination="shadow"}`
+/// in `/stats/prometheus` (Envoy puts `envoy_` before every dynamic module's
+/// metric; crates/render's `observability::native_relabel_configs` is the
+/// Prometheus rule that gives the catalogue's names back).
+pub const NATIVE_NAMESPACE: &str = "vrata_mirror";
+
+/// The prefix `/stats/prometheus` gives the native host's metrics:
+/// `envoy_vrata_mirror_`, where the wasm host's are `vrata_mirror_`.
+pub const NATIVE_PROMETHEUS_PREFIX: &str = "envoy_vrata_mirror_";
+
+/// Envoy's namespace for a dynamic module's metrics when the filter names
+/// none, as Envoy Gateway's `dynamicModule` filters do (measured on 1.40.0:
+/// `envoy_dynamicmodulescustom_requests_total{route,destination}` in
+/// `/stats/prometheus`, `dynamicmodulescustom.requests_total.route...` in
+/// `/stats`). Shared by every module of that Envoy: only the catalogue's
+/// names in it are the filter's.
+pub const DEFAULT_NATIVE_NAMESPACE: &str = "dynamicmodulescustom";
+
+/// The native host's own counter (not the catalogue's): panics caught in its
+/// hooks, `envoy_vrata_mirror_panics_total`.
+pub const NATIVE_PANICS_TOTAL: &str = "panics_total";
+
+/// The native host's name of a catalogue metric (or of `panics_total`),
+/// without its namespace: `requests_total` for `vrata_mirror_requests_total`.
+pub fn native_short_name(catalogue_name: &str) -> Option<&str> {
+    catalogue_name.strip_prefix(NATIVE_NAMESPACE)?.strip_prefix('_')
+}
+
+/// The wasm host's name for a series name of either host in
+/// `/stats/prometheus`: the native host's `envoy_vrata_mirror_X` and, in
+/// Envoy's default namespace, `envoy_dynamicmodulescustom_X` for the
+/// catalogue's X (with `_bucket`, `_sum`, `_count`) become `vrata_mirror_X`,
+/// as the Prometheus rule (crates/render's `observability::native_relabel_configs`)
+/// renames them; any other name stays as it is.
+pub fn from_prometheus(name: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if let Some(rest) = name.strip_prefix(NATIVE_PROMETHEUS_PREFIX) {
+        return Cow::Owned(format!("{NATIVE_NAMESPACE}_{rest}"));
+    }
+    let default = name
+        .strip_prefix("envoy_")
+        .and_then(|n| n.strip_prefix(DEFAULT_NATIVE_NAMESPACE))
+        .and_then(|n| n.strip_prefix('_'));
+    if let Some(rest) = default {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| rest.strip_suffix(suffix))
+            .unwrap_or(rest);
+        let ours = base == NATIVE_PANICS_TOTAL
+            || super::catalogue::METRICS
+                .iter()
+                .any(|m| native_short_name(m.name) == Some(base));
+        if ours {
+            return Cow::Owned(format!("{NATIVE_NAMESPACE}_{rest}"));
+        }
+    }
+    Cow::Borrowed(name)
+}
+
 /// Reads a stat name as Envoy's admin `/stats` prints it back into the
 /// metric and its labels: the inverse of the functions below. Envoy may
 /// put a prefix before the labels (`wasmcustom.`); `None` for a name that
-/// is not one of the catalogue's metrics with all its labels.
+/// is not one of the catalogue's metrics with all its labels. Also reads
+/// the native host's names (see [`NATIVE_NAMESPACE`]), whose labels are
+/// `.label.value` pairs after the metric: a route or destination value that
+/// itself holds `.destination.` (or, for the last label, `.class.` and the
+/// like) would be split at the wrong place there; the values of `class`,
+/// `reason` and `result` never hold a dot.
 pub fn decode(name: &str) -> Option<Decoded> {
+    if !name.contains(";.;") {
+        return decode_native(name);
+    }
     let (encoded, metric_name) = name.rsplit_once(";.;")?;
     let metric = super::catalogue::METRICS.iter().find(|m| m.name == metric_name)?;
     let first = metric.labels.first()?;
@@ -86,6 +157,48 @@ pub fn decode(name: &str) -> Option<Decoded> {
         let value = part.strip_prefix(label.name())?.strip_prefix("=.=")?;
         labels.push((*label, value.to_owned()));
     }
+    Some(Decoded { metric, labels })
+}
+
+/// `vrata_mirror.<metric without vrata_mirror_>.<label>.<value>...`, the
+/// labels in the catalogue's order (or `dynamicmodulescustom.` in place of
+/// `vrata_mirror.`: Envoy Gateway's).
+fn decode_native(name: &str) -> Option<Decoded> {
+    let rest = [NATIVE_NAMESPACE, DEFAULT_NATIVE_NAMESPACE]
+        .iter()
+        .find_map(|namespace| name.strip_prefix(namespace)?.strip_prefix('.'))?;
+    let (metric, rest) = super::catalogue::METRICS.iter().find_map(|m| {
+        let short = native_short_name(m.name)?;
+        let first = m.labels.first()?;
+        let rest = rest
+            .strip_prefix(short)?
+            .strip_prefix('.')?
+            .strip_prefix(first.name())?;
+        Some((m, rest.strip_prefix('.')?))
+    })?;
+    // `rest` is the first label's value, then `.label.value` for each other
+    // label: the last from the end (its values have no dot), the middle one
+    // at its first separator.
+    let mut values: Vec<String> = Vec::with_capacity(metric.labels.len());
+    let mut rest = rest;
+    let others = metric.labels.get(1..)?;
+    let mut tail: Vec<String> = Vec::with_capacity(others.len());
+    for (i, label) in others.iter().enumerate().rev() {
+        let separator = format!(".{}.", label.name());
+        let (before, value) = if i == 0 {
+            rest.split_once(&separator)?
+        } else {
+            rest.rsplit_once(&separator)?
+        };
+        tail.push(value.to_owned());
+        rest = before;
+    }
+    values.push(rest.to_owned());
+    values.extend(tail.into_iter().rev());
+    if values.iter().any(String::is_empty) {
+        return None;
+    }
+    let labels = metric.labels.iter().copied().zip(values).collect();
     Some(Decoded { metric, labels })
 }
 
@@ -247,6 +360,85 @@ mod tests {
             "destination=.=b;.;route=.=a;.;vrata_mirror_requests_total",
         ] {
             assert_eq!(decode(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn decode_reads_the_native_hosts_names() {
+        use super::super::catalogue::Label;
+        // As Envoy 1.40's /stats printed them (crates/cli/tests/cli/report.rs).
+        let sent = decode("vrata_mirror.requests_total.route.api.destination.shadow").unwrap();
+        assert_eq!(sent.metric.name, REQUESTS_TOTAL);
+        assert_eq!(sent.label(Label::Route), Some("api"));
+        assert_eq!(sent.label(Label::Destination), Some("shadow"));
+        let answered =
+            decode("vrata_mirror.responses_total.route.r.v1.destination.outbound|8080||a.b.svc.class.4xx").unwrap();
+        assert_eq!(answered.metric.name, RESPONSES_TOTAL);
+        assert_eq!(answered.label(Label::Route), Some("r.v1"));
+        assert_eq!(answered.label(Label::Destination), Some("outbound|8080||a.b.svc"));
+        assert_eq!(answered.label(Label::Class), Some("4xx"));
+        let skipped = decode("vrata_mirror.skipped_total.route.a.destination.b.reason.in_flight_limit").unwrap();
+        assert_eq!(skipped.label(Label::Reason), Some("in_flight_limit"));
+        let compared = decode("vrata_mirror.compare_total.route.a.destination.b.result.match").unwrap();
+        assert_eq!(compared.label(Label::Result), Some("match"));
+        assert_eq!(
+            decode("vrata_mirror.response_time_ms.route.a.destination.b")
+                .unwrap()
+                .metric
+                .name,
+            LATENCY_MS
+        );
+        assert_eq!(
+            decode("vrata_mirror.primary_response_time_ms.route.a.destination.b")
+                .unwrap()
+                .metric
+                .name,
+            PRIMARY_LATENCY_MS
+        );
+        let gateway = decode("dynamicmodulescustom.requests_total.route.a.destination.b").unwrap();
+        assert_eq!(gateway.metric.name, REQUESTS_TOTAL);
+        assert_eq!(gateway.label(Label::Destination), Some("b"));
+        for other in [
+            "vrata_mirror.panics_total",
+            "vrata_mirror.requests_total.route.a",
+            "vrata_mirror.requests_total.destination.b.route.a",
+            "vrata_mirror.requests_total.route..destination.b",
+            "vrata_mirror.responses_total.route.a.destination.b",
+            "vrata_mirror.unknown.route.a.destination.b",
+            "other.requests_total.route.a.destination.b",
+            "cluster.shadow.upstream_rq_completed",
+        ] {
+            assert_eq!(decode(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn prometheus_names_of_both_hosts_read_as_the_wasm_hosts() {
+        for (name, wasm) in [
+            ("envoy_vrata_mirror_requests_total", "vrata_mirror_requests_total"),
+            (
+                "envoy_vrata_mirror_response_time_ms_bucket",
+                "vrata_mirror_response_time_ms_bucket",
+            ),
+            ("envoy_vrata_mirror_panics_total", "vrata_mirror_panics_total"),
+            (
+                "envoy_dynamicmodulescustom_requests_total",
+                "vrata_mirror_requests_total",
+            ),
+            (
+                "envoy_dynamicmodulescustom_primary_response_time_ms_count",
+                "vrata_mirror_primary_response_time_ms_count",
+            ),
+            ("envoy_dynamicmodulescustom_panics_total", "vrata_mirror_panics_total"),
+            // Another module's metric in the default namespace, and the rest.
+            (
+                "envoy_dynamicmodulescustom_waf_blocked_total",
+                "envoy_dynamicmodulescustom_waf_blocked_total",
+            ),
+            ("vrata_mirror_requests_total", "vrata_mirror_requests_total"),
+            ("envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_total"),
+        ] {
+            assert_eq!(from_prometheus(name), wasm, "{name}");
         }
     }
 
