@@ -6,22 +6,48 @@ use crate::pin::ImagePin;
 use crate::{check, read_config, Failure};
 use std::path::PathBuf;
 use vrata_mirror_render::envoy::Address;
-use vrata_mirror_render::gateway::{manifests, Backend, GatewayOptions, Module, WasmImage};
+use vrata_mirror_render::gateway::{
+    manifests, Backend, DynamicModule, GatewayOptions, Module, ModuleSource, WasmImage,
+};
 
 /// Print Envoy Gateway manifests for a plugin configuration: an HTTPRoute
 /// with one named rule per entry of "routes" plus the catch-all, each
 /// forwarding to its forward.destinations as weighted backendRefs; an
-/// EnvoyExtensionPolicy on it that loads the module from its OCI image
+/// EnvoyExtensionPolicy on it that loads the wasm module from its OCI image
 /// (fail-open, the configuration as config, "routes" keyed by Envoy
-/// Gateway's route names); and an EnvoyProxy whose bootstrap merge adds the
-/// stats tag rules, the buffer limit and a cluster per mirror destination.
+/// Gateway's route names), or with --dynamic-module the native host once per
+/// worker; and an EnvoyProxy whose bootstrap merge adds the stats tag rules,
+/// the buffer limit (wasm) and a cluster per mirror destination, and for the
+/// native host its dynamicModules allow-list and concurrency.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatewayArgs {
     /// The plugin configuration (JSON), checked with the filter's parser.
     pub config: PathBuf,
-    /// The module's OCI image: REGISTRY/NAME:TAG (oci:// is dropped).
-    #[arg(long, value_name = "IMAGE")]
-    pub image: String,
+    /// The wasm module's OCI image: REGISTRY/NAME:TAG (oci:// is dropped).
+    #[arg(long, value_name = "IMAGE", required_unless_present_any = ["dynamic_module", "dynamic_module_url"])]
+    pub image: Option<String>,
+    /// In place of --image: the native host (the dynamic module), at this
+    /// absolute path on the proxy's filesystem; the EnvoyProxy lists it in
+    /// its dynamicModules allow-list and the policy loads it once per worker.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["image", "dynamic_module_url"])]
+    pub dynamic_module: Option<String>,
+    /// In place of --image: the native host, fetched by Envoy from this
+    /// http(s) URL (with --dynamic-module-sha256).
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "image",
+        requires = "dynamic_module_sha256"
+    )]
+    pub dynamic_module_url: Option<String>,
+    /// The SHA-256 (hex) of the .so at --dynamic-module-url, which Envoy checks.
+    #[arg(long, value_name = "HEX", requires = "dynamic_module_url")]
+    pub dynamic_module_sha256: Option<String>,
+    /// With the native host: the proxy's worker count (EnvoyProxy
+    /// concurrency), which the policy's per-worker filters must match.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
     #[command(flatten)]
     pub pin: ImagePin,
     /// The namespace of every resource.
@@ -59,9 +85,59 @@ fn shadow(text: &str) -> Result<(String, Address), String> {
     Ok((id.to_owned(), Address::parse(address)?))
 }
 
+fn module(args: &GatewayArgs) -> Result<Module, Failure> {
+    let pin = &args.pin;
+    let image_flag = pin.image_digest.is_some()
+        || pin.image_layout.is_some()
+        || pin.image_pull_policy.is_some()
+        || pin.image_pull_secret.is_some();
+    if image_flag && (args.dynamic_module.is_some() || args.dynamic_module_url.is_some()) {
+        return Err(Failure::new(
+            "--image-digest, --image-layout, --image-pull-policy and --image-pull-secret are for the wasm module's \
+             image, not for --dynamic-module or --dynamic-module-url",
+        ));
+    }
+    let source = match (
+        &args.dynamic_module,
+        &args.dynamic_module_url,
+        &args.dynamic_module_sha256,
+    ) {
+        (Some(path), _, _) => {
+            if !path.starts_with('/') {
+                return Err(Failure::new(format!(
+                    "--dynamic-module: {path:?} is not an absolute path (Envoy Gateway loads the module from \
+                     the proxy's filesystem by absolute path)"
+                )));
+            }
+            ModuleSource::Local(path.clone())
+        }
+        (None, Some(url), Some(sha256)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Failure::new(format!(
+                    "--dynamic-module-url: {url:?} is not an http(s) URL"
+                )));
+            }
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return Err(Failure::new(format!(
+                    "--dynamic-module-sha256: {sha256:?} is not 64 lower-case hex digits"
+                )));
+            }
+            ModuleSource::Remote {
+                url: url.clone(),
+                sha256: sha256.clone(),
+            }
+        }
+        _ => return Ok(Module::Wasm(image(args)?)),
+    };
+    Ok(Module::DynamicModule(DynamicModule {
+        source,
+        workers: args.concurrency,
+    }))
+}
+
 fn image(args: &GatewayArgs) -> Result<WasmImage, Failure> {
     // Envoy Gateway's image URL has no scheme.
-    let url = args.image.trim_start_matches("oci://");
+    let url = args.image.as_deref().unwrap_or_default().trim_start_matches("oci://");
     let (url, sha256) = match args.pin.pin(&format!("oci://{url}"))? {
         Some((pinned, hex)) => (pinned.trim_start_matches("oci://").to_owned(), Some(hex)),
         None => (url.to_owned(), None),
@@ -95,7 +171,7 @@ pub fn run(args: &GatewayArgs) -> Result<String, Failure> {
         shadows: args.shadows.clone(),
         prefixes: args.prefixes.clone(),
         default_route: args.default_route.clone(),
-        module: Module::Wasm(image(args)?),
+        module: module(args)?,
         header,
     };
     manifests(&plugin, &config, &options).map_err(Failure::new)

@@ -4,12 +4,14 @@
 //!   entry of "routes" and the catch-all, each forwarding to its block's
 //!   `forward.destinations` as weighted `backendRefs`;
 //! - an `EnvoyExtensionPolicy` (gateway.envoyproxy.io/v1alpha1) on that
-//!   route that loads the module from its OCI image, fail-open, with the
-//!   plugin JSON as `config`;
+//!   route that loads the wasm module from its OCI image, fail-open, with the
+//!   plugin JSON as `config`; or the native host (`dynamicModule`, once per
+//!   proxy worker, the same `config`);
 //! - an `EnvoyProxy` whose bootstrap merge adds the stats tag rules, the
-//!   runtime's buffer limit and the shadow clusters (Envoy Gateway makes
+//!   runtime's buffer limit (wasm) and the shadow clusters (Envoy Gateway makes
 //!   clusters only for backendRefs, and names them after the route; the
-//!   filter dispatches copies to a cluster by its destinationId).
+//!   filter dispatches copies to a cluster by its destinationId); for the
+//!   native host, its `dynamicModules` allow-list and `concurrency`.
 //!
 //! Route names: the filter picks a "routes" entry by the Envoy route name,
 //! and Envoy Gateway names a rule's route
@@ -18,7 +20,7 @@
 //! listener). So the `config` keys "routes" by those names, one per
 //! hostname; the metrics' `route` label carries them too.
 
-use crate::envoy::{Address, Bootstrap, Cluster, SHADOW_LIMITS};
+use crate::envoy::{dynamic_module_filter_name, Address, Bootstrap, Cluster, Mirroring, SHADOW_LIMITS};
 use crate::from_config::{default_block, prefix_of, weighted};
 use crate::yaml::{print, Entry, Yaml};
 use vrata_mirror_core::config::PluginConfig;
@@ -63,13 +65,38 @@ pub struct WasmImage {
     pub pull_secret: Option<String>,
 }
 
-/// What the EnvoyExtensionPolicy loads. Hook for the native host: a
-/// `DynamicModule` variant goes here, rendered as the policy's
-/// `dynamicModule` entry and, in [`envoy_proxy`], the `EnvoyProxy`'s
-/// `dynamicModules` allow-list (the module must be listed there).
+/// Where the proxy loads the native host's shared library from (Envoy
+/// Gateway's `DynamicModuleSource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// An absolute path on the proxy's filesystem (the EnvoyProxy's owner
+    /// puts the `.so` there: a custom image, an init container, a volume).
+    Local(String),
+    /// Fetched over HTTP(S) by Envoy and checked against its SHA-256 (hex).
+    Remote { url: String, sha256: String },
+}
+
+/// The native host (crates/native) for Envoy Gateway: the `.so`, and the
+/// proxy's worker count, which the filter's per-worker layout needs
+/// (`EnvoyProxy.spec.concurrency`).
+#[derive(Debug, Clone)]
+pub struct DynamicModule {
+    pub source: ModuleSource,
+    pub workers: u32,
+}
+
+/// The name the native host is registered under in the EnvoyProxy's
+/// `dynamicModules` allow-list, which the policy's entries reference.
+pub const DYNAMIC_MODULE_NAME: &str = "vrata-mirror";
+
+/// What the EnvoyExtensionPolicy loads: the wasm module from its OCI image
+/// (the policy's `wasm`), or the native host (the policy's `dynamicModule`,
+/// once per worker, and in [`envoy_proxy`] the EnvoyProxy's `dynamicModules`
+/// allow-list, which the module must be in, and its `concurrency`).
 #[derive(Debug, Clone)]
 pub enum Module {
     Wasm(WasmImage),
+    DynamicModule(DynamicModule),
 }
 
 /// Everything `vrata-mirror gateway` needs besides the configuration.
@@ -295,31 +322,113 @@ fn extension_policy(config: serde_json::Value, options: &GatewayOptions) -> Yaml
             ]);
             spec.push(entry("wasm", Yaml::Seq(vec![wasm]), &[]));
         }
+        Module::DynamicModule(module) => {
+            let workers = module.workers.max(1);
+            let filters = (0..workers)
+                .map(|index| {
+                    Yaml::Map(vec![
+                        entry("name", Yaml::str(DYNAMIC_MODULE_NAME), &[]),
+                        entry("filterName", Yaml::str(dynamic_module_filter_name(index, workers)), &[]),
+                        entry(
+                            "config",
+                            Yaml::from_json(&config),
+                            if index == 0 {
+                                &["The plugin configuration; \"routes\" keyed by Envoy Gateway's route names."]
+                            } else {
+                                &[]
+                            },
+                        ),
+                    ])
+                })
+                .collect();
+            spec.push(entry(
+                "dynamicModule",
+                Yaml::Seq(filters),
+                &[
+                    "The native host, once per proxy worker (the EnvoyProxy's concurrency):",
+                    "each filter acts on its own worker only, since Envoy's streams of a",
+                    "filter config are not safe across workers. The module is registered in",
+                    "the EnvoyProxy's dynamicModules allow-list below.",
+                ],
+            ));
+        }
     }
     resource("gateway.envoyproxy.io/v1alpha1", "EnvoyExtensionPolicy", options, spec)
 }
 
-/// The EnvoyProxy: its bootstrap merge (stats tags, buffer limit, shadow
-/// clusters). The native host's `dynamicModules` allow-list goes here too.
+/// The EnvoyProxy: its bootstrap merge (for the wasm module: stats tags,
+/// buffer limit; for both: the shadow clusters); for the native host, the
+/// worker count and the `dynamicModules` allow-list.
 pub fn envoy_proxy(options: &GatewayOptions) -> Yaml {
     let mut bootstrap = Bootstrap::new(Address::loopback(0), Address::loopback(0));
     bootstrap.comments = false;
-    bootstrap.async_response_buffer_limit = Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT);
     bootstrap.clusters = options
         .shadows
         .iter()
         .map(|(name, address)| Cluster::shadow(name, address.clone(), SHADOW_LIMITS))
         .collect();
+    let mut spec = Vec::new();
+    let comment: &[&str] = match &options.module {
+        Module::Wasm(_) => {
+            bootstrap.async_response_buffer_limit = Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT);
+            &[
+                "Merged into Envoy Gateway's bootstrap: the stats tag rules that turn the",
+                "filter's metric names into labels, the buffer limit of answers to copies",
+                "(README: \"Memory\"), and a cluster per mirror destination.",
+            ]
+        }
+        Module::DynamicModule(module) => {
+            // The native host's metrics have real labels, and it drops the
+            // answers to copies as they arrive: neither stats tags nor a
+            // buffer limit.
+            bootstrap.mirroring = Mirroring::DynamicModule {
+                module: String::new(),
+                plugin: String::new(),
+                workers: module.workers,
+            };
+            spec.push(entry(
+                "concurrency",
+                Yaml::int(module.workers.max(1)),
+                &["The proxy's workers: the policy has the filter once per worker."],
+            ));
+            let source = match &module.source {
+                ModuleSource::Local(path) => Yaml::map([
+                    ("type", Yaml::str("Local")),
+                    ("local", Yaml::map([("path", Yaml::str(path))])),
+                ]),
+                ModuleSource::Remote { url, sha256 } => Yaml::map([
+                    ("type", Yaml::str("Remote")),
+                    (
+                        "remote",
+                        Yaml::map([("url", Yaml::str(url)), ("sha256", Yaml::str(sha256))]),
+                    ),
+                ]),
+            };
+            spec.push(entry(
+                "dynamicModules",
+                Yaml::Seq(vec![Yaml::Map(vec![
+                    entry("name", Yaml::str(DYNAMIC_MODULE_NAME), &[]),
+                    entry("source", source, &[]),
+                    entry(
+                        "doNotClose",
+                        Yaml::Bool(true),
+                        &["Never dlclose the module: its threads' state outlives a config."],
+                    ),
+                ])]),
+                &[
+                    "The allow-list of the modules EnvoyExtensionPolicies may load: the native",
+                    "host, built for this proxy's Envoy minor (1.40; README: \"Native module\").",
+                ],
+            ));
+            &["Merged into Envoy Gateway's bootstrap: a cluster per mirror destination."]
+        }
+    };
     let patch = print(&bootstrap.merge_patch(), &[]);
-    let spec = vec![entry(
+    spec.push(entry(
         "bootstrap",
         Yaml::map([("type", Yaml::str("Merge")), ("value", Yaml::Block(patch))]),
-        &[
-            "Merged into Envoy Gateway's bootstrap: the stats tag rules that turn the",
-            "filter's metric names into labels, the buffer limit of answers to copies",
-            "(README: \"Memory\"), and a cluster per mirror destination.",
-        ],
-    )];
+        comment,
+    ));
     resource("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy", options, spec)
 }
 

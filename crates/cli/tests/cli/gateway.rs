@@ -114,6 +114,21 @@ fn extension_policy() -> Schema {
         ("failOpen", Bool, false),
         ("env", Object(vec![("hostKeys", List(Box::new(String)), false)]), false),
     ]);
+    // api/v1alpha1/dynamic_module_types.go: DynamicModule.
+    let dynamic_module = Object(vec![
+        (
+            "name",
+            StringWith(module_name, "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"),
+            true,
+        ),
+        (
+            "filterName",
+            StringWith(|s| s.len() <= 253, "at most 253 characters"),
+            false,
+        ),
+        ("config", Any, false),
+        ("terminalFilter", Bool, false),
+    ]);
     let mut target = object_ref(false);
     target.push(("sectionName", StringWith(dns_subdomain, "a DNS subdomain"), false));
     Object(vec![
@@ -125,10 +140,21 @@ fn extension_policy() -> Schema {
             Object(vec![
                 ("targetRefs", List(Box::new(Object(target))), false),
                 ("wasm", List(Box::new(wasm)), false),
+                ("dynamicModule", List(Box::new(dynamic_module)), false),
             ]),
             true,
         ),
     ])
+}
+
+/// `^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`, at most 253 characters: a dynamic
+/// module's name in Envoy Gateway's allow-list and in a policy.
+fn module_name(s: &str) -> bool {
+    let inner_ok = s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    s.len() <= 253 && inner_ok && edge(s.as_bytes().first()) && edge(s.as_bytes().last())
 }
 
 fn envoy_proxy() -> Schema {
@@ -136,11 +162,61 @@ fn envoy_proxy() -> Schema {
         ("type", Enum(&["Merge", "Replace", "JSONPatch"]), false),
         ("value", String, false),
     ]);
+    // api/v1alpha1/dynamic_module_types.go: DynamicModuleEntry, DynamicModuleSource.
+    let source = Object(vec![
+        ("type", Enum(&["Local", "Remote"]), false),
+        (
+            "local",
+            Object(vec![(
+                "path",
+                StringWith(|s| s.starts_with('/'), "an absolute path"),
+                true,
+            )]),
+            false,
+        ),
+        (
+            "remote",
+            Object(vec![
+                (
+                    "url",
+                    StringWith(|s| s.starts_with("http://") || s.starts_with("https://"), "^https?://"),
+                    true,
+                ),
+                (
+                    "sha256",
+                    StringWith(
+                        |s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                        "^[a-f0-9]{64}$",
+                    ),
+                    true,
+                ),
+            ]),
+            false,
+        ),
+    ]);
+    let module = Object(vec![
+        (
+            "name",
+            StringWith(module_name, "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"),
+            true,
+        ),
+        ("source", source, true),
+        ("doNotClose", Bool, false),
+        ("loadGlobally", Bool, false),
+    ]);
     Object(vec![
         ("apiVersion", Enum(&["gateway.envoyproxy.io/v1alpha1"]), true),
         ("kind", Enum(&["EnvoyProxy"]), true),
         ("metadata", metadata(), true),
-        ("spec", Object(vec![("bootstrap", bootstrap, false)]), true),
+        (
+            "spec",
+            Object(vec![
+                ("bootstrap", bootstrap, false),
+                ("concurrency", Int(0, i64::from(i32::MAX)), false),
+                ("dynamicModules", List(Box::new(module)), false),
+            ]),
+            true,
+        ),
     ])
 }
 
@@ -160,17 +236,15 @@ const CONFIG: &str = r#"{
 const DIGEST: &str = "sha256:ccbe1e338cb58b1651624f74666724fdce9b90eb1ea90768bb06c6a3eb060181";
 
 fn gateway(config: &str, extra: &[&str]) -> (bool, std::string::String, std::string::String) {
+    gateway_with(&["--image", "oci://ghcr.io/example/vrata-mirror:0.1.0"], config, extra)
+}
+
+/// `vrata-mirror gateway` with `module` (the module's flags) and `extra`.
+fn gateway_with(module: &[&str], config: &str, extra: &[&str]) -> (bool, std::string::String, std::string::String) {
     let file = TempFile::new("plugin.json", config.as_bytes());
-    let mut args = vec![
-        "gateway",
-        file.path(),
-        "--image",
-        "oci://ghcr.io/example/vrata-mirror:0.1.0",
-        "--namespace",
-        "shop",
-        "--gateway",
-        "infra/eg",
-    ];
+    let mut args = vec!["gateway", file.path()];
+    args.extend_from_slice(module);
+    args.extend(["--namespace", "shop", "--gateway", "infra/eg"]);
     args.extend_from_slice(extra);
     let output = vrata_mirror(&args);
     let (stdout, stderr) = texts(&output);
@@ -365,4 +439,158 @@ fn the_schema_check_refuses_unknown_fields_and_bad_values() {
         broken.pointer_mut(parent).unwrap()[key] = bad;
         assert!(check(&broken, &schema, "doc").is_err(), "{path}");
     }
+}
+
+const NATIVE_SO: &str = "/usr/lib/envoy/modules/libvrata_mirror_native.so";
+
+/// Everything of FULL but the image's flags.
+fn full_without_image() -> Vec<&'static str> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    while i < FULL.len() {
+        if FULL[i].starts_with("--image") {
+            i += 2;
+            continue;
+        }
+        args.push(FULL[i]);
+        i += 1;
+    }
+    args
+}
+
+/// `--dynamic-module PATH --concurrency 2`: the policy's `dynamicModule` holds
+/// the native host once per worker (filter names `vrata-mirror/worker-<i>-of-2`,
+/// the module's per-worker layout), each with the same config; the EnvoyProxy
+/// registers the module in its `dynamicModules` allow-list under the name the
+/// entries reference, sets `concurrency` to 2, and its bootstrap merge has
+/// the clusters but neither stats tags (real labels) nor a buffer limit.
+#[test]
+fn with_the_native_host_the_policy_loads_the_module_once_per_worker_from_the_allow_list() {
+    let mut extra = full_without_image();
+    extra.extend(["--concurrency", "2"]);
+    let (ok, yaml, stderr) = gateway_with(&["--dynamic-module", NATIVE_SO], CONFIG, &extra);
+    assert!(ok, "{stderr}");
+    let docs = documents(&yaml);
+    assert_eq!(docs.len(), 3, "{yaml}");
+    check(&docs[0], &http_route(), "HTTPRoute").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    check(&docs[1], &extension_policy(), "EnvoyExtensionPolicy").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    check(&docs[2], &envoy_proxy(), "EnvoyProxy").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+
+    let policy = &docs[1]["spec"];
+    assert!(policy.get("wasm").is_none(), "{yaml}");
+    let filters = policy["dynamicModule"].as_array().unwrap();
+    let names: Vec<(&str, &str)> = filters
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["filterName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("vrata-mirror", "vrata-mirror/worker-0-of-2"),
+            ("vrata-mirror", "vrata-mirror/worker-1-of-2")
+        ]
+    );
+    // The filter names are the native host's own layout.
+    for (i, (_, filter_name)) in names.iter().enumerate() {
+        assert_eq!(
+            *filter_name,
+            vrata_mirror_render::envoy::dynamic_module_filter_name(u32::try_from(i).unwrap(), 2)
+        );
+    }
+    // Each the wasm policy's config: "routes" keyed by Envoy Gateway's route names.
+    let (ok, wasm_yaml, stderr) = gateway(CONFIG, FULL);
+    assert!(ok, "{stderr}");
+    let wasm_config = &documents(&wasm_yaml)[1]["spec"]["wasm"][0]["config"];
+    for filter in filters {
+        assert_eq!(filter["config"], *wasm_config);
+        vrata_mirror_core::config::parse(filter["config"].to_string().as_bytes()).unwrap();
+    }
+
+    let proxy = &docs[2]["spec"];
+    assert_eq!(proxy["concurrency"], 2);
+    assert_eq!(
+        proxy["dynamicModules"],
+        json!([{"name": "vrata-mirror", "source": {"type": "Local", "local": {"path": NATIVE_SO}}, "doNotClose": true}])
+    );
+    let patch = documents(proxy["bootstrap"]["value"].as_str().unwrap()).remove(0);
+    let keys: Vec<&str> = patch
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(std::string::String::as_str)
+        .collect();
+    assert_eq!(keys, ["static_resources"], "{patch}");
+    let clusters: Vec<&str> = patch["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(clusters, ["api-canary", "search-shadow"]);
+
+    // Fetched over HTTPS, checked against its digest.
+    let sha = "ab".repeat(32);
+    let url = "https://modules.example.com/libvrata_mirror_native.so";
+    let (ok, yaml, stderr) = gateway_with(
+        &["--dynamic-module-url", url, "--dynamic-module-sha256", &sha],
+        CONFIG,
+        &full_without_image(),
+    );
+    assert!(ok, "{stderr}");
+    let docs = documents(&yaml);
+    check(&docs[2], &envoy_proxy(), "EnvoyProxy").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(
+        docs[2]["spec"]["dynamicModules"][0]["source"],
+        json!({"type": "Remote", "remote": {"url": url, "sha256": sha}})
+    );
+    // The default worker count: 2, on both sides.
+    assert_eq!(docs[2]["spec"]["concurrency"], 2);
+    assert_eq!(docs[1]["spec"]["dynamicModule"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_native_hosts_flags_are_refused_with_one_line_naming_what_is_wrong() {
+    let extra = full_without_image();
+    for (module, error) in [
+        (
+            &["--dynamic-module", "libvrata_mirror_native.so"][..],
+            "is not an absolute path",
+        ),
+        (
+            &[
+                "--dynamic-module-url",
+                "ftp://x/y.so",
+                "--dynamic-module-sha256",
+                &"ab".repeat(32),
+            ][..],
+            "is not an http(s) URL",
+        ),
+        (
+            &[
+                "--dynamic-module-url",
+                "https://x/y.so",
+                "--dynamic-module-sha256",
+                "ABC",
+            ][..],
+            "is not 64 lower-case hex digits",
+        ),
+        (
+            &["--dynamic-module", NATIVE_SO, "--image-digest", DIGEST][..],
+            "are for the wasm module's image",
+        ),
+    ] {
+        let (ok, stdout, stderr) = gateway_with(module, CONFIG, &extra);
+        assert!(!ok && stdout.is_empty(), "{module:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(error), "{module:?}: {stderr}");
+    }
+    // --image and --dynamic-module together, or neither: usage errors.
+    let (ok, _, stderr) = gateway_with(
+        &["--image", "ghcr.io/x/y:1", "--dynamic-module", NATIVE_SO],
+        CONFIG,
+        &extra,
+    );
+    assert!(!ok && stderr.contains("cannot be used with"), "{stderr}");
+    let (ok, _, stderr) = gateway_with(&[], CONFIG, &extra);
+    assert!(!ok && stderr.contains("--image"), "{stderr}");
 }
