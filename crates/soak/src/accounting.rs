@@ -13,7 +13,8 @@
 //!   sample and those in the 30 % one (both computed with the filter's own
 //!   draw); route `extra`'s keys are in neither, so it copies only while its
 //!   route entry (to the witness) is in force.
-//! - *sent*: `vrata_mirror_requests_total`; *skipped*: `vrata_mirror_skipped_total`.
+//! - *sent*: `vrata_mirror_requests_total`; *skipped*: `vrata_mirror_skipped_total`
+//!   (the native host's `envoy_vrata_mirror_*` are read under these names).
 //! - *answered* classes: the shadow sent an answer's head (1xx-5xx, gRPC
 //!   statuses, and `too_large_or_reset`: the big answer began and Envoy cut
 //!   it off); *failed* classes: `timeout`, `reset`, `connect_failure`.
@@ -23,7 +24,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use vrata_mirror_core::compare::CompareResult;
-use vrata_mirror_core::telemetry::names::{COMPARE_TOTAL, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use vrata_mirror_core::telemetry::names::{
+    from_prometheus, COMPARE_TOTAL, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+};
 use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
 /// One Prometheus text scrape, parsed.
@@ -49,7 +52,8 @@ impl Metrics {
                         Some((k.to_owned(), v.trim_matches('"').to_owned()))
                     })
                     .collect();
-                Some((name.to_owned(), labels, value))
+                // Either host's names: the native host's `envoy_vrata_mirror_*` read as the wasm host's.
+                Some((from_prometheus(name).into_owned(), labels, value))
             })
             .collect();
         Metrics { series }

@@ -35,7 +35,7 @@ pub struct RunRecord {
     pub lds_rejected: u64,
     pub lds_succeeded: u64,
     /// Envoy's `/stats?filter=wasm`.
-    pub wasm_stats: String,
+    pub host_stats: String,
     /// Envoy's whole log.
     pub log: String,
     pub resets: Resets,
@@ -58,7 +58,7 @@ pub fn all(record: &RunRecord) -> Vec<Check> {
         pushes,
         lds_rejected: rejected,
         lds_succeeded: succeeded,
-        wasm_stats,
+        host_stats,
         log,
         resets,
         memory,
@@ -119,7 +119,7 @@ pub fn all(record: &RunRecord) -> Vec<Check> {
     });
 
     // Health: wasm stats and the log.
-    let bad_stats: Vec<&str> = wasm_stats
+    let bad_stats: Vec<&str> = host_stats
         .lines()
         .filter(|l| !l.contains("wasmcustom."))
         .filter(|l| {
@@ -134,7 +134,7 @@ pub fn all(record: &RunRecord) -> Vec<Check> {
     let bad_log = health.unexpected;
     let config_errors = health.refusals;
     checks.push(Check {
-        name: "no wasm VM failure, reload or panic (stats and log)".into(),
+        name: "no wasm VM failure, reload or panic, or native host panic (stats and log)".into(),
         ok: bad_stats.is_empty() && bad_log.is_empty(),
         detail: format!(
             "stats {bad_stats:?}; log lines {:?} ({config_errors} lines about refused configurations, all while an invalid push was rejected)",

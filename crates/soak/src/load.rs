@@ -55,6 +55,8 @@ impl ClientStats {
 }
 
 pub struct Shared {
+    /// The filter's host: what a push renders.
+    pub host: crate::topology::Host,
     pub started: Instant,
     pub stop: AtomicBool,
     pub seq: AtomicU64,

@@ -48,17 +48,15 @@ use resets::Resets;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use topology::{bootstrap, Upstreams};
+use topology::{bootstrap, Host, Upstreams, WORKERS};
 use vrata_mirror_testkit::envoy::{envoy_version, Envoy};
 use vrata_mirror_testkit::grpc::{self, GrpcServer};
 use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
-/// Envoy's workers.
-const WORKERS: u32 = 2;
-
 fn main() {
     let mut seconds: u64 = 120;
+    let mut host = Host::Wasm;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -68,8 +66,15 @@ fn main() {
                     .and_then(|s| s.parse().ok())
                     .expect("--seconds takes a number")
             }
+            "--host" => {
+                host = args
+                    .next()
+                    .as_deref()
+                    .and_then(Host::parse)
+                    .expect("--host takes wasm or native")
+            }
             "-h" | "--help" => {
-                println!("vrata-mirror-soak [--seconds N]   (default 120; see make soak)");
+                println!("vrata-mirror-soak [--seconds N] [--host wasm|native]   (default 120, wasm; see make soak)");
                 return;
             }
             other => panic!("unknown argument {other}; try --help"),
@@ -80,7 +85,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let passed = runtime.block_on(run(Duration::from_secs(seconds)));
+    let passed = runtime.block_on(run(Duration::from_secs(seconds), host));
     // Leave the runtime's stuck tasks (a stuck shadow's handlers) behind.
     runtime.shutdown_timeout(Duration::from_secs(1));
     if !passed {
@@ -88,7 +93,7 @@ fn main() {
     }
 }
 
-async fn run(duration: Duration) -> bool {
+async fn run(duration: Duration, host: Host) -> bool {
     let up = Arc::new(Upstreams {
         primary: Upstream::start_counting("primary", Behaviour::Answer).await,
         primary_grpc: GrpcServer::start("primary", grpc::always_ok).await,
@@ -101,7 +106,7 @@ async fn run(duration: Duration) -> bool {
             Upstream::start(plan::WITNESSES[1], Behaviour::GrpcStatus(0)).await,
         ],
     });
-    let initial = bootstrap(&up, &plan::plugin_json(0));
+    let initial = bootstrap(&up, &plan::plugin_json(0), host);
     let lds = LdsConfig::new(&initial, "soak");
     lds.publish(&initial);
     let yaml = lds.bootstrap.clone();
@@ -116,15 +121,17 @@ async fn run(duration: Duration) -> bool {
     .expect("envoy start");
     let envoy = Arc::new(envoy);
     println!(
-        "== soak: {} s, Envoy {} with {WORKERS} workers, vrata_mirror_compare.wasm, listener over LDS; \
+        "== soak: {} s, Envoy {} with {WORKERS} workers, {}, listener over LDS; \
          {RATE} requests/s from {CLIENTS} clients; shadow phases of {:?}, a push every {:?}",
         duration.as_secs(),
         envoy_version(),
+        host.module(),
         plan::PHASE,
         plan::PUSH_EVERY
     );
 
     let shared = Arc::new(Shared {
+        host,
         started: Instant::now(),
         stop: AtomicBool::new(false),
         seq: AtomicU64::new(0),
@@ -234,7 +241,7 @@ async fn run(duration: Duration) -> bool {
         .collect();
     let lds_rejected = admin::stat(envoy.admin, "listener_manager.lds.update_rejected").await;
     let lds_succeeded = admin::stat(envoy.admin, "listener_manager.lds.update_success").await;
-    let wasm_stats = admin::get(envoy.admin, "/stats?filter=wasm").await;
+    let host_stats = admin::get(envoy.admin, host.health_stats()).await;
     let log = envoy.log();
     resets.scrape(
         shared.started.elapsed(),
@@ -251,7 +258,7 @@ async fn run(duration: Duration) -> bool {
         pushes: push_results,
         lds_rejected,
         lds_succeeded,
-        wasm_stats,
+        host_stats,
         log,
         resets,
         memory,

@@ -94,7 +94,7 @@ pub async fn push_config(shared: &Shared, up: &Upstreams, lds: &LdsConfig, index
     let rejected_before = stat(admin_addr, "listener_manager.lds.update_rejected").await;
     let log_before = shared.envoy.log().len();
     let started = Instant::now();
-    lds.publish(&bootstrap(up, &push.json));
+    lds.publish(&bootstrap(up, &push.json, shared.host));
     let mut result = PushResult {
         index,
         valid: push.valid,

@@ -17,11 +17,14 @@ impl Resets {
     pub fn scrape(&mut self, t: Duration, prometheus: &str) {
         let now: BTreeMap<String, f64> = prometheus
             .lines()
-            .filter(|l| l.starts_with("vrata_mirror_") && l.contains("_total{"))
             .filter_map(|l| {
                 let (series, value) = l.rsplit_once(' ')?;
-                Some((series.to_owned(), value.trim().parse().ok()?))
+                // Either host's names, as the wasm host's.
+                let (name, labels) = series.split_once('{')?;
+                let name = vrata_mirror_core::telemetry::names::from_prometheus(name);
+                Some((format!("{name}{{{labels}"), value.trim().parse().ok()?))
             })
+            .filter(|(series, _)| series.starts_with("vrata_mirror_") && series.contains("_total{"))
             .collect();
         for (series, old) in &self.last {
             let new = now.get(series).copied().unwrap_or(0.0);

@@ -16,7 +16,7 @@ pub fn print(record: &RunRecord) {
         clients: stats,
         memory,
         pushes,
-        wasm_stats,
+        host_stats,
         ..
     } = record;
     let warm_up = record.warm_up;
@@ -163,7 +163,7 @@ pub fn print(record: &RunRecord) {
         ));
     }
     println!("{}", per_minute.join(", "));
-    println!("\nwasm stats at the end:\n{}", wasm_stats.trim_end());
+    println!("\nthe host's health stats at the end:\n{}", host_stats.trim_end());
 }
 
 /// Prints each check and the verdict; whether every check passed.
