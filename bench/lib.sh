@@ -128,8 +128,8 @@ start_nginx_upstreams() {
 vrata_mirror=${VRATA_MIRROR_CLI:-target/cli/vrata-mirror}
 [ -x "$vrata_mirror" ] || die "$vrata_mirror is missing: run 'make build' (make bench does)"
 
-# A case's mirroring (the filter, Envoy's native request_mirror_policies, or
-# none) and percentage.
+# A case's mirroring (the filter, Envoy's native request_mirror_policies, the
+# filter's native host `dyn`: the dynamic module, or none) and percentage.
 case_mirroring() {  # case
   case $1 in
     none) echo "none 0" ;;
@@ -139,6 +139,8 @@ case_mirroring() {  # case
     wasm10) echo "wasm 10" ;;
     wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare | floor100) echo "wasm 100" ;;
     floor0) echo "wasm 0" ;;
+    dyn0) echo "dyn 0" ;;
+    dyn100 | dyndead) echo "dyn 100" ;;
     *) die "unknown case '$1'" ;;
   esac
 }
@@ -210,7 +212,12 @@ start_envoy() {  # case primary-port shadow-port log-name module
   # circuit breakers and outlier detection, the stats_tags, the runtime.
   printf '{"forward": {"destinations": [{"destinationId": "primary", "weight": 100}], "mirror": {"destinationId": "shadow", "percentage": %s%s}}}\n' \
     "$percentage" "$(case_mirror_extra "$1")" >"$plugin"
-  "$vrata_mirror" envoy "$plugin" --mirroring "$mode" --wasm "$5" \
+  local module_flags=(--mirroring "$mode" --wasm "$5")
+  if [ "$mode" = dyn ]; then
+    # The native host (crates/native): the filter once per worker.
+    module_flags=(--dynamic-module "${native_module:?native_module is not set}" --concurrency "${envoy_workers:-1}")
+  fi
+  "$vrata_mirror" envoy "$plugin" "${module_flags[@]}" \
     --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" \
     --cluster "primary=127.0.0.1:$2" --cluster "shadow=127.0.0.1:$3" \
     --route api=/api --node vrata-mirror-bench >"$config" || die "vrata-mirror envoy failed for case $1"

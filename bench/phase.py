@@ -24,7 +24,8 @@ import urllib.parse
 import urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
-PROM_LINE = re.compile(r'^(vrata_mirror_\w+?)(?:\{(.*)\})?\s+(\S+)$')
+# The native host's series are envoy_vrata_mirror_*: read as the wasm host's names.
+PROM_LINE = re.compile(r'^(?:envoy_)?(vrata_mirror_\w+?)(?:\{(.*)\})?\s+(\S+)$')
 
 
 def http_get(url, timeout=5.0):

@@ -17,14 +17,15 @@ import subprocess
 import sys
 
 CASE_ORDER = ["none", "native100", "native10", "floor0", "wasm0", "wasm10", "floor100", "wasm100", "wasmrate",
-              "nativedead", "wasmdead", "nativeslow", "wasmslow"]
+              "nativedead", "wasmdead", "nativeslow", "wasmslow", "dyn0", "dyn100", "dyndead"]
 SHAPE_NAMES = {"get": "GET", "post": "POST 16 KiB"}
 # The case each one is compared with in the "vs native" column.
 NATIVE_OF = {"wasm100": "native100", "wasm10": "native10", "wasmdead": "nativedead",
-             "wasmslow": "nativeslow", "wasm0": "none"}
+             "wasmslow": "nativeslow", "wasm0": "none",
+             "dyn100": "native100", "dyndead": "nativedead", "dyn0": "none"}
 # Wasm cases whose shadow is healthy: the mirror counter must equal what the
 # shadow answered, in every round.
-HEALTHY_WASM = ("wasm0", "wasm10", "wasm100", "wasmrate")
+HEALTHY_WASM = ("wasm0", "wasm10", "wasm100", "wasmrate", "dyn0", "dyn100")
 # "Shadow count": requests Envoy actually sent to the shadow over a
 # connection, i.e. that the shadow received. Not upstream_rq_completed: that
 # one also counts Envoy's local replies (503 for a refused connection or a full
@@ -68,7 +69,8 @@ class Group:
 
     @property
     def is_wasm(self):
-        return self.case.startswith("wasm")
+        """The filter's cases, either host (wasm*, and dyn*: the dynamic module)."""
+        return self.case.startswith(("wasm", "dyn"))
 
     def rss_growth(self):
         return median([growth(r) for r in self.rows])
@@ -270,6 +272,44 @@ def floors_section(groups):
     ] + rows + [""]
 
 
+def dyn_section(groups):
+    """The native host (the dynamic module, issue 21) against Envoy's own
+    mirror, paired per round: dyn100 ÷ native100 (the target: ≥ 1.0 × its
+    req/s at no more than its CPU per request), wasm100 ÷ native100 of the
+    same rounds for context, dyn0 ÷ none and dyndead ÷ nativedead."""
+    def ratios(case, base, shape):
+        pairs = paired(groups, case, base, shape)
+        if not pairs:
+            return None
+        return (median([a["rps"] / b["rps"] for a, b in pairs if b["rps"]]),
+                median([a["envoy_cpu_us_per_req"] / b["envoy_cpu_us_per_req"]
+                        for a, b in pairs if b["envoy_cpu_us_per_req"]]),
+                [a["rps"] / b["rps"] for a, b in pairs if b["rps"]],
+                len(pairs))
+    rows = []
+    for shape in ("get", "post"):
+        for case, base in (("dyn100", "native100"), ("wasm100", "native100"), ("dyn0", "none"),
+                           ("dyndead", "nativedead")):
+            r = ratios(case, base, shape)
+            if not r:
+                continue
+            rows.append("| " + " | ".join([
+                SHAPE_NAMES[shape], f"{case} ÷ {base}", fmt(r[0], 2), fmt(r[1], 2),
+                ", ".join(f"{x:.2f}" for x in r[2]), str(r[3])]) + " |")
+    if not rows:
+        return []
+    return [
+        "## The native host (paired ratios)",
+        "",
+        "`dyn*` run the filter as an Envoy dynamic module (`libvrata_mirror_native.so`, the "
+        "same worker core as the wasm module). Each figure is the median over rounds of one "
+        "run against the other run of the same round and shape.",
+        "",
+        "| shape | pair | req/s ratio | Envoy CPU/req ratio | req/s ratio per round | pairs |",
+        "|---|---|--:|--:|---|--:|",
+    ] + rows + [""]
+
+
 def find(groups, case, shape):
     return next((g for g in groups if g.case == case and g.shape == shape), None)
 
@@ -321,6 +361,16 @@ def targets(groups, module_size, mem):
                  + ")")
         else:
             line(None, f"{name}: RSS growth over the wasmslow phase")
+    for shape in ("get", "post"):
+        name = SHAPE_NAMES[shape]
+        rps_at_least(shape, "dyn100", "native100", 1.0)
+        d100, n100 = find(groups, "dyn100", shape), find(groups, "native100", shape)
+        if d100 and n100:
+            a, b = d100.med("envoy_cpu_us_per_req"), n100.med("envoy_cpu_us_per_req")
+            line(a <= b, f"{name}: dyn100 Envoy CPU/req ≤ native100's: {fmt(a, 1)} µs vs {fmt(b, 1)} µs "
+                 f"(difference {a - b:+.1f} µs)")
+        else:
+            line(None, f"{name}: dyn100 vs native100 (CPU/req)")
     for shape in ("get", "post"):
         name = SHAPE_NAMES[shape]
         full = floor_figures(groups, "wasm100", "floor100", shape)
@@ -439,7 +489,7 @@ def checks(groups):
                     out.append(f"- {name} round {r['round']}: {sent} copies sent but {ended} "
                                "ended (responses_total) within the phase plus 2 s (calls still "
                                "in flight, or counted at the phase boundary).")
-        if g.case in ("wasmdead", "wasmslow"):
+        if g.case in ("wasmdead", "wasmslow", "dyndead"):
             skipped = g.stats_with_prefix("vrata_mirror_skipped_total.")
             responses = g.stats_with_prefix("vrata_mirror_responses_total.")
             out.append(f"- {name}: copies the filter sent, per run: {fmt(g.stat(MIRROR_COUNTER))} "
@@ -524,6 +574,7 @@ def main():
     out += checks(groups)
     out += ["## Module", "", f"`vrata_mirror.wasm`: {module_size} bytes ({module_size / 1024:.1f} KiB)", ""]
     out += floors_section(groups)
+    out += dyn_section(groups)
     out += targets(groups, module_size, mem)
     out += memory_section(mem)
     found = errors(rows, groups)

@@ -23,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench=bench
 
-ALL_CASES=none,native100,native10,floor0,wasm0,wasm10,floor100,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow
+ALL_CASES=none,native100,native10,floor0,wasm0,wasm10,floor100,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow,dyn0,dyn100,dyndead
 case_seconds=${BENCH_SECONDS:-8}
 warmup=${BENCH_WARMUP:-2}
 rounds=${BENCH_ROUNDS:-3}
@@ -38,6 +38,8 @@ results_name=${BENCH_RESULTS:-latest}
 envoy_cpu=0    # Envoy's one worker (and its main thread) on this core
 client_cpu=1   # wrk, nginx, the stuck shadow and the upload sink on this one
 wasm_built=target/wasm32-wasip1/release/vrata_mirror.wasm
+# The native host (the dynamic module; cases dyn0, dyn100, dyndead).
+native_built=target/native/libvrata_mirror_native.so
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -66,6 +68,7 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 envoy=$(./scripts/ensure-envoy.sh)
 [ -f "$wasm_built" ] || die "$wasm_built is missing: run 'make build' (make bench does)"
+[ -f "$native_built" ] || die "$native_built is missing: run 'make build' (make bench does)"
 
 # --- scratch dir, processes, cleanup -------------------------------------------
 bench_start bench
@@ -75,6 +78,8 @@ results=$tmp/results.jsonl
 # The module as it is now: other builds may replace the file during the run.
 wasm=$tmp/vrata_mirror.wasm
 cp "$wasm_built" "$wasm"
+native_module=$tmp/libvrata_mirror_native.so
+cp "$native_built" "$native_module"
 build_floors "$tmp"
 
 read -r listen admin primary shadow shadow_status stuck sink dead < <(free_ports 8)
