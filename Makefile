@@ -1,5 +1,6 @@
 # vrata-mirror. The two commands a new machine needs:
 #   make run    a local Envoy with the filter, mirroring real requests
+#               (make run NATIVE=1: with the native host, the dynamic module)
 #   make test   every test: native unit tests, the wasm host harness, and
 #               end-to-end tests through the real Envoy 1.40
 SHELL := /bin/bash
@@ -11,12 +12,12 @@ WASM_COMPARE := target/wasm32-wasip1/release/vrata_mirror_compare.wasm
 CLI ?= target/cli/vrata-mirror
 # The native host (crates/native, issue 21): the filter as an Envoy 1.40
 # dynamic module, built for the host triple with the `native` profile.
-NATIVE := target/native/libvrata_mirror_native.so
+NATIVE_MODULE := target/native/libvrata_mirror_native.so
 export VRATA_WASM := $(CURDIR)/$(WASM)
 export VRATA_WASM_COMPARE := $(CURDIR)/$(WASM_COMPARE)
-export VRATA_NATIVE := $(CURDIR)/$(NATIVE)
+export VRATA_NATIVE := $(CURDIR)/$(NATIVE_MODULE)
 
-.PHONY: build envoy e2e-deps observability-deps registry-deps image generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions soak
+.PHONY: build envoy e2e-deps observability-deps native-deps registry-deps image generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions soak
 
 # Callbacks the filter does nothing in (a stream's end is handled when its
 # context is deleted). The SDK exports every callback and Envoy calls each
@@ -39,7 +40,7 @@ build:
 	@echo "module: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 	@echo "module: $(WASM_COMPARE) ($$(stat -c %s $(WASM_COMPARE)) bytes)"
 	cargo build -p vrata-mirror-native --profile native
-	@echo "native module: $(NATIVE) ($$(stat -c %s $(NATIVE)) bytes)"
+	@echo "native module: $(NATIVE_MODULE) ($$(stat -c %s $(NATIVE_MODULE)) bytes)"
 	cargo build -p vrata-mirror-cli --profile cli
 	@echo "command: $(CLI) (try: $(CLI) --help)"
 
@@ -56,6 +57,11 @@ e2e-deps: envoy
 # Prometheus scraping a real Envoy (crates/cli/tests/cli/observability.rs).
 observability-deps:
 	@./scripts/ensure-prometheus.sh >/dev/null
+
+# The Envoy 1.39.3 (.venv-envoy-1.39.3/) that crates/native/tests/versions.rs
+# runs the native host in: what the previous minor does with the module.
+native-deps:
+	@./scripts/ensure-envoy.sh 1.39.3 >/dev/null
 
 # Debian's docker-registry and skopeo, and PyPI's oras (into .venv-oras/),
 # for the tests of the OCI images (crates/cli/tests/cli/registry.rs): a real
@@ -92,7 +98,7 @@ generated: build
 # without them they fail and say how to get them. Three layers, one test
 # binary each (plus crates/core's unit tests): `make unit`, `make harness`,
 # `make e2e` run one.
-test: build image e2e-deps observability-deps registry-deps lint
+test: build image e2e-deps observability-deps registry-deps native-deps lint
 	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test --workspace -- --test-threads=2
 
 # The core's unit and property tests: native, no module, no Envoy.
@@ -127,12 +133,15 @@ print-envoy-versions:
 # their failures every 5 s and a new plugin configuration is pushed every
 # 15 s (one in four invalid); prints a summary and fails on any client
 # difference, unaccounted copy, RSS growth over its bound, slow or wrongly
-# accepted push, or wasm VM failure. Not part of `make test`. CI runs 60 s.
+# accepted push, or wasm VM failure. Not part of `make test`. CI runs 60 s of
+# each host. SOAK_HOST=native: the same with the native host (the dynamic
+# module, once per worker) in place of the comparison module.
 SOAK_SECONDS ?= 120
+SOAK_HOST ?= wasm
 
 soak: build envoy
 	cargo build -p vrata-mirror-soak --profile cli
-	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) target/cli/vrata-mirror-soak --seconds $(SOAK_SECONDS)
+	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) target/cli/vrata-mirror-soak --seconds $(SOAK_SECONDS) --host $(SOAK_HOST)
 
 lint:
 	cargo fmt --all --check
@@ -140,8 +149,11 @@ lint:
 	cargo clippy --target wasm32-wasip1 --release --features compare -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# `make run NATIVE=1`: the same with the native host (the dynamic module).
+NATIVE ?= 0
+
 run: build envoy
-	@./scripts/run.sh
+	@NATIVE=$(NATIVE) ./scripts/run.sh
 
 bench: build envoy
 	@./bench/run.sh

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: a local Envoy 1.40 with the filter (envoy/envoy.yaml), a primary
 # upstream and a shadow that prints what it receives. Ctrl-C stops them all.
+# `make run NATIVE=1` (NATIVE=1 here): the same with the native host, the
+# dynamic module target/native/libvrata_mirror_native.so, in the bootstrap
+# `vrata-mirror envoy --dynamic-module` renders from envoy/plugin.json into
+# .run/envoy-native.yaml (2 workers: the filter once per worker).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +22,27 @@ for port in 10000 9901 8081 8082; do
   fi
 done
 
+workers=2
+if [ "${NATIVE:-0}" = 1 ]; then
+  config=$logs/envoy-native.yaml
+  module=target/native/libvrata_mirror_native.so
+  target/cli/vrata-mirror envoy envoy/plugin.json --dynamic-module "$module" \
+    --concurrency "$workers" --listen 127.0.0.1:10000 --admin 127.0.0.1:9901 \
+    --cluster primary=127.0.0.1:8081 --cluster shadow=127.0.0.1:8082 \
+    --comment "make run NATIVE=1: the native host, rendered by scripts/run.sh from envoy/plugin.json" >"$config"
+  host="the native host ($module)"
+  components=dynamic_modules:info
+  metric='envoy_vrata_mirror_requests_total{route="api",destination="shadow"} 1'
+  metric_note='  (the native host'"'"'s names; envoy/observability/prometheus-scrape.yaml has the
+  Prometheus rule that gives them the wasm names the dashboard and alerts use)'
+else
+  config=envoy/envoy.yaml
+  host="the wasm filter"
+  components=wasm:info
+  metric='vrata_mirror_requests_total{route="api",destination="shadow"} 1'
+  metric_note=
+fi
+
 pids=()
 stop() {
   local status=$?
@@ -34,8 +59,8 @@ trap stop INT TERM EXIT
 pids+=($!)
 "$upstream" shadow 8082 --log >"$logs/shadow.log" 2>&1 &
 pids+=($!)
-"$envoy" -c envoy/envoy.yaml --disable-hot-restart --concurrency 2 \
-  -l warning --component-log-level wasm:info >"$logs/envoy.log" 2>&1 &
+"$envoy" -c "$config" --disable-hot-restart --concurrency "$workers" \
+  -l warning --component-log-level "$components" >"$logs/envoy.log" 2>&1 &
 pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -51,7 +76,7 @@ done
 cat <<MSG
 
 vrata-mirror is running: Envoy on http://127.0.0.1:10000 mirrors every request
-to the shadow (config: envoy/envoy.yaml).
+to the shadow with $host (config: $config).
 
   Send a request:
     curl -s 'http://127.0.0.1:10000/api/hello?x=1' -H 'authorization: secret' -d 'a body'
@@ -63,7 +88,8 @@ to the shadow (config: envoy/envoy.yaml).
   The metrics (admin on 127.0.0.1:9901):
     curl -s http://127.0.0.1:9901/stats/prometheus | grep vrata_mirror
   after one request to /api/hello you should see
-    vrata_mirror_requests_total{route="api",destination="shadow"} 1
+    $metric
+$metric_note
 
   What was mirrored, per route and destination (copies sent and skipped,
   the shadow's answers and error share, its p50/p99 latency):
