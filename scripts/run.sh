@@ -82,8 +82,14 @@ to the shadow with $host (config: $config).
     curl -s 'http://127.0.0.1:10000/api/hello?x=1' -H 'authorization: secret' -d 'a body'
 
   Watch the copies arrive at the shadow (the /api route drops authorization
-  and cookie from the copy and adds x-vrata-mirror: true):
+  and cookie from the copy and adds x-mirror-route: api; every copy carries
+  the loop marker x-vrata-mirror: 1, "loopMarker" in envoy/plugin.json):
     tail -f $logs/shadow.log
+
+  A request that carries the marker is a copy, and is not mirrored again:
+    curl -s http://127.0.0.1:10000/api/hello -H 'x-vrata-mirror: 1'
+  counted as
+    vrata_mirror_skipped_total{route="api",destination="shadow",reason="loop"} 1
 
   The metrics (admin on 127.0.0.1:9901):
     curl -s http://127.0.0.1:9901/stats/prometheus | grep vrata_mirror

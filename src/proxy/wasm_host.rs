@@ -9,6 +9,7 @@ use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
+use vrata_mirror_core::http::HeaderList;
 use vrata_mirror_core::telemetry::catalogue::{Measure, Point};
 use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;
@@ -132,8 +133,7 @@ impl Dispatch for ProxyWasm {
     /// Through the SDK, which registers the token so that the response
     /// comes back to the root context (this is only called from there).
     fn send(&mut self, copy: Outgoing<'_>) -> Result<u32, Refused> {
-        let headers: Vec<(&str, &str)> = copy.headers.iter().collect();
-        let trailers: Vec<(&str, &str)> = copy.trailers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let (headers, trailers) = (sdk_pairs(copy.headers), sdk_pairs(copy.trailers));
         let body = (!copy.body.is_empty()).then_some(copy.body);
         let timeout = Duration::from_millis(u64::from(copy.timeout_ms));
         proxy_wasm::hostcalls::dispatch_http_call(copy.destination, headers, body, trailers, timeout).map_err(
@@ -155,6 +155,31 @@ impl Dispatch for ProxyWasm {
         }
         host::set_tick_period_ms(1).is_ok()
     }
+}
+
+/// A header list as the SDK's `dispatch_http_call` takes it (see [`sdk_str`]).
+fn sdk_pairs(list: &HeaderList) -> Vec<(&str, &str)> {
+    list.iter()
+        .map(|(name, value)| (sdk_str(name), sdk_str(value)))
+        .collect()
+}
+
+/// Header bytes as the `&str` the SDK's `dispatch_http_call` takes, with no
+/// UTF-8 check: a latin-1 value (which Envoy accepts) must reach the shadow
+/// unchanged, and the SDK has no call taking bytes. The call must be the
+/// SDK's: it registers the token so that the answer comes back to the root
+/// context, and it panics on an answer to a token it never registered (so
+/// the raw `proxy_http_call` import cannot be used instead).
+fn sdk_str(bytes: &[u8]) -> &str {
+    // SAFETY: `str` has the same layout as `[u8]`, and UTF-8 is a library
+    // invariant of `str`, not a validity one: the standard library documents
+    // that a non-UTF-8 `&str` is not undefined behaviour by itself, only code
+    // that relies on its UTF-8 can make it so. These strings go only to
+    // proxy-wasm 0.2.5's `hostcalls::dispatch_http_call` (the version is
+    // pinned with `=` in Cargo.toml), whose `utils::serialize_map` reads them
+    // with `len()` and `as_bytes()` alone, and no other code sees them.
+    // Re-check on any SDK bump, as for sdk_defaults.rs.
+    unsafe { &*(bytes as *const [u8] as *const str) }
 }
 
 thread_local! {

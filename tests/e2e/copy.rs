@@ -10,7 +10,8 @@ use vrata_mirror_testkit::upstream::{Behaviour, Recorded};
 
 const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
 
-/// Headers Envoy itself adds or rewrites on one side only.
+/// Headers Envoy itself adds or rewrites on one side only, and the loop
+/// marker the filter adds to the copy.
 const HOP_OR_ENVOY: &[&str] = &[
     "content-length",
     "transfer-encoding",
@@ -21,6 +22,7 @@ const HOP_OR_ENVOY: &[&str] = &[
     "x-envoy-internal",
     "x-envoy-expected-rq-timeout-ms",
     "x-forwarded-for",
+    "x-vrata-mirror",
 ];
 
 fn comparable_headers(request: &Recorded) -> Vec<(String, Vec<u8>)> {
@@ -49,6 +51,10 @@ fn assert_same_request(primary: &Recorded, copy: &Recorded) {
     assert_eq!(copy.body.len(), primary.body.len(), "body length");
     assert!(copy.body == primary.body, "bodies differ");
     assert_eq!(comparable_headers(copy), comparable_headers(primary));
+    assert_eq!(
+        (primary.header("x-vrata-mirror"), copy.header("x-vrata-mirror")),
+        (None, Some("1"))
+    );
     for hop in ["transfer-encoding", "connection", "expect", "te", "keep-alive"] {
         assert!(copy.header(hop).is_none(), "copy carries {hop}");
     }

@@ -22,7 +22,9 @@
 //!   (wasmtime's fuel), held to a budget about 10 % above what was
 //!   measured, so that other compilers' small differences pass and a change
 //!   that adds real work to every request does not. Measured with
-//!   rustc 1.95: a mirrored GET ran 40,126 before issue 13, 30,074 after it;
+//!   rustc 1.95: a mirrored GET ran 40,126 before issue 13, 30,074 after it
+//!   (30,981 by the time of issue 23, whose bytes headers, with no UTF-8
+//!   check per header, brought it to 28,786 with the loop marker's lookup);
 //!   `bench/floor/mirror` (the floor of any mirror) runs 15,583 (GET) and
 //!   22,029 (POST in 3 chunks) here.
 //!
@@ -161,12 +163,14 @@ fn a_get_at_100_percent() {
     assert_cost(
         "GET at 100 %",
         &cost,
-        (12, 7),
+        (13, 7),
         &[
             ("proxy_dequeue_shared_queue", 1),
             ("proxy_enqueue_shared_queue", 1),
             ("proxy_get_current_time_nanoseconds", 2),
             ("proxy_get_header_map_pairs", 2),
+            // the loop marker (absent)
+            ("proxy_get_header_map_value", 1),
             ("proxy_get_property", 1),
             ("proxy_http_call", 1),
             ("proxy_increment_metric", 2),
@@ -203,7 +207,7 @@ fn a_post_in_3_chunks() {
     assert_cost(
         "POST in 3 chunks",
         &cost,
-        (15, 13),
+        (16, 13),
         &[
             ("proxy_dequeue_shared_queue", 1),
             ("proxy_enqueue_shared_queue", 1),
@@ -211,6 +215,8 @@ fn a_post_in_3_chunks() {
             ("proxy_get_buffer_bytes", 3),
             ("proxy_get_current_time_nanoseconds", 2),
             ("proxy_get_header_map_pairs", 2),
+            // the loop marker (absent)
+            ("proxy_get_header_map_value", 1),
             ("proxy_get_property", 1),
             ("proxy_http_call", 1),
             ("proxy_increment_metric", 2),
@@ -241,7 +247,7 @@ fn a_get_on_a_named_route() {
     assert_cost(
         "GET on route api",
         &cost,
-        (12, 8),
+        (13, 8),
         // the same calls as without routes: the route name is read in every
         // configuration (`proxy_get_property` 1)
         &[
@@ -249,6 +255,8 @@ fn a_get_on_a_named_route() {
             ("proxy_enqueue_shared_queue", 1),
             ("proxy_get_current_time_nanoseconds", 2),
             ("proxy_get_header_map_pairs", 2),
+            // the loop marker (absent)
+            ("proxy_get_header_map_value", 1),
             ("proxy_get_property", 1),
             ("proxy_http_call", 1),
             ("proxy_increment_metric", 2),
@@ -278,13 +286,15 @@ fn a_get_under_a_rate_cap() {
     assert_cost(
         "GET under maxRequestsPerSecond",
         &cost,
-        (15, 8),
+        (16, 8),
         &[
             ("proxy_dequeue_shared_queue", 1),
             ("proxy_enqueue_shared_queue", 1),
             // + the bucket's refill time
             ("proxy_get_current_time_nanoseconds", 3),
             ("proxy_get_header_map_pairs", 2),
+            // the loop marker (absent)
+            ("proxy_get_header_map_value", 1),
             ("proxy_get_property", 1),
             // the bucket: one read, one compare-and-swap write
             ("proxy_get_shared_data", 1),
@@ -331,7 +341,7 @@ fn a_compared_get() {
     assert_cost(
         "compared GET (compare module)",
         &cost,
-        (19, 12),
+        (20, 12),
         &[
             ("proxy_dequeue_shared_queue", 1),
             ("proxy_enqueue_shared_queue", 1),
@@ -340,6 +350,8 @@ fn a_compared_get() {
             ("proxy_get_current_time_nanoseconds", 4),
             // request headers; the primary's response headers; the copy's
             ("proxy_get_header_map_pairs", 3),
+            // the loop marker (absent)
+            ("proxy_get_header_map_value", 1),
             ("proxy_get_property", 1),
             ("proxy_http_call", 1),
             ("proxy_increment_metric", 3),

@@ -86,17 +86,20 @@ fn a_missing_route_property_is_labelled_unnamed() {
 }
 
 #[test]
-fn a_header_value_that_is_not_utf8_is_dropped_from_the_copy() {
+fn a_header_value_that_is_not_utf8_reaches_the_copy_byte_equal() {
     let mut host = Host::load(&mirror_config(""));
+    let latin1: &[u8] = b"caf\xe9 \xff\xfe\x80";
     host.request()
         .get("/")
+        .raw_header("x-latin1", latin1)
         .raw_header("x-binary", b"\xff\xfe\x00ok")
         .headers(&[("x-text", "fine")])
         .send()
         .assert_never_paused();
     host.run_pending();
     let call = host.single_dispatched_call();
-    assert_eq!(call.header("x-binary"), None);
+    assert_eq!(call.raw_header("x-latin1"), Some(latin1));
+    assert_eq!(call.raw_header("x-binary"), Some(&b"\xff\xfe\x00ok"[..]));
     assert_eq!(call.header("x-text"), Some("fine"));
     host.assert_accounted("unnamed", "shadow", 1);
 }

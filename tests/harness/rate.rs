@@ -127,8 +127,8 @@ fn host_calls_per_mirrored_request_without_and_with_a_cap() {
     assert_eq!(over.get("proxy_http_call"), None);
     assert_eq!(
         total(&over),
-        4,
-        "the route name (it labels the skip), the bucket, the clock, and the skip counter"
+        5,
+        "the route name (it labels the skip), the loop marker, the bucket, the clock, and the skip counter"
     );
     assert_eq!(limited.skipped("unnamed", "shadow", "rate_limited"), 2);
 }

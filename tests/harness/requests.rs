@@ -78,6 +78,8 @@ fn a_get_with_a_query_is_copied_with_its_path_and_headers() {
             ("accept", "*/*"),
             ("x-request-id", "r-1"),
             ("cookie", "a=1"),
+            // the loop marker, on every copy
+            ("x-vrata-mirror", "1"),
         ]
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
     );
@@ -202,6 +204,34 @@ fn a_grpc_call_keeps_te_trailers_and_its_metadata_but_not_the_trace() {
 }
 
 #[test]
+fn trace_context_kept_on_request_reaches_the_copy_unchanged() {
+    let trace = [
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("tracestate", "vendor=1"),
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ("x-b3-sampled", "1"),
+    ];
+    let peer = ("x-envoy-peer-metadata", "ChwKDkFQUF9DT05UQUlORVJT");
+    for (choice, kept) in [
+        ("", false),
+        (r#""traceContext": "drop""#, false),
+        (r#""traceContext": "keep""#, true),
+    ] {
+        let mut host = Host::load(&mirror_config(choice));
+        host.request().get("/").headers(&trace).headers(&[peer]).send();
+        host.turn();
+        let call = host.single_dispatched_call();
+        for (name, value) in trace {
+            let expected = kept.then_some(value);
+            assert_eq!(call.header(name), expected, "{choice:?}: {name}: {:?}", call.headers);
+            assert!(call.count_of(name) <= 1, "{name} once at most");
+        }
+        assert_eq!(call.count_of(peer.0), 0, "peer metadata is never the copy's");
+    }
+}
+
+#[test]
 fn upgrades_and_connect_are_never_mirrored_and_are_counted() {
     let mut host = Host::load(&mirror_config(""));
     host.request()
@@ -322,4 +352,55 @@ fn one_wake_up_carries_a_whole_batch() {
     assert_eq!(paths, ["/0", "/1", "/2", "/3", "/4"], "sent in arrival order");
     assert_eq!(host.turn(), 0, "nothing left: no tick armed, no queue event");
     assert_eq!(host.tick_period_ms(), 0);
+}
+
+#[test]
+fn a_request_carrying_the_loop_marker_is_never_mirrored_and_counts_as_loop() {
+    let mut host = Host::load(&mirror_config(r#""copies": 2"#));
+    host.request().get("/a").send();
+    host.turn();
+    let copy = host.new_calls();
+    assert_eq!(copy.len(), 2);
+    assert!(copy.iter().all(|call| call.header("x-vrata-mirror") == Some("1")));
+    // The copy coming back (the canary's sidecar runs the same plugin): not copied again.
+    for value in ["1", "anything"] {
+        host.request().get("/a").headers(&[("x-vrata-mirror", value)]).send();
+    }
+    host.turn();
+    assert!(host.new_calls().is_empty(), "a copy is never copied");
+    assert_eq!(
+        host.skips("unnamed", "shadow").into_iter().collect::<Vec<_>>(),
+        [("loop", 4)],
+        "each of the 2 copies of the 2 requests"
+    );
+    assert_eq!(host.requests_total("unnamed", "shadow"), 2);
+}
+
+#[test]
+fn a_renamed_marker_is_the_one_carried_and_checked_and_none_when_off() {
+    let mut host = Host::load(r#"{"loopMarker": "x-shadow-copy", "forward": {"mirror": {"destinationId": "shadow"}}}"#);
+    host.request().get("/").headers(&[("x-vrata-mirror", "1")]).send();
+    host.request().get("/").headers(&[("x-shadow-copy", "1")]).send();
+    host.turn();
+    let calls = host.new_calls();
+    assert_eq!(calls.len(), 1, "the old name marks nothing once renamed");
+    assert_eq!(calls[0].header("x-shadow-copy"), Some("1"));
+    assert_eq!(
+        calls[0].header("x-vrata-mirror"),
+        Some("1"),
+        "the client's own header, carried"
+    );
+    assert_eq!(
+        host.skips("unnamed", "shadow").into_iter().collect::<Vec<_>>(),
+        [("loop", 1)]
+    );
+
+    let mut off = Host::load(r#"{"loopMarker": false, "forward": {"mirror": {"destinationId": "shadow"}}}"#);
+    off.request().get("/").send();
+    off.request().get("/").headers(&[("x-vrata-mirror", "1")]).send();
+    off.turn();
+    let calls = off.new_calls();
+    assert_eq!(calls.len(), 2, "no marker, no loop check");
+    assert_eq!(calls[0].count_of("x-vrata-mirror"), 0);
+    assert!(off.skips("unnamed", "shadow").is_empty());
 }

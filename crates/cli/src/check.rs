@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 use vrata_mirror_core::config::{
     parse, AuthorityRewrite, BodyComparison, ComparePolicy, ForwardPolicy, MirrorPolicy, PluginConfig,
+    LOOP_MARKER_VALUE,
 };
 use vrata_mirror_core::sampling::SampleRate;
 use vrata_mirror_core::worker::{not_yet_supported, refusal_line};
@@ -53,6 +54,11 @@ pub fn effective_json(config: &PluginConfig) -> Value {
         .map(|(name, policy)| (name.clone(), json!({ "forward": forward_json(policy) })))
         .collect();
     let mut top = Map::new();
+    let marker = match &config.loop_marker {
+        Some(name) => json!(&**name),
+        None => json!(false),
+    };
+    top.insert("loopMarker".to_owned(), marker);
     top.insert("forward".to_owned(), forward_json(&config.default_policy));
     if !routes.is_empty() {
         top.insert("routes".to_owned(), Value::Object(routes));
@@ -98,6 +104,9 @@ fn mirror_json(mirror: &MirrorPolicy) -> Value {
         compare,
         rate_cap,
         copies,
+        trace_context,
+        // The top-level `loopMarker`, shown there.
+        loop_marker: _,
     } = mirror;
     let mut m = Map::new();
     m.insert("destinationId".to_owned(), json!(destination));
@@ -133,6 +142,7 @@ fn mirror_json(mirror: &MirrorPolicy) -> Value {
         m.insert("burst".to_owned(), json!(cap.limit.burst()));
     }
     m.insert("copies".to_owned(), json!(copies));
+    m.insert("traceContext".to_owned(), json!(trace_context.name()));
     Value::Object(m)
 }
 
@@ -182,6 +192,12 @@ pub fn effective_text(config: &PluginConfig) -> String {
         config.routes.len(),
         if shadows.is_empty() { "none" } else { &shadows }
     ));
+    match &config.loop_marker {
+        Some(name) => out.push_str(&format!(
+            "loop marker: every copy carries \"{name}: {LOOP_MARKER_VALUE}\"; a request carrying {name} is not mirrored (skipped as loop)\n"
+        )),
+        None => out.push_str("loop marker: off (\"loopMarker\": false); copies are not marked, and a copy can be mirrored again\n"),
+    }
     if let Some(field) = config.first_compare_field() {
         out.push_str(&format!(
             "module: vrata_mirror_compare.wasm ({field} is set; vrata_mirror.wasm refuses compare at load)\n"
@@ -220,7 +236,7 @@ fn forward_text(out: &mut String, policy: &ForwardPolicy) {
         out.push_str(&format!("  mirror to {:?}:\n", mirror.destination));
         let Value::Object(fields) = json else { continue };
         let shown = |key: &str| fields.get(key).map(|v| v.to_string());
-        let rows: [(&str, Option<String>, &str); 14] = [
+        let rows: [(&str, Option<String>, &str); 15] = [
             ("percentage", shown("percentage"), ""),
             ("timeoutMs", shown("timeoutMs"), ""),
             ("maxBodyBytes", shown("maxBodyBytes"), ""),
@@ -235,6 +251,7 @@ fn forward_text(out: &mut String, policy: &ForwardPolicy) {
             ("maxRequestsPerSecond", shown("maxRequestsPerSecond"), "no cap"),
             ("burst", shown("burst"), "no cap"),
             ("copies", shown("copies"), ""),
+            ("traceContext", shown("traceContext"), ""),
         ];
         for (key, value, note) in rows {
             let text = match (value, note) {

@@ -235,7 +235,7 @@ impl Dispatch for NativeHost {
     /// are no trailers), then the trailers, which end it.
     fn send(&mut self, copy: Outgoing<'_>) -> Result<u64, Refused> {
         let end_stream = copy.trailers.is_empty();
-        let mut headers: Vec<(&[u8], &[u8])> = copy.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        let mut headers: Vec<(&[u8], &[u8])> = copy.headers.iter().collect();
         // The worker leaves framing headers out of the copy; the wasm host's one-shot
         // `dispatch_http_call` has Envoy set `content-length` for the whole body, a stream does
         // not, so it is set here (not with trailers: those need chunked framing on HTTP/1.1).
@@ -266,11 +266,7 @@ impl Dispatch for NativeHost {
             })?;
         self.answers.insert(id, Answer::default());
         if !end_stream {
-            let trailers: Vec<(&[u8], &[u8])> = copy
-                .trailers
-                .iter()
-                .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-                .collect();
+            let trailers: Vec<(&[u8], &[u8])> = copy.trailers.iter().collect();
             self.envoy.send_trailers(id, &trailers);
         }
         Ok(id)

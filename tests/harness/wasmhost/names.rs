@@ -3,7 +3,7 @@
 //! whatever the names became. These are what dashboards and Envoy's
 //! `stats_tags` rules depend on (see the README).
 
-pub const SKIP_REASONS: [&str; 9] = [
+pub const SKIP_REASONS: [&str; 10] = [
     "body_too_large",
     "in_flight_limit",
     "dispatch_failed",
@@ -13,6 +13,7 @@ pub const SKIP_REASONS: [&str; 9] = [
     "host_error",
     "rate_limited",
     "rate_unavailable",
+    "loop",
 ];
 
 pub const RESPONSE_CLASSES: [&str; 27] = [

@@ -118,7 +118,10 @@ pub enum Event {
 pub struct DispatchedCall {
     pub token: u32,
     pub cluster: String,
+    /// As text (bytes that are not UTF-8 shown as U+FFFD).
     pub headers: Vec<(String, String)>,
+    /// The same headers, byte for byte as the module serialized them.
+    pub raw_headers: Vec<RawPair>,
     pub body: Vec<u8>,
     pub trailers: Vec<(String, String)>,
     pub timeout_ms: u32,
@@ -133,6 +136,14 @@ impl DispatchedCall {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of a header as bytes, exactly as sent.
+    pub fn raw_header(&self, name: &str) -> Option<&[u8]> {
+        self.raw_headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.as_slice())
     }
 
     /// How many times a header name occurs.

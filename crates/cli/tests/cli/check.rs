@@ -21,6 +21,7 @@ fn same_forward(a: &ForwardPolicy, b: &ForwardPolicy) -> Result<(), TestCaseErro
 fn same_config(a: &PluginConfig, b: &PluginConfig) -> Result<(), TestCaseError> {
     same_forward(&a.default_policy, &b.default_policy)?;
     prop_assert_eq!(&a.destinations, &b.destinations);
+    prop_assert_eq!(&a.loop_marker, &b.loop_marker);
     prop_assert_eq!(a.routes.len(), b.routes.len());
     for ((name_a, a), (name_b, b)) in a.routes.iter().zip(&b.routes) {
         prop_assert_eq!(name_a, name_b);

@@ -29,6 +29,8 @@ const KNOWN_KEYS: &[&str] = &[
     "maxRequestsPerSecond",
     "burst",
     "copies",
+    "traceContext",
+    "loopMarker",
     "retry",
     "api",
 ];
@@ -131,7 +133,10 @@ fn mirror() -> impl Strategy<Value = Map<String, Value>> {
             (1u32..5000).prop_map(|r| Some((f64::from(r) / 10.0, None))),
             (1u32..5000, 1u32..100).prop_map(|(r, b)| Some((f64::from(r), Some(b)))),
         ],
-        prop::option::of(1u32..=10),
+        (
+            prop::option::of(1u32..=10),
+            prop::option::of(prop::sample::select(vec!["drop", "keep"])),
+        ),
     )
         .prop_map(
             |(
@@ -146,7 +151,7 @@ fn mirror() -> impl Strategy<Value = Map<String, Value>> {
                 removes,
                 compare,
                 cap,
-                copies,
+                (copies, trace_context),
             )| {
                 let mut m = Map::new();
                 if let Some(p) = percentage {
@@ -188,6 +193,9 @@ fn mirror() -> impl Strategy<Value = Map<String, Value>> {
                 if let Some(n) = copies {
                     m.insert("copies".into(), json!(n));
                 }
+                if let Some(choice) = trace_context {
+                    m.insert("traceContext".into(), json!(choice));
+                }
                 m
             },
         )
@@ -221,15 +229,27 @@ fn forward() -> impl Strategy<Value = Value> {
 
 /// A configuration the filter accepts.
 pub fn valid_config() -> impl Strategy<Value = Value> {
+    // The loop marker: the default, on, off, or renamed (to a name no
+    // generated addHeaders or removeHeaders can take).
+    let loop_marker = prop_oneof![
+        Just(None),
+        any::<bool>().prop_map(|on| Some(json!(on))),
+        "x-copy-marker-[a-z]{1,4}".prop_map(|name| Some(json!(name))),
+    ];
     (
         forward(),
         prop::collection::btree_map("[a-z][a-z0-9_-]{0,8}", forward(), 0..3),
+        loop_marker,
     )
-        .prop_map(|(forward, routes)| {
+        .prop_map(|(forward, routes, loop_marker)| {
             let routes: Map<String, Value> = routes
                 .into_iter()
                 .map(|(name, forward)| (name, json!({ "forward": forward })))
                 .collect();
-            json!({"forward": forward, "routes": routes})
+            let mut config = json!({"forward": forward, "routes": routes});
+            if let (Some(marker), Some(top)) = (loop_marker, config.as_object_mut()) {
+                top.insert("loopMarker".into(), marker);
+            }
+            config
         })
 }

@@ -45,6 +45,13 @@ pub const MAX_BURST: u32 = 1_000_000;
 pub const DEFAULT_COPIES: u32 = 1;
 /// Largest accepted `copies`.
 pub const MAX_COPIES: u32 = 10;
+/// The loop marker's default name (top-level `loopMarker`): every copy
+/// carries `x-vrata-mirror: 1`, and a request that arrives with a header of
+/// that name is never mirrored (skip reason `loop`).
+pub const DEFAULT_LOOP_MARKER: &str = "x-vrata-mirror";
+/// The loop marker's value on every copy. A request is recognised by the
+/// name alone, whatever the value.
+pub const LOOP_MARKER_VALUE: &str = "1";
 /// Prefix of the shared-data key of a mirror's rate cap (see `crate::rate`).
 pub const RATE_KEY_PREFIX: &str = "vrata_mirror.rate.v1";
 
@@ -94,6 +101,10 @@ pub struct PluginConfig {
     pub routes: Vec<(String, ForwardPolicy)>,
     /// Every distinct mirror destination; `MirrorPolicy::destination_index` points here.
     pub destinations: Vec<String>,
+    /// `loopMarker`: the lower-case name of the header every copy carries
+    /// (with [`LOOP_MARKER_VALUE`]) and that stops a request from being
+    /// mirrored; `None` (`false`): no marker, no check.
+    pub loop_marker: Option<Rc<str>>,
 }
 
 impl PluginConfig {
@@ -193,6 +204,35 @@ pub struct MirrorPolicy {
     pub rate_cap: Option<RateCap>,
     /// `copies`: how many times each sampled request is sent (1-10).
     pub copies: u32,
+    /// `traceContext`: whether the copy carries the primary's trace headers.
+    pub trace_context: TraceContext,
+    /// The top-level `loopMarker` ([`PluginConfig::loop_marker`], the same
+    /// value), which this mirror's copies carry.
+    pub loop_marker: Option<Rc<str>>,
+}
+
+/// A mirror's `traceContext`: what the copy does with the primary's trace
+/// headers (`http::headers::TRACE_CONTEXT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceContext {
+    /// `"drop"` (the default): the copy carries none, so the shadow's spans
+    /// start a trace of their own.
+    Drop,
+    /// `"keep"`: the copy carries them unchanged, so the shadow's spans join
+    /// the primary's trace, as children of the span that called this proxy.
+    Keep,
+}
+
+impl TraceContext {
+    pub const ALL: [TraceContext; 2] = [TraceContext::Drop, TraceContext::Keep];
+
+    /// The value as the configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceContext::Drop => "drop",
+            TraceContext::Keep => "keep",
+        }
+    }
 }
 
 /// A mirror's `compare` object (see `crate::compare`).

@@ -4,19 +4,20 @@
 use super::json::{check_keys, describe, nearest, parse_strict, quote, Json, Object};
 use super::{
     AuthorityRewrite, BodyComparison, ComparePolicy, ConfigError, Destination, ForwardPolicy, MirrorPolicy,
-    NoisePolicy, PluginConfig, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NOISE_ABSOLUTE_PPM, DEFAULT_NOISE_MAX_ENDPOINTS,
-    DEFAULT_NOISE_MAX_FIELDS, DEFAULT_NOISE_MIN_REQUESTS, DEFAULT_NOISE_RELATIVE_PPM, DEFAULT_PERCENTAGE,
-    DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES_LIMIT, MAX_BURST, MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT,
-    MAX_LOG_MISMATCHES, MAX_NOISE_MAX_ENDPOINTS, MAX_NOISE_MAX_FIELDS, MAX_NOISE_MIN_REQUESTS, MAX_REQUESTS_PER_SECOND,
-    MAX_TIMEOUT_MS, NOISE_KEY_PREFIX, RATE_KEY_PREFIX,
+    NoisePolicy, PluginConfig, TraceContext, DEFAULT_COMPARE_MAX_BODY_BYTES, DEFAULT_COPIES, DEFAULT_LOG_MISMATCHES,
+    DEFAULT_LOOP_MARKER, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NOISE_ABSOLUTE_PPM,
+    DEFAULT_NOISE_MAX_ENDPOINTS, DEFAULT_NOISE_MAX_FIELDS, DEFAULT_NOISE_MIN_REQUESTS, DEFAULT_NOISE_RELATIVE_PPM,
+    DEFAULT_PERCENTAGE, DEFAULT_TIMEOUT_MS, LOOP_MARKER_VALUE, MAX_BODY_BYTES_LIMIT, MAX_BURST,
+    MAX_COMPARE_BODY_BYTES_LIMIT, MAX_COPIES, MAX_IN_FLIGHT_LIMIT, MAX_LOG_MISMATCHES, MAX_NOISE_MAX_ENDPOINTS,
+    MAX_NOISE_MAX_FIELDS, MAX_NOISE_MIN_REQUESTS, MAX_REQUESTS_PER_SECOND, MAX_TIMEOUT_MS, NOISE_KEY_PREFIX,
+    RATE_KEY_PREFIX,
 };
 use crate::http::headers::{is_framing_or_hop_by_hop, is_header_name, is_token};
 use crate::rate::{RateCap, RateLimit};
 use crate::sampling::SampleRate;
 use std::rc::Rc;
 
-const TOP_KEYS: &[&str] = &["forward", "routes"];
+const TOP_KEYS: &[&str] = &["forward", "routes", "loopMarker"];
 const ROUTE_KEYS: &[&str] = &["forward"];
 const FORWARD_KEYS: &[&str] = &["destinations", "mirror", "mirrors"];
 /// Vrata `forward` keys that Envoy's route owns here: accepted and ignored.
@@ -38,6 +39,7 @@ const MIRROR_KEYS: &[&str] = &[
     "maxRequestsPerSecond",
     "burst",
     "copies",
+    "traceContext",
 ];
 const COMPARE_KEYS: &[&str] = &[
     "body",
@@ -69,14 +71,16 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
         .map_err(|err| ConfigError::new("", format!("the plugin configuration is not valid JSON: {err}")))?;
     let top = as_object(&root, "(top level)", "an object with \"forward\" and/or \"routes\"")?;
     check_keys(top, "", TOP_KEYS, &[])?;
+    let loop_marker = parse_loop_marker(top.get("loopMarker"))?;
+    let marker = loop_marker.as_ref();
 
     let mut destinations = Vec::new();
     let default_policy = match top.get("forward") {
-        Some(forward) => parse_forward(forward, "forward", &mut destinations)?,
+        Some(forward) => parse_forward(forward, "forward", marker, &mut destinations)?,
         None => ForwardPolicy::default(),
     };
     let routes = match top.get("routes") {
-        Some(routes) => parse_routes(routes, &mut destinations)?,
+        Some(routes) => parse_routes(routes, marker, &mut destinations)?,
         None => Vec::new(),
     };
     if !top.contains_key("forward") && routes.is_empty() {
@@ -89,10 +93,62 @@ pub fn parse(text: &[u8]) -> Result<PluginConfig, ConfigError> {
         default_policy,
         routes,
         destinations,
+        loop_marker,
     })
 }
 
-fn parse_routes(value: &Json, destinations: &mut Vec<String>) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
+/// `loopMarker`: absent or `true` for the default name, a header name to
+/// rename it, `false` to turn it off. The name must be one no client sends:
+/// a request carrying it is never mirrored.
+fn parse_loop_marker(value: Option<&Json>) -> Result<Option<Rc<str>>, ConfigError> {
+    const PATH: &str = "loopMarker";
+    let name = match value {
+        None | Some(Json::Bool(true)) => return Ok(Some(DEFAULT_LOOP_MARKER.into())),
+        Some(Json::Bool(false)) => return Ok(None),
+        Some(name @ Json::String(_)) => header_name(name, PATH, false)?,
+        Some(other) => {
+            return Err(ConfigError::new(
+                PATH,
+                format!(
+                    "got {}, expected a header name such as {} (the header every copy carries), or false to turn the marker off",
+                    describe(other),
+                    quote(DEFAULT_LOOP_MARKER)
+                ),
+            ))
+        }
+    };
+    if is_framing_or_hop_by_hop(name.as_bytes()) || name == "host" {
+        return Err(ConfigError::new(
+            PATH,
+            format!(
+                "got {}, a header Envoy rewrites or drops on the copy; expected a name of its own such as {}",
+                quote(&name),
+                quote(DEFAULT_LOOP_MARKER)
+            ),
+        ));
+    }
+    Ok(Some(name.into()))
+}
+
+/// Refuses `addHeaders` or `removeHeaders` naming the loop marker: every
+/// copy carries it, and `loopMarker` is where it is renamed or turned off.
+fn not_the_marker(name: &str, at: &str, marker: Option<&str>) -> Result<(), ConfigError> {
+    match marker {
+        Some(marker) if marker == name => Err(ConfigError::new(
+            at,
+            format!(
+                "is the loop marker, which every copy carries ({marker}: {LOOP_MARKER_VALUE}); \
+                 rename it with the top-level \"loopMarker\", or set \"loopMarker\": false to turn it off"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+fn parse_routes(
+    value: &Json,
+    marker: Option<&Rc<str>>,
+    destinations: &mut Vec<String>,
+) -> Result<Vec<(String, ForwardPolicy)>, ConfigError> {
     let routes = as_object(
         value,
         "routes",
@@ -110,7 +166,7 @@ fn parse_routes(value: &Json, destinations: &mut Vec<String>) -> Result<Vec<(Str
         let entry_obj = as_object(entry, &path, "an object such as {\"forward\": {...}}")?;
         check_keys(entry_obj, &path, ROUTE_KEYS, &[])?;
         let policy = match entry_obj.get("forward") {
-            Some(forward) => parse_forward(forward, &format!("{path}.forward"), destinations)?,
+            Some(forward) => parse_forward(forward, &format!("{path}.forward"), marker, destinations)?,
             None => ForwardPolicy::default(),
         };
         parsed.push((name.clone(), policy));
@@ -118,7 +174,12 @@ fn parse_routes(value: &Json, destinations: &mut Vec<String>) -> Result<Vec<(Str
     Ok(parsed)
 }
 
-fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<ForwardPolicy, ConfigError> {
+fn parse_forward(
+    value: &Json,
+    path: &str,
+    marker: Option<&Rc<str>>,
+    destinations: &mut Vec<String>,
+) -> Result<ForwardPolicy, ConfigError> {
     let forward = as_object(value, path, "an object with \"mirror\" or \"mirrors\"")?;
     check_keys(forward, path, FORWARD_KEYS, FORWARD_KEYS_FOR_ENVOY)?;
     let forward_to = match forward.get("destinations") {
@@ -150,7 +211,7 @@ fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Re
         None | Some(Json::Null) => {}
         Some(mirror) => {
             let at = format!("{path}.mirror");
-            add(parse_mirror(mirror, &at, destinations)?, at)?;
+            add(parse_mirror(mirror, &at, marker, destinations)?, at)?;
         }
     }
     match forward.get("mirrors") {
@@ -158,7 +219,7 @@ fn parse_forward(value: &Json, path: &str, destinations: &mut Vec<String>) -> Re
         Some(Json::Array(list)) => {
             for (i, mirror) in list.iter().enumerate() {
                 let at = format!("{path}.mirrors[{i}]");
-                add(parse_mirror(mirror, &at, destinations)?, at)?;
+                add(parse_mirror(mirror, &at, marker, destinations)?, at)?;
             }
         }
         Some(other) => {
@@ -210,7 +271,12 @@ fn parse_destinations(value: &Json, path: &str) -> Result<Vec<Destination>, Conf
     Ok(parsed)
 }
 
-fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Result<MirrorPolicy, ConfigError> {
+fn parse_mirror(
+    value: &Json,
+    path: &str,
+    marker: Option<&Rc<str>>,
+    destinations: &mut Vec<String>,
+) -> Result<MirrorPolicy, ConfigError> {
     let mirror = as_object(
         value,
         path,
@@ -268,17 +334,21 @@ fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Res
     let authority = parse_authority(mirror, path)?;
     let add_headers = match mirror.get("addHeaders") {
         None => Vec::new(),
-        Some(v) => parse_add_headers(v, &field("addHeaders"))?,
+        Some(v) => parse_add_headers(v, &field("addHeaders"), marker.map(|m| &**m))?,
     };
     let remove_headers = match mirror.get("removeHeaders") {
         None => Vec::new(),
-        Some(v) => parse_remove_headers(v, &field("removeHeaders"))?,
+        Some(v) => parse_remove_headers(v, &field("removeHeaders"), marker.map(|m| &**m))?,
     };
     let compare = match mirror.get("compare") {
         None => None,
         Some(v) => parse_compare(v, path, &destination, destinations)?,
     };
     let copies = integer_in(mirror, path, "copies", 1, MAX_COPIES.into(), DEFAULT_COPIES.into())?;
+    let trace_context = match mirror.get("traceContext") {
+        None => TraceContext::Drop,
+        Some(v) => trace_context(v, &field("traceContext"))?,
+    };
     let rate_cap = parse_rate_cap(mirror, path, &destination)?;
 
     let destination_index = match destinations.iter().position(|d| *d == destination) {
@@ -303,6 +373,8 @@ fn parse_mirror(value: &Json, path: &str, destinations: &mut Vec<String>) -> Res
         compare,
         rate_cap,
         copies: u32::try_from(copies).unwrap_or(DEFAULT_COPIES),
+        trace_context,
+        loop_marker: marker.cloned(),
     })
 }
 
@@ -556,6 +628,26 @@ fn body_comparison(value: &Json, path: &str) -> Result<BodyComparison, ConfigErr
     ))
 }
 
+/// `traceContext`'s values, and as an error message lists them.
+const TRACE_CONTEXT_NAMES: [&str; 2] = ["drop", "keep"];
+const TRACE_CONTEXT_CHOICES: &str = r#""drop" (the default: the shadow's spans start a trace of their own), "keep" (the copy carries the primary's trace headers unchanged)"#;
+
+fn trace_context(value: &Json, path: &str) -> Result<TraceContext, ConfigError> {
+    let mut hint = String::new();
+    if let Json::String(text) = value {
+        if let Some(choice) = TraceContext::ALL.into_iter().find(|t| t.name() == text) {
+            return Ok(choice);
+        }
+        if let Some(name) = nearest(text, &TRACE_CONTEXT_NAMES) {
+            hint = format!("; did you mean \"{name}\"?");
+        }
+    }
+    Err(ConfigError::new(
+        path,
+        format!("got {}, expected {TRACE_CONTEXT_CHOICES}{hint}", describe(value)),
+    ))
+}
+
 /// `ignoreFields`: object keys, each a non-empty string, each once.
 fn parse_ignore_fields(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
     let Json::Array(list) = value else {
@@ -657,7 +749,7 @@ fn parse_methods(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
     Ok(methods)
 }
 
-fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_add_headers(value: &Json, path: &str, marker: Option<&str>) -> Result<Vec<(String, String)>, ConfigError> {
     let Json::Object(map) = value else {
         return Err(ConfigError::new(
             path,
@@ -671,7 +763,8 @@ fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, 
     for (name, v) in map {
         let at = format!("{path}[{}]", quote(name));
         let lower = header_name(&Json::String(name.clone()), &at, false)?;
-        if is_framing_or_hop_by_hop(&lower) {
+        not_the_marker(&lower, &at, marker)?;
+        if is_framing_or_hop_by_hop(lower.as_bytes()) {
             return Err(ConfigError::new(
                 at,
                 "is a hop-by-hop or framing header; Envoy frames the copy itself, so it cannot be added",
@@ -700,7 +793,7 @@ fn parse_add_headers(value: &Json, path: &str) -> Result<Vec<(String, String)>, 
     Ok(headers)
 }
 
-fn parse_remove_headers(value: &Json, path: &str) -> Result<Vec<String>, ConfigError> {
+fn parse_remove_headers(value: &Json, path: &str, marker: Option<&str>) -> Result<Vec<String>, ConfigError> {
     let Json::Array(list) = value else {
         return Err(ConfigError::new(
             path,
@@ -712,7 +805,9 @@ fn parse_remove_headers(value: &Json, path: &str) -> Result<Vec<String>, ConfigE
     };
     let mut names: Vec<String> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
-        let name = header_name(item, &format!("{path}[{i}]"), false)?;
+        let at = format!("{path}[{i}]");
+        let name = header_name(item, &at, false)?;
+        not_the_marker(&name, &at, marker)?;
         if !names.contains(&name) {
             names.push(name);
         }

@@ -721,3 +721,111 @@ fn bad_noise_settings_name_the_field_and_value() {
         assert!(message.starts_with(expected), "{compare}:\n  got      {message}\n  expected {expected}");
     }
 }
+
+#[test]
+fn the_loop_marker_is_on_by_default_renamed_or_turned_off() {
+    let mirror = r#""forward": {"mirror": {"destinationId": "s"}}"#;
+    let marker = |json: &str| {
+        let cfg = ok(json);
+        let on_mirror = cfg.default_policy.mirrors[0].loop_marker.clone();
+        assert_eq!(cfg.loop_marker, on_mirror, "the mirror carries the top-level marker");
+        cfg.loop_marker.map(|m| m.to_string())
+    };
+    assert_eq!(marker(&format!("{{{mirror}}}")).as_deref(), Some(DEFAULT_LOOP_MARKER));
+    assert_eq!(DEFAULT_LOOP_MARKER, "x-vrata-mirror");
+    assert_eq!(LOOP_MARKER_VALUE, "1");
+    assert_eq!(
+        marker(&format!(r#"{{"loopMarker": true, {mirror}}}"#)).as_deref(),
+        Some("x-vrata-mirror")
+    );
+    assert_eq!(
+        marker(&format!(r#"{{"loopMarker": "X-Shadow-Copy", {mirror}}}"#)).as_deref(),
+        Some("x-shadow-copy")
+    );
+    assert_eq!(marker(&format!(r#"{{"loopMarker": false, {mirror}}}"#)), None);
+    let routes = ok(r#"{"loopMarker": "x-copy", "routes": {"api": {"forward": {"mirror": {"destinationId": "s"}}}}}"#);
+    assert_eq!(
+        routes.policy_for(Some("api")).mirrors[0].loop_marker.as_deref(),
+        Some("x-copy")
+    );
+}
+
+#[test]
+fn a_bad_loop_marker_is_refused_naming_the_field_and_value() {
+    let mirror = r#""forward": {"mirror": {"destinationId": "s"}}"#;
+    let refused = |marker: &str| err(&format!(r#"{{"loopMarker": {marker}, {mirror}}}"#)).to_string();
+    assert_eq!(
+        refused("1"),
+        "loopMarker: got 1 (a number), expected a header name such as \"x-vrata-mirror\" \
+         (the header every copy carries), or false to turn the marker off"
+    );
+    assert!(
+        refused(r#""""#).starts_with("loopMarker: got \"\""),
+        "{}",
+        refused(r#""""#)
+    );
+    assert!(
+        refused(r#""bad name""#).contains("expected a header name"),
+        "{}",
+        refused(r#""bad name""#)
+    );
+    assert!(
+        refused(r#"":path""#).contains("pseudo-headers"),
+        "{}",
+        refused(r#"":path""#)
+    );
+    for rewritten in ["connection", "content-length", "Host"] {
+        let message = refused(&format!("\"{rewritten}\""));
+        assert!(
+            message.starts_with("loopMarker: got ") && message.contains("Envoy rewrites or drops"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn add_or_remove_headers_naming_the_marker_are_refused() {
+    let message =
+        err(r#"{"forward": {"mirror": {"destinationId": "s", "addHeaders": {"X-Vrata-Mirror": "true"}}}}"#).to_string();
+    assert!(
+        message.starts_with("forward.mirror.addHeaders[\"X-Vrata-Mirror\"]: is the loop marker, which every copy carries (x-vrata-mirror: 1)"),
+        "{message}"
+    );
+    let message = err(
+        r#"{"loopMarker": "x-copy", "routes": {"r": {"forward": {"mirrors": [{"destinationId": "s", "removeHeaders": ["a", "x-copy"]}]}}}}"#,
+    )
+    .to_string();
+    assert!(
+        message.starts_with("routes[\"r\"].forward.mirrors[0].removeHeaders[1]: is the loop marker"),
+        "{message}"
+    );
+    // Renamed or off, the old name is an ordinary header.
+    ok(
+        r#"{"loopMarker": "x-copy", "forward": {"mirror": {"destinationId": "s", "addHeaders": {"x-vrata-mirror": "1"}}}}"#,
+    );
+    ok(r#"{"loopMarker": false, "forward": {"mirror": {"destinationId": "s", "removeHeaders": ["x-vrata-mirror"]}}}"#);
+}
+
+#[test]
+fn trace_context_is_dropped_by_default_and_kept_on_request() {
+    let trace = |extra: &str| {
+        let cfg = ok(&format!(
+            r#"{{"forward": {{"mirror": {{"destinationId": "s"{extra}}}}}}}"#
+        ));
+        cfg.default_policy.mirrors[0].trace_context
+    };
+    assert_eq!(trace(""), TraceContext::Drop);
+    assert_eq!(trace(r#", "traceContext": "drop""#), TraceContext::Drop);
+    assert_eq!(trace(r#", "traceContext": "keep""#), TraceContext::Keep);
+    let message = err(r#"{"forward": {"mirror": {"destinationId": "s", "traceContext": "kept"}}}"#).to_string();
+    assert!(
+        message.starts_with("forward.mirror.traceContext: got \"kept\" (a string), expected \"drop\"")
+            && message.ends_with("; did you mean \"keep\"?"),
+        "{message}"
+    );
+    let message = err(r#"{"forward": {"mirror": {"destinationId": "s", "traceContext": true}}}"#).to_string();
+    assert!(
+        message.starts_with("forward.mirror.traceContext: got true"),
+        "{message}"
+    );
+}

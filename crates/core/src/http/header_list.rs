@@ -1,16 +1,21 @@
-//! A list of header pairs kept in one string.
+//! A list of header pairs kept in one buffer, as bytes.
 //!
 //! A mirrored request's headers are read once, shaped by the mirror's
-//! policy and handed to `dispatch_http_call` as `(&str, &str)` pairs. Kept as
-//! a `Vec<(String, String)>` that cost two allocations per header, and as
-//! many frees when the copy was sent: about a third of the wasm
-//! instructions of a mirrored GET (counted with wasmtime's fuel). Here every
-//! name and value lives in one `String` and each header is four offsets into
-//! it, so a request's headers are two allocations whatever their number.
+//! policy and handed to the host's call. Kept as a `Vec<(String, String)>`
+//! that cost two allocations per header, and as many frees when the copy was
+//! sent: about a third of the wasm instructions of a mirrored GET (counted
+//! with wasmtime's fuel). Here every name and value lives in one byte buffer
+//! and each header is four offsets into it, so a request's headers are two
+//! allocations whatever their number.
+//!
+//! Bytes, not text: HTTP allows any octet but controls in a value (obs-text,
+//! latin-1), Envoy accepts them, and the copy carries them unchanged. Names
+//! are tokens (ASCII) in practice; they are bytes here too, so that nothing
+//! on the way from the host's map to the host's call checks UTF-8.
 
 use std::fmt;
 
-/// Where one header's name and value are in [`HeaderList::text`].
+/// Where one header's name and value are in [`HeaderList::bytes`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Entry {
     name_start: u32,
@@ -20,10 +25,10 @@ struct Entry {
 }
 
 impl Entry {
-    /// This entry's name and value in `text` (empty if outside it, which
+    /// This entry's name and value in `bytes` (empty if outside it, which
     /// the list never lets happen).
-    fn pair<'t>(&self, text: &'t str) -> (&'t str, &'t str) {
-        let slice = |start: u32, end: u32| text.get(start as usize..end as usize).unwrap_or_default();
+    fn pair<'t>(&self, bytes: &'t [u8]) -> (&'t [u8], &'t [u8]) {
+        let slice = |start: u32, end: u32| bytes.get(start as usize..end as usize).unwrap_or_default();
         (
             slice(self.name_start, self.name_end),
             slice(self.value_start, self.value_end),
@@ -31,38 +36,38 @@ impl Entry {
     }
 }
 
-/// Header pairs, in order, names and values UTF-8. Two lists are equal
+/// Header pairs, in order, names and values as bytes. Two lists are equal
 /// when their pairs are.
 #[derive(Clone, Default)]
 pub struct HeaderList {
-    text: String,
+    bytes: Vec<u8>,
     entries: Vec<Entry>,
 }
 
-/// Bytes reserved for the text up front: a typical request's headers fit,
-/// larger ones grow the string as usual.
-const TYPICAL_TEXT: usize = 256;
+/// Bytes reserved up front: a typical request's headers fit, larger ones
+/// grow the buffer as usual.
+const TYPICAL_BYTES: usize = 256;
 
 impl HeaderList {
     /// An empty list with room for `headers` pairs.
     pub fn with_capacity(headers: usize) -> HeaderList {
         HeaderList {
-            text: String::with_capacity(TYPICAL_TEXT),
+            bytes: Vec::with_capacity(TYPICAL_BYTES),
             entries: Vec::with_capacity(headers),
         }
     }
 
-    /// Appends `name: value`. Silently dropped past 4 GiB of text, which
+    /// Appends `name: value`. Silently dropped past 4 GiB of bytes, which
     /// no host hands over (Envoy caps a request's headers far below).
-    pub fn push(&mut self, name: &str, value: &str) {
+    pub fn push(&mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let Some(name_start) = self.offset() else {
             return;
         };
-        self.text.push_str(name);
+        self.bytes.extend_from_slice(name.as_ref());
         let Some(name_end) = self.offset() else {
             return;
         };
-        self.text.push_str(value);
+        self.bytes.extend_from_slice(value.as_ref());
         let Some(value_end) = self.offset() else {
             return;
         };
@@ -75,15 +80,15 @@ impl HeaderList {
     }
 
     fn offset(&self) -> Option<u32> {
-        u32::try_from(self.text.len()).ok()
+        u32::try_from(self.bytes.len()).ok()
     }
 
-    fn pair(&self, entry: &Entry) -> (&str, &str) {
-        entry.pair(&self.text)
+    fn pair(&self, entry: &Entry) -> (&[u8], &[u8]) {
+        entry.pair(&self.bytes)
     }
 
     /// The pairs, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.entries.iter().map(|entry| self.pair(entry))
     }
 
@@ -96,28 +101,31 @@ impl HeaderList {
     }
 
     /// The value of the first header called `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| *n == name.as_bytes()).map(|(_, v)| v)
     }
 
     /// Keeps the headers `keep` says yes to, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
-        let text = &self.text;
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
+        let bytes = &self.bytes;
         self.entries.retain(|entry| {
-            let (name, value) = entry.pair(text);
+            let (name, value) = entry.pair(bytes);
             keep(name, value)
         });
     }
 
     /// Replaces the value of the first header called `name`; `false` when
-    /// there is none. The old value's bytes stay unused in the text.
-    pub fn set_first(&mut self, name: &str, value: &str) -> bool {
-        let text = &self.text;
-        let found = self.entries.iter().position(|entry| entry.pair(text).0 == name);
+    /// there is none. The old value's bytes stay unused in the buffer.
+    pub fn set_first(&mut self, name: &str, value: &[u8]) -> bool {
+        let bytes = &self.bytes;
+        let found = self
+            .entries
+            .iter()
+            .position(|entry| entry.pair(bytes).0 == name.as_bytes());
         let (Some(index), Some(value_start)) = (found, self.offset()) else {
             return false;
         };
-        self.text.push_str(value);
+        self.bytes.extend_from_slice(value);
         let (Some(value_end), Some(entry)) = (self.offset(), self.entries.get_mut(index)) else {
             return false;
         };
@@ -135,14 +143,25 @@ impl PartialEq for HeaderList {
 
 impl Eq for HeaderList {}
 
-impl fmt::Debug for HeaderList {
+/// Bytes shown as text, anything not printable ASCII escaped (`\xe9`).
+struct Escaped<'a>(&'a [u8]);
+
+impl fmt::Debug for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        write!(f, "\"{}\"", self.0.escape_ascii())
     }
 }
 
-impl<'a> FromIterator<(&'a str, &'a str)> for HeaderList {
-    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> HeaderList {
+impl fmt::Debug for HeaderList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|(name, value)| (Escaped(name), Escaped(value))))
+            .finish()
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for HeaderList {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> HeaderList {
         let pairs = pairs.into_iter();
         let mut list = HeaderList::with_capacity(pairs.size_hint().0);
         for (name, value) in pairs {
@@ -160,6 +179,14 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
+    /// The pairs as text, for comparing with literals (every test value is UTF-8).
+    fn text(headers: &HeaderList) -> Vec<(&str, &str)> {
+        headers
+            .iter()
+            .map(|(n, v)| (std::str::from_utf8(n).unwrap(), std::str::from_utf8(v).unwrap()))
+            .collect()
+    }
+
     #[test]
     fn pairs_come_back_in_order() {
         let headers = list(&[
@@ -169,7 +196,7 @@ mod tests {
             ("accept", "text/plain"),
         ]);
         assert_eq!(
-            headers.iter().collect::<Vec<_>>(),
+            text(&headers),
             [
                 (":method", "GET"),
                 ("accept", "*/*"),
@@ -178,12 +205,28 @@ mod tests {
             ]
         );
         assert_eq!(headers.len(), 4);
-        assert_eq!(headers.get("accept"), Some("*/*"));
-        assert_eq!(headers.get("x-empty"), Some(""));
+        assert_eq!(headers.get("accept"), Some(&b"*/*"[..]));
+        assert_eq!(headers.get("x-empty"), Some(&b""[..]));
         assert_eq!(headers.get("missing"), None);
         assert_eq!(
             format!("{headers:?}"),
             r#"[(":method", "GET"), ("accept", "*/*"), ("x-empty", ""), ("accept", "text/plain")]"#
+        );
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_come_back_byte_equal() {
+        let latin1: &[u8] = b"caf\xe9 \xff\xfe\x80";
+        let mut headers: HeaderList = [(&b"x-latin1"[..], latin1), (b"x-ok", b"yes")].into_iter().collect();
+        assert_eq!(headers.get("x-latin1"), Some(latin1));
+        assert!(headers.set_first("x-ok", b"\xe9t\xe9"));
+        assert_eq!(
+            headers.iter().collect::<Vec<_>>(),
+            [(&b"x-latin1"[..], latin1), (b"x-ok", b"\xe9t\xe9")]
+        );
+        assert_eq!(
+            format!("{headers:?}"),
+            r#"[("x-latin1", "caf\xe9 \xff\xfe\x80"), ("x-ok", "\xe9t\xe9")]"#
         );
     }
 
@@ -195,16 +238,13 @@ mod tests {
             ("x-b", "2"),
             ("cookie", "b=2"),
         ]);
-        headers.retain(|name, _| name != "cookie");
-        assert_eq!(
-            headers.iter().collect::<Vec<_>>(),
-            [(":authority", "api"), ("x-b", "2")]
-        );
-        assert!(headers.set_first(":authority", "api-shadow:8080"));
-        assert!(!headers.set_first("missing", "x"));
+        headers.retain(|name, _| name != b"cookie");
+        assert_eq!(text(&headers), [(":authority", "api"), ("x-b", "2")]);
+        assert!(headers.set_first(":authority", b"api-shadow:8080"));
+        assert!(!headers.set_first("missing", b"x"));
         headers.push("x-added", "yes");
         assert_eq!(
-            headers.iter().collect::<Vec<_>>(),
+            text(&headers),
             [(":authority", "api-shadow:8080"), ("x-b", "2"), ("x-added", "yes")]
         );
         assert!(!headers.is_empty());
@@ -215,8 +255,8 @@ mod tests {
     #[test]
     fn lists_with_the_same_pairs_are_equal() {
         let mut rewritten = list(&[("a", "old")]);
-        rewritten.set_first("a", "new");
-        // The rewritten list still holds "old" in its text: equality is over the pairs.
+        rewritten.set_first("a", b"new");
+        // The rewritten list still holds "old" in its buffer: equality is over the pairs.
         assert_eq!(rewritten, list(&[("a", "new")]));
         assert_ne!(rewritten, list(&[("a", "old")]));
         assert_ne!(list(&[("a", "1")]), list(&[("a", "1"), ("b", "2")]));

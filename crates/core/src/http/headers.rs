@@ -12,14 +12,15 @@
 /// compiler turns into a branch on the length and one comparison, where
 /// `list.contains(&name)` compared with every entry: with the three lists
 /// below that was about 600 wasm instructions per header of every mirrored
-/// request (counted with wasmtime's fuel).
+/// request (counted with wasmtime's fuel). Names are bytes: the copy's
+/// headers are (see `HeaderList`).
 macro_rules! header_names {
     ($(#[$doc:meta])* $list:ident, $is:ident, [$($name:literal),+ $(,)?]) => {
         $(#[$doc])*
-        pub const $list: &[&str] = &[$($name),+];
+        pub const $list: &[&[u8]] = &[$($name),+];
 
         #[doc = concat!("Whether `name` (lower case) is on [`", stringify!($list), "`].")]
-        pub fn $is(name: &str) -> bool {
+        pub fn $is(name: &[u8]) -> bool {
             matches!(name, $($name)|+)
         }
     };
@@ -33,40 +34,42 @@ header_names!(
     HOP_BY_HOP_AND_FRAMING,
     is_framing_or_hop_by_hop,
     [
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "upgrade",
-        "te",
-        "expect",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"upgrade",
+        b"te",
+        b"expect",
     ]
 );
 
 header_names!(
-    /// Trace context: the copy is not part of the primary's trace. Carried
-    /// over, the shadow's spans would join the primary's trace as if they were
-    /// the primary's own calls (a shadow's errors showing up in production
-    /// traces). Without them the shadow starts a trace of its own;
+    /// Trace context. Dropped from the copy by default (a mirror's
+    /// `traceContext`, `"drop"`): the copy is not part of the primary's trace.
+    /// Carried over, the shadow's spans would join the primary's trace as if
+    /// they were the primary's own calls (a shadow's errors showing up in
+    /// production traces). Without them the shadow starts a trace of its own;
     /// `x-request-id`, which the copy keeps, links the two in the logs.
+    /// `"keep"` carries them unchanged (see `mirror::request::shape_headers`).
     TRACE_CONTEXT,
     is_trace_context,
     [
-        "traceparent",
-        "tracestate",
-        "b3",
-        "x-b3-traceid",
-        "x-b3-spanid",
-        "x-b3-parentspanid",
-        "x-b3-sampled",
-        "x-b3-flags",
-        "x-ot-span-context",
-        "uber-trace-id",
-        "grpc-trace-bin",
-        "x-cloud-trace-context",
-        "x-datadog-trace-id",
-        "x-datadog-parent-id",
+        b"traceparent",
+        b"tracestate",
+        b"b3",
+        b"x-b3-traceid",
+        b"x-b3-spanid",
+        b"x-b3-parentspanid",
+        b"x-b3-sampled",
+        b"x-b3-flags",
+        b"x-ot-span-context",
+        b"uber-trace-id",
+        b"grpc-trace-bin",
+        b"x-cloud-trace-context",
+        b"x-datadog-trace-id",
+        b"x-datadog-parent-id",
     ]
 );
 
@@ -76,24 +79,25 @@ header_names!(
     /// attribute the copy to the original caller in its telemetry.
     PEER_METADATA,
     is_peer_metadata,
-    ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id"]
+    [b"x-envoy-peer-metadata", b"x-envoy-peer-metadata-id"]
 );
 
-/// Whether the copy carries the primary's header `name: value`.
+/// Whether any copy may carry the primary's header `name: value` (trace
+/// context aside, which each mirror's `traceContext` decides).
 ///
 /// Pseudo-headers (`:method`, `:path`, ...) always: they are the request.
 /// `te` is hop-by-hop, but `te: trailers` is the one value HTTP/2 allows and
 /// gRPC requires: grpc-core servers cancel a call without it ("Missing :te
 /// header"). Envoy's codecs keep exactly that value and drop any other, and
 /// so does the copy.
-pub fn carried_on_copy(name: &str, value: &str) -> bool {
-    if name.starts_with(':') {
+pub fn carried_on_copy(name: &[u8], value: &[u8]) -> bool {
+    if name.first() == Some(&b':') {
         return true;
     }
-    if name == "te" {
-        return value.trim().eq_ignore_ascii_case("trailers");
+    if name == b"te" {
+        return value.trim_ascii().eq_ignore_ascii_case(b"trailers");
     }
-    !is_framing_or_hop_by_hop(name) && !is_trace_context(name) && !is_peer_metadata(name)
+    !is_framing_or_hop_by_hop(name) && !is_peer_metadata(name)
 }
 
 /// RFC 9110 token characters, used by method names and header field names.
@@ -139,78 +143,89 @@ pub fn is_upgrade(method_is_connect: bool, has_upgrade_header: bool) -> bool {
 mod tests {
     use super::*;
 
+    fn text(name: &[u8]) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(name)
+    }
+
     #[test]
     fn framing_and_hop_by_hop_headers_are_recognised() {
         for name in HOP_BY_HOP_AND_FRAMING {
-            assert!(is_framing_or_hop_by_hop(name), "{name}");
+            assert!(is_framing_or_hop_by_hop(name), "{}", text(name));
         }
-        assert!(!is_framing_or_hop_by_hop("content-type"));
-        assert!(!is_framing_or_hop_by_hop("x-request-id"));
+        assert!(!is_framing_or_hop_by_hop(b"content-type"));
+        assert!(!is_framing_or_hop_by_hop(b"x-request-id"));
     }
 
     #[test]
     fn each_list_and_its_function_agree() {
-        let near_misses = [
-            "x-b3-flagz",
-            "tracestatf",
-            "content-lengt",
-            "expects",
-            "x-envoy-peer",
-            "b4",
-            "",
+        let near_misses: [&[u8]; 8] = [
+            b"x-b3-flagz",
+            b"tracestatf",
+            b"content-lengt",
+            b"expects",
+            b"x-envoy-peer",
+            b"b4",
+            b"caf\xe9",
+            b"",
         ];
         let all = || HOP_BY_HOP_AND_FRAMING.iter().chain(TRACE_CONTEXT).chain(PEER_METADATA);
         for name in all().copied().chain(near_misses) {
+            let shown = text(name);
             assert_eq!(
                 is_framing_or_hop_by_hop(name),
                 HOP_BY_HOP_AND_FRAMING.contains(&name),
-                "{name}"
+                "{shown}"
             );
-            assert_eq!(is_trace_context(name), TRACE_CONTEXT.contains(&name), "{name}");
-            assert_eq!(is_peer_metadata(name), PEER_METADATA.contains(&name), "{name}");
+            assert_eq!(is_trace_context(name), TRACE_CONTEXT.contains(&name), "{shown}");
+            assert_eq!(is_peer_metadata(name), PEER_METADATA.contains(&name), "{shown}");
         }
         for name in near_misses.into_iter().filter(|n| !n.is_empty()) {
-            assert!(carried_on_copy(name, "x"), "{name} is on no list");
+            assert!(carried_on_copy(name, b"x"), "{} is on no list", text(name));
         }
     }
 
     #[test]
     fn pseudo_headers_are_always_carried() {
         for name in [":method", ":path", ":authority", ":scheme", ":protocol"] {
-            assert!(carried_on_copy(name, "x"), "{name}");
+            assert!(carried_on_copy(name.as_bytes(), b"x"), "{name}");
         }
     }
 
     #[test]
     fn te_trailers_is_carried_and_nothing_else_of_te() {
-        assert!(carried_on_copy("te", "trailers"));
-        assert!(carried_on_copy("te", " Trailers "));
-        assert!(!carried_on_copy("te", "gzip"));
-        assert!(!carried_on_copy("te", "trailers, deflate"));
-        assert!(!carried_on_copy("te", ""));
+        assert!(carried_on_copy(b"te", b"trailers"));
+        assert!(carried_on_copy(b"te", b" Trailers "));
+        assert!(!carried_on_copy(b"te", b"gzip"));
+        assert!(!carried_on_copy(b"te", b"trailers, deflate"));
+        assert!(!carried_on_copy(b"te", b""));
+        assert!(!carried_on_copy(b"te", b"\xfftrailers"));
     }
 
     #[test]
     fn what_the_copy_keeps_and_drops() {
         for (name, value) in [
-            ("content-type", "application/grpc"),
-            ("grpc-timeout", "5S"),
-            ("grpc-encoding", "gzip"),
-            ("grpc-accept-encoding", "gzip"),
-            ("x-grpc-web", "1"),
-            ("x-request-id", "abc"),
-            ("user-agent", "grpc-rust/0.12"),
-            ("baggage", "k=v"),
-            (":path", "/pkg.Svc/Call"),
+            ("content-type", &b"application/grpc"[..]),
+            ("grpc-timeout", b"5S"),
+            ("grpc-encoding", b"gzip"),
+            ("grpc-accept-encoding", b"gzip"),
+            ("x-grpc-web", b"1"),
+            ("x-request-id", b"abc"),
+            ("user-agent", b"grpc-rust/0.12"),
+            ("baggage", b"k=v"),
+            ("x-latin1", b"caf\xe9"),
+            (":path", b"/pkg.Svc/Call"),
         ] {
-            assert!(carried_on_copy(name, value), "{name} must be kept");
+            assert!(carried_on_copy(name.as_bytes(), value), "{name} must be kept");
         }
-        for name in TRACE_CONTEXT
+        // Trace context is each mirror's choice (`traceContext`), not this rule's.
+        for name in TRACE_CONTEXT {
+            assert!(carried_on_copy(name, b"x"), "{} is left to the mirror", text(name));
+        }
+        for name in PEER_METADATA
             .iter()
-            .chain(PEER_METADATA)
-            .chain(HOP_BY_HOP_AND_FRAMING.iter().filter(|n| **n != "te"))
+            .chain(HOP_BY_HOP_AND_FRAMING.iter().filter(|n| **n != b"te"))
         {
-            assert!(!carried_on_copy(name, "x"), "{name} must be dropped");
+            assert!(!carried_on_copy(name, b"x"), "{} must be dropped", text(name));
         }
     }
 

@@ -6,6 +6,8 @@
 //! 1. the route name, when the configuration has per-route policies;
 //! 2. `:method` and `sampleBy` headers, and random draws ([`sampled_mirrors`](super::select::sampled_mirrors));
 //! 3. the route name, once a mirror is sampled (it labels every outcome);
+//!    then the loop marker (`loopMarker`), one header: a request that
+//!    carries it is a copy, and is skipped as `loop` with nothing more read;
 //! 4. the clock, only while a destination's back-off is open (admission);
 //! 5. for a mirror with `maxRequestsPerSecond`, once at least one of its
 //!    `copies` is admitted: its token bucket in shared data (one read, and
@@ -108,6 +110,22 @@ pub fn decide(
         skipped: Vec::new(),
         capture: None,
     };
+    // A copy (this proxy's, or one a proxy in front sent here, such as a
+    // canary's sidecar that runs the same plugin) is never copied again:
+    // before admission, so it takes no slot and no token.
+    if let Some(marker) = &config.loop_marker {
+        if view.header(marker).is_some() {
+            for mirror in sampled {
+                for _ in 0..mirror.copies {
+                    plan.skipped.push(Skipped {
+                        mirror: mirror.clone(),
+                        reason: SkipReason::Loop,
+                    });
+                }
+            }
+            return plan;
+        }
+    }
 
     // Read on first need, at most once: by an open back-off or a rate cap.
     let mut clock: Option<u64> = None;
@@ -217,6 +235,9 @@ mod tests {
     use crate::dispatch::destination::TRIP_AFTER_FAILURES;
     use crate::rate::{Bucket, StoreError, MAX_ATTEMPTS};
     use std::collections::HashMap;
+
+    /// The loop marker's read, after the route's in every sampled request.
+    const MARKER: &str = "header x-vrata-mirror";
 
     /// A request whose reads are recorded, in order.
     #[derive(Default)]
@@ -402,7 +423,14 @@ mod tests {
         assert_eq!(plan.route.as_deref(), Some(b"r1".as_slice()));
         assert_eq!(
             request.reads,
-            ["header :method", "header x-user", "draw", "route", "head"]
+            [
+                "header :method",
+                "header x-user",
+                "draw",
+                "route",
+                "header x-vrata-mirror",
+                "head"
+            ]
         );
         let capture = plan.capture.unwrap();
         assert!(!capture.complete);
@@ -423,7 +451,7 @@ mod tests {
             let plan = decide(&cfg, &states(&cfg), &mut request, false);
             let expected = if route == Some("api") { "s" } else { "d" };
             assert_eq!(admitted(&plan), [expected]);
-            assert_eq!(request.reads, ["route", "head"], "{route:?}");
+            assert_eq!(request.reads, ["route", MARKER, "head"], "{route:?}");
             assert_eq!(plan.route.as_deref(), route.map(str::as_bytes));
         }
     }
@@ -443,11 +471,74 @@ mod tests {
         );
         assert_eq!(
             request.reads,
-            ["route", "clock"],
+            ["route", MARKER, "clock"],
             "no head read when every mirror is refused"
         );
         assert_eq!(outstanding(&states), [0, 1]);
         states[1].borrow_mut().abandon(held);
+    }
+
+    #[test]
+    fn a_request_carrying_the_loop_marker_is_skipped_as_loop_with_nothing_taken() {
+        let cfg =
+            mirrors(r#"[{"destinationId": "a", "copies": 2, "maxRequestsPerSecond": 5}, {"destinationId": "b"}]"#);
+        let states = states(&cfg);
+        back_off(&states[1]);
+        let mut request = FakeRequest {
+            headers: vec![("x-vrata-mirror", "1")],
+            now_ms: 1,
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(
+            skipped(&plan),
+            [
+                ("a", SkipReason::Loop),
+                ("a", SkipReason::Loop),
+                ("b", SkipReason::Loop)
+            ],
+            "each copy once, and loop before the back-off"
+        );
+        assert_eq!(request.reads, ["route", MARKER], "no slot, no token, no head");
+        assert_eq!(outstanding(&states), [0, 0]);
+
+        // Any value marks a copy; without the header the request is mirrored.
+        let mut request = FakeRequest {
+            headers: vec![("x-vrata-mirror", "")],
+            ..get()
+        };
+        assert_eq!(skipped(&decide(&cfg, &states, &mut request, false)).len(), 3);
+        let mut request = get();
+        assert_eq!(admitted(&decide(&cfg, &states, &mut request, false)), ["a", "a"]);
+    }
+
+    #[test]
+    fn the_marker_is_read_by_its_configured_name_or_not_at_all() {
+        let mirror = r#""forward": {"mirror": {"destinationId": "a"}}"#;
+        let renamed = config(&format!(r#"{{"loopMarker": "x-shadow-copy", {mirror}}}"#));
+        let mut request = FakeRequest {
+            headers: vec![("x-vrata-mirror", "1")],
+            ..get()
+        };
+        let plan = decide(&renamed, &states(&renamed), &mut request, false);
+        assert_eq!(admitted(&plan), ["a"], "the default name is no marker once renamed");
+        assert_eq!(request.reads, ["route", "header x-shadow-copy", "head"]);
+        let mut request = FakeRequest {
+            headers: vec![("x-shadow-copy", "1")],
+            ..get()
+        };
+        let plan = decide(&renamed, &states(&renamed), &mut request, false);
+        assert_eq!(skipped(&plan), [("a", SkipReason::Loop)]);
+
+        let off = config(&format!(r#"{{"loopMarker": false, {mirror}}}"#));
+        let mut request = FakeRequest {
+            headers: vec![("x-vrata-mirror", "1")],
+            ..get()
+        };
+        let plan = decide(&off, &states(&off), &mut request, false);
+        assert_eq!(admitted(&plan), ["a"]);
+        assert_eq!(request.reads, ["route", "head"], "no marker, no read");
     }
 
     #[test]
@@ -459,7 +550,7 @@ mod tests {
         let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(skipped(&plan), [("a", SkipReason::Backoff)]);
         assert_eq!(admitted(&plan), ["b"]);
-        assert_eq!(request.reads, ["route", "clock", "head"]);
+        assert_eq!(request.reads, ["route", MARKER, "clock", "head"]);
     }
 
     #[test]
@@ -580,7 +671,10 @@ mod tests {
         assert_eq!(admitted(&plan), ["a", "a"]);
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
         assert_eq!(outstanding(&states), [2], "the copy over the rate gave its slot back");
-        assert_eq!(request.reads, ["route", "shared load", "clock", "shared store", "head"]);
+        assert_eq!(
+            request.reads,
+            ["route", MARKER, "shared load", "clock", "shared store", "head"]
+        );
         let key = &cfg.default_policy.mirrors[0].rate_cap.as_ref().unwrap().key;
         let stored = Bucket::decode(&request.shared[key].0).unwrap();
         assert_eq!((stored.whole(), stored.stamp_ms), (0, 5_000));
@@ -599,7 +693,11 @@ mod tests {
         let plan = decide(&cfg, &states, &mut second, false);
         assert!(plan.capture.is_none());
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
-        assert_eq!(second.reads, ["route", "shared load", "clock"], "no write, no head");
+        assert_eq!(
+            second.reads,
+            ["route", MARKER, "shared load", "clock"],
+            "no write, no head"
+        );
         // A second later the bucket has a token again.
         let mut later = FakeRequest {
             shared: second.shared.clone(),

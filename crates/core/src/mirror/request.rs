@@ -1,14 +1,19 @@
 //! The mirrored request: the primary's head as captured, and the headers each
 //! mirror's copy carries after its policy (remove, add, authority) is applied.
 
-use crate::config::{AuthorityRewrite, MirrorPolicy};
-use crate::http::headers::{carried_on_copy, is_upgrade};
+use crate::config::{AuthorityRewrite, MirrorPolicy, TraceContext, LOOP_MARKER_VALUE};
+use crate::http::headers::{carried_on_copy, is_trace_context, is_upgrade};
 use crate::http::{parse_content_length, HeaderList};
+
+/// Headers a copy's shaping adds in the common case: the loop marker, and
+/// an `:authority` when the request had none.
+const SHAPING_ROOM: usize = 2;
 
 /// What the copy needs of the primary's request headers, read once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
-    /// Headers any copy may carry (see [`carried_on_copy`]), UTF-8, in order.
+    /// Headers any copy may carry (see [`carried_on_copy`]), as bytes, in
+    /// order; trace context included (each mirror's `traceContext` decides).
     pub headers: HeaderList,
     /// The declared body length, if any.
     pub content_length: Option<u64>,
@@ -17,13 +22,16 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// Reads the primary's headers as the host hands them over (bytes).
-    /// A name or value that is not UTF-8 cannot be sent with the SDK's
-    /// `dispatch_http_call`, so that header is left out of the copy.
+    /// Reads the primary's headers as the host hands them over: bytes,
+    /// carried as they are (a latin-1 value reaches the shadow unchanged).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> RequestHead {
         let pairs = pairs.into_iter();
         let mut head = RequestHead {
-            headers: HeaderList::with_capacity(pairs.size_hint().0),
+            // Room for what shaping adds to a typical copy (the loop marker,
+            // an `:authority`) without growing the list: a reallocation per
+            // copy, between copies' 16 KiB bodies, fragmented the module's
+            // heap by 0.9 MiB (tests/harness/memory.rs).
+            headers: HeaderList::with_capacity(pairs.size_hint().0 + SHAPING_ROOM),
             ..RequestHead::default()
         };
         let mut method_is_connect = false;
@@ -35,10 +43,8 @@ impl RequestHead {
                 b":method" => method_is_connect = value == b"CONNECT",
                 _ => {}
             }
-            if let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                if carried_on_copy(name, value) {
-                    head.headers.push(name, value);
-                }
+            if carried_on_copy(name, value) {
+                head.headers.push(name, value);
             }
         }
         head.upgrade = is_upgrade(method_is_connect, has_upgrade);
@@ -46,35 +52,36 @@ impl RequestHead {
     }
 }
 
-/// Request trailers for the copy (HTTP/2 requests may end with them).
-pub fn copyable_trailers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<(String, String)> {
-    pairs
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                std::str::from_utf8(name).ok()?.to_owned(),
-                std::str::from_utf8(value).ok()?.to_owned(),
-            ))
-        })
-        .collect()
+/// Request trailers for the copy (HTTP/2 requests may end with them), as
+/// bytes.
+pub fn copyable_trailers<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> HeaderList {
+    pairs.into_iter().collect()
 }
 
-/// Applies one mirror's header policy to a copy of the captured headers.
-/// The copy always has an `:authority`: Envoy refuses a call without one, so
-/// a request that had none (HTTP/1.0) is sent with the destination's name.
+/// Applies one mirror's header policy to a copy of the captured headers:
+/// its trace context dropped unless the mirror keeps it, `removeHeaders`
+/// and the names `addHeaders` replaces in one pass, then `addHeaders`, the
+/// loop marker, and the authority. The copy always has an `:authority`:
+/// Envoy refuses a call without one, so a request that had none (HTTP/1.0)
+/// is sent with the destination's name.
 pub fn shape_headers(mut headers: HeaderList, policy: &MirrorPolicy) -> HeaderList {
-    if !policy.remove_headers.is_empty() {
-        headers.retain(|name, _| !policy.remove_headers.iter().any(|r| r == name));
+    let drop_trace = policy.trace_context == TraceContext::Drop;
+    if drop_trace || !policy.remove_headers.is_empty() || !policy.add_headers.is_empty() {
+        headers.retain(|name, _| {
+            !(drop_trace && is_trace_context(name))
+                && !policy.remove_headers.iter().any(|r| r.as_bytes() == name)
+                && !policy.add_headers.iter().any(|(added, _)| added.as_bytes() == name)
+        });
     }
-    if !policy.add_headers.is_empty() {
-        headers.retain(|name, _| !policy.add_headers.iter().any(|(added, _)| added == name));
-        for (name, value) in &policy.add_headers {
-            headers.push(name, value);
-        }
+    for (name, value) in &policy.add_headers {
+        headers.push(name, value);
+    }
+    if let Some(marker) = &policy.loop_marker {
+        headers.push(&**marker, LOOP_MARKER_VALUE);
     }
     let rewritten = match (&policy.authority, headers.get(":authority")) {
         (AuthorityRewrite::Keep, Some(_)) => None,
-        (AuthorityRewrite::Replace(new), Some(_)) => Some(new.clone()),
+        (AuthorityRewrite::Replace(new), Some(_)) => Some(new.as_bytes().to_vec()),
         (AuthorityRewrite::Suffix(suffix), Some(authority)) => Some(append_host_suffix(authority, suffix)),
         (AuthorityRewrite::Replace(new), None) => {
             headers.push(":authority", new);
@@ -93,18 +100,28 @@ pub fn shape_headers(mut headers: HeaderList, policy: &MirrorPolicy) -> HeaderLi
 
 /// Appends `suffix` to the host part of an authority, before any port, as
 /// Envoy's mirror does: `api:8080` -> `api-shadow:8080`, `[::1]:80` -> `[::1]-shadow:80`.
-pub fn append_host_suffix(authority: &str, suffix: &str) -> String {
-    let host_end = if authority.starts_with('[') {
+/// Bytes: whatever the primary's host was, only the suffix is added.
+pub fn append_host_suffix(authority: &[u8], suffix: &str) -> Vec<u8> {
+    let host_end = if authority.first() == Some(&b'[') {
         // IPv6 literal: the host ends at the closing bracket.
-        authority.find(']').map_or(authority.len(), |i| i + 1)
+        authority
+            .iter()
+            .position(|b| *b == b']')
+            .map_or(authority.len(), |i| i + 1)
     } else {
-        match authority.rfind(':') {
-            Some(i) if authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) => i,
+        match authority.iter().rposition(|b| *b == b':') {
+            Some(i)
+                if authority
+                    .get(i + 1..)
+                    .is_some_and(|port| port.iter().all(u8::is_ascii_digit)) =>
+            {
+                i
+            }
             _ => authority.len(),
         }
     };
     let (host, port) = authority.split_at(host_end);
-    format!("{host}{suffix}{port}")
+    [host, suffix.as_bytes(), port].concat()
 }
 
 #[cfg(test)]
@@ -114,7 +131,11 @@ mod tests {
     use std::rc::Rc;
 
     fn policy(mirror_json: &str) -> Rc<MirrorPolicy> {
-        let cfg = parse(format!(r#"{{"forward": {{"mirror": {mirror_json}}}}}"#).as_bytes()).unwrap();
+        policy_in(&format!(r#"{{"forward": {{"mirror": {mirror_json}}}}}"#))
+    }
+
+    fn policy_in(plugin_json: &str) -> Rc<MirrorPolicy> {
+        let cfg = parse(plugin_json.as_bytes()).unwrap();
         cfg.default_policy.mirrors[0].clone()
     }
 
@@ -122,8 +143,32 @@ mod tests {
         list.iter().map(|(n, v)| (n.as_bytes(), *v)).collect()
     }
 
+    fn names(headers: &HeaderList) -> Vec<String> {
+        headers
+            .iter()
+            .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
+            .collect()
+    }
+
+    /// The pairs as text (every value in these tests but the latin-1 ones is UTF-8).
+    fn text(headers: &HeaderList) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
     #[test]
-    fn head_drops_hop_by_hop_and_non_utf8_and_records_framing() {
+    fn head_drops_hop_by_hop_keeps_bytes_and_records_framing() {
         let head = RequestHead::from_pairs(pairs(&[
             (":method", b"POST"),
             (":path", b"/a?b=1"),
@@ -133,16 +178,21 @@ mod tests {
             ("connection", b"keep-alive"),
             ("expect", b"100-continue"),
             ("x-bin", b"\xff\xfe"),
+            ("x-latin1", b"caf\xe9"),
             ("x-ok", b"yes"),
         ]));
         assert_eq!(head.content_length, Some(5));
         assert!(!head.upgrade);
-        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n).collect();
-        assert_eq!(names, [":method", ":path", ":authority", "x-ok"]);
+        assert_eq!(
+            names(&head.headers),
+            [":method", ":path", ":authority", "x-bin", "x-latin1", "x-ok"]
+        );
+        assert_eq!(head.headers.get("x-bin"), Some(&b"\xff\xfe"[..]));
+        assert_eq!(head.headers.get("x-latin1"), Some(&b"caf\xe9"[..]));
     }
 
     #[test]
-    fn a_grpc_head_keeps_what_grpc_needs_and_drops_the_trace() {
+    fn a_grpc_head_keeps_what_grpc_needs_and_drops_the_peer_and_by_default_the_trace() {
         let head = RequestHead::from_pairs(pairs(&[
             (":method", b"POST"),
             (":path", b"/pkg.Echo/Unary"),
@@ -157,13 +207,28 @@ mod tests {
             ("x-envoy-peer-metadata", b"ChwKDkFQUF9DT05UQUlORVJT"),
             ("x-request-id", b"r-1"),
         ]));
-        let names: Vec<&str> = head.headers.iter().map(|(n, _)| n).collect();
+        let carried = [":method", ":path", "content-type", "te", "grpc-timeout"];
         assert_eq!(
-            names,
-            [":method", ":path", "content-type", "te", "grpc-timeout", "x-request-id"]
+            names(&head.headers),
+            [&carried[..], &["traceparent", "x-b3-traceid", "x-request-id"]].concat()
         );
         let dropped = RequestHead::from_pairs(pairs(&[("te", b"gzip, trailers")]));
         assert!(dropped.headers.is_empty(), "{dropped:?}");
+
+        let marker_off = r#"{"loopMarker": false, "forward": {"mirror": {"destinationId": "shadow"#;
+        let by_default = shape_headers(head.headers.clone(), &policy_in(&format!(r#"{marker_off}"}}}}}}"#)));
+        assert_eq!(
+            names(&by_default),
+            [&carried[..], &["x-request-id", ":authority"]].concat()
+        );
+        let kept = shape_headers(
+            head.headers.clone(),
+            &policy_in(&format!(r#"{marker_off}", "traceContext": "keep"}}}}}}"#)),
+        );
+        let mut expected = names(&head.headers);
+        expected.push(":authority".to_owned());
+        assert_eq!(names(&kept), expected);
+        assert_eq!(kept.get("traceparent"), head.headers.get("traceparent"));
     }
 
     #[test]
@@ -174,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn policy_removes_adds_and_rewrites_on_the_copy() {
+    fn policy_removes_adds_marks_and_rewrites_on_the_copy() {
         let p = policy(
             r#"{"destinationId": "shadow", "removeHeaders": ["Authorization", "cookie"],
                 "addHeaders": {"X-Mirror": "1", "x-env": "shadow"}, "authority": "api-shadow:9090"}"#,
@@ -188,13 +253,37 @@ mod tests {
         ]);
         let shaped = shape_headers(headers, &p);
         assert_eq!(
-            shaped.iter().collect::<Vec<_>>(),
-            [
+            text(&shaped),
+            owned(&[
                 (":authority", "api-shadow:9090"),
                 ("accept", "*/*"),
                 ("x-mirror", "1"),
                 ("x-env", "shadow"),
-            ]
+                ("x-vrata-mirror", "1"),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_loop_marker_is_renamed_or_left_out_as_configured() {
+        let shaped = |plugin: &str| {
+            text(&shape_headers(
+                HeaderList::from_iter([(":authority", "api")]),
+                &policy_in(plugin),
+            ))
+        };
+        let mirror = r#""forward": {"mirror": {"destinationId": "shadow"}}"#;
+        assert_eq!(
+            shaped(&format!("{{{mirror}}}")),
+            owned(&[(":authority", "api"), ("x-vrata-mirror", "1")])
+        );
+        assert_eq!(
+            shaped(&format!(r#"{{"loopMarker": "X-Shadow-Copy", {mirror}}}"#)),
+            owned(&[(":authority", "api"), ("x-shadow-copy", "1")])
+        );
+        assert_eq!(
+            shaped(&format!(r#"{{"loopMarker": false, {mirror}}}"#)),
+            owned(&[(":authority", "api")])
         );
     }
 
@@ -202,18 +291,22 @@ mod tests {
     fn missing_authority_is_filled_with_the_destination() {
         let p = policy(r#"{"destinationId": "shadow"}"#);
         let shaped = shape_headers(HeaderList::from_iter([(":path", "/")]), &p);
-        assert_eq!(shaped.get(":authority"), Some("shadow"));
+        assert_eq!(shaped.get(":authority"), Some(&b"shadow"[..]));
     }
 
     #[test]
     fn host_suffix_goes_before_the_port() {
-        assert_eq!(append_host_suffix("api", "-shadow"), "api-shadow");
-        assert_eq!(append_host_suffix("api:8080", "-shadow"), "api-shadow:8080");
-        assert_eq!(append_host_suffix("[::1]:8080", "-shadow"), "[::1]-shadow:8080");
-        assert_eq!(append_host_suffix("[::1]", "-shadow"), "[::1]-shadow");
-        assert_eq!(append_host_suffix("a:b", "-s"), "a:b-s");
+        let suffixed = |authority: &[u8], suffix: &str| {
+            String::from_utf8_lossy(&append_host_suffix(authority, suffix)).into_owned()
+        };
+        assert_eq!(suffixed(b"api", "-shadow"), "api-shadow");
+        assert_eq!(suffixed(b"api:8080", "-shadow"), "api-shadow:8080");
+        assert_eq!(suffixed(b"[::1]:8080", "-shadow"), "[::1]-shadow:8080");
+        assert_eq!(suffixed(b"[::1]", "-shadow"), "[::1]-shadow");
+        assert_eq!(suffixed(b"a:b", "-s"), "a:b-s");
+        assert_eq!(append_host_suffix(b"caf\xe9:80", "-s"), b"caf\xe9-s:80");
         let p = policy(r#"{"destinationId": "shadow", "hostSuffix": "-shadow"}"#);
         let shaped = shape_headers(HeaderList::from_iter([(":authority", "api:8080")]), &p);
-        assert_eq!(shaped.iter().collect::<Vec<_>>(), [(":authority", "api-shadow:8080")]);
+        assert_eq!(shaped.get(":authority"), Some(&b"api-shadow:8080"[..]));
     }
 }

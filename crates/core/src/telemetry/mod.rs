@@ -34,10 +34,13 @@ pub enum SkipReason {
     /// or updated (the host refused, or every bounded CAS retry lost a race
     /// with another worker). Skipped rather than sent unchecked.
     RateUnavailable,
+    /// The request carries the loop marker (`loopMarker`): it is a copy
+    /// itself, and a copy is never copied again.
+    Loop,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 9] = [
+    pub const ALL: [SkipReason; 10] = [
         SkipReason::BodyTooLarge,
         SkipReason::InFlightLimit,
         SkipReason::DispatchFailed,
@@ -47,6 +50,7 @@ impl SkipReason {
         SkipReason::HostError,
         SkipReason::RateLimited,
         SkipReason::RateUnavailable,
+        SkipReason::Loop,
     ];
 
     /// A dense index in `0..ALL.len()`, in the order of [`SkipReason::ALL`].
@@ -65,6 +69,7 @@ impl SkipReason {
             SkipReason::HostError => "host_error",
             SkipReason::RateLimited => "rate_limited",
             SkipReason::RateUnavailable => "rate_unavailable",
+            SkipReason::Loop => "loop",
         }
     }
 }

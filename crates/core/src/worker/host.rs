@@ -29,10 +29,12 @@ pub trait Clock {
 pub struct Outgoing<'a> {
     /// The cluster.
     pub destination: &'a str,
+    /// Names and values as bytes, passed to the host's call unchanged.
     pub headers: &'a HeaderList,
     /// Empty: no body.
     pub body: &'a [u8],
-    pub trailers: &'a [(String, String)],
+    /// Empty: none.
+    pub trailers: &'a HeaderList,
     pub timeout_ms: u32,
 }
 

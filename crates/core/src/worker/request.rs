@@ -60,7 +60,7 @@ pub(super) struct ReadyCopy<I> {
     pub copy: MirrorCopy<I>,
     pub headers: Rc<HeaderList>,
     pub body: Rc<Vec<u8>>,
-    pub trailers: Rc<Vec<(String, String)>>,
+    pub trailers: Rc<HeaderList>,
 }
 
 impl<H: Host> Worker<H> {
@@ -108,7 +108,7 @@ impl<H: Host> Worker<H> {
             watch,
         };
         if complete {
-            self.hand_over(host, &mut request, Vec::new());
+            self.hand_over(host, &mut request, HeaderList::default());
         }
         request
     }
@@ -142,7 +142,7 @@ impl<H: Host> Worker<H> {
             }
         }
         if end_of_stream {
-            self.hand_over(host, request, Vec::new());
+            self.hand_over(host, request, HeaderList::default());
         }
     }
 
@@ -152,7 +152,7 @@ impl<H: Host> Worker<H> {
         &self,
         host: &mut H,
         request: &mut MirroredRequest<H::Ids>,
-        read: impl FnOnce() -> Vec<(String, String)>,
+        read: impl FnOnce() -> HeaderList,
     ) {
         if request.is_capturing() {
             let trailers = read();
@@ -218,7 +218,7 @@ impl<H: Host> Worker<H> {
 
     /// Builds each copy and queues it. Every copy shares the one body; a
     /// mirror's `copies` share their headers too.
-    fn hand_over(&self, host: &mut H, request: &mut MirroredRequest<H::Ids>, trailers: Vec<(String, String)>) {
+    fn hand_over(&self, host: &mut H, request: &mut MirroredRequest<H::Ids>, trailers: HeaderList) {
         let Some(Capture { mut head, body, copies }) = request.capture.take() else {
             return;
         };

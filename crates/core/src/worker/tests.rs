@@ -8,6 +8,7 @@ use super::*;
 #[cfg(feature = "compare")]
 use crate::compare::CompareResult;
 use crate::dispatch::outcome::AnswerHead;
+use crate::http::HeaderList;
 use crate::mirror::decide::RequestView;
 use crate::mirror::request::RequestHead;
 use crate::mirror::select::HeaderLookup;
@@ -69,7 +70,7 @@ impl Dispatch for FakeHost {
         self.sent.push(format!(
             "{} {} {}",
             copy.destination,
-            copy.headers.get(":path").unwrap_or_default(),
+            String::from_utf8_lossy(copy.headers.get(":path").unwrap_or_default()),
             String::from_utf8_lossy(copy.body)
         ));
         self.next_token += 1;
@@ -263,7 +264,9 @@ fn trailers_end_a_copy_too() {
     let mut host = FakeHost::default();
     let mut request = worker.request_headers(&mut host, &mut FakeRequest::new("POST", "/t", None), false);
     worker.request_body(&mut host, &mut request, 1, || Some(b"x".to_vec()), false);
-    worker.request_trailers(&mut host, &mut request, || vec![("grpc-status".into(), "0".into())]);
+    worker.request_trailers(&mut host, &mut request, || {
+        HeaderList::from_iter([("grpc-status", "0")])
+    });
     assert!(!request.is_capturing());
     assert_eq!(worker.copies_pending(), 1);
     worker.request_trailers(&mut host, &mut request, || panic!("not read once handed over"));

@@ -1,6 +1,8 @@
 //! The copy's headers: never hop-by-hop or framing (but `te: trailers`), no
-//! trace context or mesh peer metadata, always an `:authority`, removes and
-//! adds applied, everything else carried over in order.
+//! mesh peer metadata, trace context only when the mirror keeps it, always
+//! an `:authority` and the loop marker, removes and adds applied, everything
+//! else carried over in order and byte for byte (values that are not UTF-8
+//! included).
 
 use crate::strategies::header_pairs;
 use proptest::prelude::*;
@@ -22,9 +24,9 @@ const HOP_BY_HOP: [&str; 8] = [
     "expect",
 ];
 
-/// Trace context and Istio peer metadata: the copy is not the primary's span
-/// and is not sent by the primary's caller.
-const NOT_THE_PRIMARYS: [&str; 16] = [
+/// Trace context: the copy is not the primary's span, unless the mirror's
+/// `traceContext` is `"keep"`.
+const TRACE_CONTEXT: [&str; 14] = [
     "traceparent",
     "tracestate",
     "b3",
@@ -39,17 +41,18 @@ const NOT_THE_PRIMARYS: [&str; 16] = [
     "x-cloud-trace-context",
     "x-datadog-trace-id",
     "x-datadog-parent-id",
-    "x-envoy-peer-metadata",
-    "x-envoy-peer-metadata-id",
 ];
+
+/// Istio peer metadata: the copy is not sent by the primary's caller.
+const PEER_METADATA: [&str; 2] = ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id"];
 
 /// Whether the copy may carry the primary's `name: value`: gRPC needs
 /// `te: trailers`, the only `te` HTTP/2 allows.
-fn carried(name: &str, value: &str) -> bool {
+fn carried(name: &str, value: &[u8], keep_trace: bool) -> bool {
     if name == "te" {
-        return value.trim().eq_ignore_ascii_case("trailers");
+        return value.trim_ascii().eq_ignore_ascii_case(b"trailers");
     }
-    !HOP_BY_HOP.contains(&name) && !NOT_THE_PRIMARYS.contains(&name)
+    !HOP_BY_HOP.contains(&name) && !PEER_METADATA.contains(&name) && (keep_trace || !TRACE_CONTEXT.contains(&name))
 }
 
 #[derive(Debug, Clone)]
@@ -59,9 +62,10 @@ enum Authority {
     Suffix(String),
 }
 
-fn policy(removes: &[String], adds: &[(String, String)], authority: &Authority) -> Rc<MirrorPolicy> {
+fn policy(removes: &[String], adds: &[(String, String)], authority: &Authority, keep_trace: bool) -> Rc<MirrorPolicy> {
     let mut m = Map::new();
     m.insert("destinationId".into(), json!("shadow"));
+    m.insert("traceContext".into(), json!(if keep_trace { "keep" } else { "drop" }));
     m.insert("removeHeaders".into(), json!(removes));
     let adds: Map<String, Value> = adds.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
     m.insert("addHeaders".into(), Value::Object(adds));
@@ -113,45 +117,48 @@ proptest! {
         removes in prop::collection::vec(name_pool(), 0..4),
         adds in prop::collection::btree_map(addable_name(), "[ -~]{0,12}", 0..3),
         authority in authority(),
+        keep_trace in any::<bool>(),
     ) {
         let adds: Vec<(String, String)> = adds.into_iter().collect();
-        let policy = policy(&removes, &adds, &authority);
+        let policy = policy(&removes, &adds, &authority, keep_trace);
         let head = RequestHead::from_pairs(input.iter().map(|(n, v)| (n.as_bytes(), v.as_slice())));
-        let shaped: Vec<(String, String)> = shape_headers(head.headers.clone(), &policy)
+        let mut shaped: Vec<(String, Vec<u8>)> = shape_headers(head.headers.clone(), &policy)
             .iter()
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
             .collect();
+        // The loop marker, on every copy (after the mirror's own headers).
+        let marker = shaped.iter().position(|(n, _)| n == "x-vrata-mirror");
+        prop_assert!(marker.is_some(), "no loop marker in {shaped:?}");
+        prop_assert_eq!(marker.map(|at| shaped.remove(at).1), Some(b"1".to_vec()));
+        prop_assert!(shaped.iter().all(|(n, _)| n != "x-vrata-mirror"), "one marker: {shaped:?}");
         let is_added = |name: &str| adds.iter().any(|(n, _)| n == name);
 
         for (name, value) in &shaped {
-            prop_assert!(carried(name, value) || is_added(name), "{name}: {value:?} in {shaped:?}");
+            prop_assert!(carried(name, value, keep_trace) || is_added(name), "{name}: {value:?} in {shaped:?}");
         }
         for removed in removes.iter().filter(|r| !is_added(r)) {
             prop_assert!(shaped.iter().all(|(n, _)| n != removed), "{removed} not removed: {shaped:?}");
         }
         for (name, value) in &adds {
-            let found: Vec<&String> = shaped.iter().filter(|(n, _)| n == name).map(|(_, v)| v).collect();
-            prop_assert_eq!(found, vec![value], "added header {} in {:?}", name, shaped);
+            let found: Vec<&[u8]> = shaped.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_slice()).collect();
+            prop_assert_eq!(found, vec![value.as_bytes()], "added header {} in {:?}", name, shaped);
         }
 
         // :authority: always there; rewritten as the policy says.
-        let utf8_input: Vec<(String, String)> = input
-            .iter()
-            .filter_map(|(n, v)| Some((n.clone(), String::from_utf8(v.clone()).ok()?)))
-            .collect();
-        let original = utf8_input.iter().find(|(n, _)| n == ":authority").map(|(_, v)| v.clone());
-        let authorities: Vec<&String> = shaped.iter().filter(|(n, _)| n == ":authority").map(|(_, v)| v).collect();
+        let original = input.iter().find(|(n, _)| n == ":authority").map(|(_, v)| v.clone());
+        let authorities: Vec<&Vec<u8>> = shaped.iter().filter(|(n, _)| n == ":authority").map(|(_, v)| v).collect();
         prop_assert!(!authorities.is_empty(), "no :authority in {shaped:?}");
         let first = authorities[0].clone();
         match (&original, &authority) {
-            (None, Authority::Replace(a)) => prop_assert_eq!(&first, a),
-            (None, _) => prop_assert_eq!(first.as_str(), "shadow"),
+            (None, Authority::Replace(a)) => prop_assert_eq!(&first, a.as_bytes()),
+            (None, _) => prop_assert_eq!(first.as_slice(), b"shadow"),
             (Some(o), Authority::Keep) => prop_assert_eq!(&first, o),
-            (Some(_), Authority::Replace(a)) => prop_assert_eq!(&first, a),
+            (Some(_), Authority::Replace(a)) => prop_assert_eq!(&first, a.as_bytes()),
             (Some(o), Authority::Suffix(s)) => {
+                let s = s.as_bytes();
                 prop_assert_eq!(first.len(), o.len() + s.len());
-                let at = first.find(s.as_str());
-                prop_assert!(at.is_some_and(|i| format!("{}{}", &first[..i], &first[i + s.len()..]) == *o),
+                let at = first.windows(s.len()).position(|w| w == s);
+                prop_assert!(at.is_some_and(|i| [&first[..i], &first[i + s.len()..]].concat() == *o),
                     "{first:?} is not {o:?} with {s:?} inserted");
             }
         }
@@ -159,12 +166,12 @@ proptest! {
             prop_assert_eq!(authorities.len(), 1);
         }
 
-        // Everything else: the request's own UTF-8 headers, in order.
+        // Everything else: the request's own headers, in order, byte for byte.
         let untouched = |name: &str| name != ":authority" && !is_added(name) && !removes.iter().any(|r| r == name);
-        let kept: Vec<&(String, String)> = shaped.iter().filter(|(n, _)| untouched(n)).collect();
-        let expected: Vec<&(String, String)> = utf8_input
+        let kept: Vec<&(String, Vec<u8>)> = shaped.iter().filter(|(n, _)| untouched(n)).collect();
+        let expected: Vec<&(String, Vec<u8>)> = input
             .iter()
-            .filter(|(n, v)| untouched(n) && carried(n, v))
+            .filter(|(n, v)| untouched(n) && carried(n, v, keep_trace))
             .collect();
         prop_assert_eq!(kept, expected);
     }

@@ -55,6 +55,8 @@ const KNOWN_KEYS: &[&str] = &[
     "hostSuffix",
     "addHeaders",
     "removeHeaders",
+    "traceContext",
+    "loopMarker",
     "retry",
     "api",
 ];

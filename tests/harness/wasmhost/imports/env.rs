@@ -451,6 +451,7 @@ fn proxy_http_call(
         });
         return status(Status::BadArgument);
     };
+    let header_bytes = headers.clone();
     let (headers, trailers) = (text_pairs(headers), text_pairs(trailers));
     let lacks = |name: &str| !headers.iter().any(|(n, _)| n == name);
     let verdict = if let Some(fault) = state.faults.dispatch {
@@ -476,6 +477,7 @@ fn proxy_http_call(
         token,
         cluster,
         headers,
+        raw_headers: header_bytes,
         body,
         trailers,
         timeout_ms: timeout_ms as u32,

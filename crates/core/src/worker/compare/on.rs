@@ -106,7 +106,7 @@ struct RequestInfo {
 
 impl RequestInfo {
     fn of(head: &RequestHead) -> RequestInfo {
-        let find = |name: &str| head.headers.get(name).map(str::to_owned);
+        let find = |name: &str| head.headers.get(name).map(|v| String::from_utf8_lossy(v).into_owned());
         RequestInfo {
             method: find(":method").unwrap_or_default(),
             path: find(":path").unwrap_or_default(),
