@@ -68,9 +68,10 @@ pub fn shape_headers(mut headers: HeaderList, policy: &MirrorPolicy) -> HeaderLi
     let drop_trace = policy.trace_context == TraceContext::Drop;
     if drop_trace || !policy.remove_headers.is_empty() || !policy.add_headers.is_empty() {
         headers.retain(|name, _| {
-            !(drop_trace && is_trace_context(name))
-                && !policy.remove_headers.iter().any(|r| r.as_bytes() == name)
-                && !policy.add_headers.iter().any(|(added, _)| added.as_bytes() == name)
+            let dropped = (drop_trace && is_trace_context(name))
+                || policy.remove_headers.iter().any(|r| r.as_bytes() == name)
+                || policy.add_headers.iter().any(|(added, _)| added.as_bytes() == name);
+            !dropped
         });
     }
     for (name, value) in &policy.add_headers {
