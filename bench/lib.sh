@@ -137,7 +137,7 @@ case_mirroring() {  # case
     native10) echo "native 10" ;;
     wasm0) echo "wasm 0" ;;
     wasm10) echo "wasm 10" ;;
-    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare | floor100) echo "wasm 100" ;;
+    wasm100 | wasmdead | wasmslow | wasmrate | wasmratehigh | wasmcompare | wasmsecondary | floor100) echo "wasm 100" ;;
     floor0) echo "wasm 0" ;;
     dyn0) echo "dyn 0" ;;
     dyn100 | dyndead) echo "dyn 100" ;;
@@ -184,9 +184,14 @@ module_for_case() {  # case our-module
 # sent: the cap's own cost per mirrored request.
 # wasmcompare (for bench/ab.sh with vrata_mirror_compare.wasm against
 # wasm100, issue 10): every copy's answer compared with the primary's, JSON.
+# wasmsecondary (for bench/ab.sh with vrata_mirror_compare.wasm against
+# wasmcompare, issue 23): the same, plus a copy of every request to the
+# secondary `stable` (the shadow's nginx again) and the endpoint's noise
+# table read and written in shared data per compared request.
 case_mirror_extra() {  # case
   case $1 in
     wasmcompare) echo ', "compare": {"body": "json"}' ;;
+    wasmsecondary) echo ', "compare": {"body": "json", "secondary": "stable"}' ;;
     wasmrate) echo ', "maxRequestsPerSecond": 1000' ;;
     wasmratehigh) echo ', "maxRequestsPerSecond": 1000000' ;;
     *) echo "" ;;
@@ -217,9 +222,12 @@ start_envoy() {  # case primary-port shadow-port log-name module
     # The native host (crates/native): the filter once per worker.
     module_flags=(--dynamic-module "${native_module:?native_module is not set}" --concurrency "${envoy_workers:-1}")
   fi
+  # wasmsecondary's secondary is the shadow's upstream under another name.
+  local secondary=()
+  [ "$1" = wasmsecondary ] && secondary=(--cluster "stable=127.0.0.1:$3")
   "$vrata_mirror" envoy "$plugin" "${module_flags[@]}" \
     --listen "127.0.0.1:$listen" --admin "127.0.0.1:$admin" \
-    --cluster "primary=127.0.0.1:$2" --cluster "shadow=127.0.0.1:$3" \
+    --cluster "primary=127.0.0.1:$2" --cluster "shadow=127.0.0.1:$3" "${secondary[@]}" \
     --route api=/api --node vrata-mirror-bench >"$config" || die "vrata-mirror envoy failed for case $1"
   envoy_log=$tmp/logs/envoy-$4.log
   taskset -c "$envoy_cpu" "$envoy" -c "$config" --concurrency "${envoy_workers:-1}" --disable-hot-restart \

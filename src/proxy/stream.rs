@@ -4,9 +4,9 @@
 //! never buffers its body for us (pausing is what turns a large upload into
 //! a 413 for the client).
 
-use super::host::{self, Buffer, HostError, Map};
+use super::host::{self, Buffer, Map};
 use super::sdk_defaults::{inert_context_methods, inert_http_context_methods};
-use super::wasm_host::{draw_u32, MetricIds, ProxyWasm, VmWorker};
+use super::wasm_host::{draw_u32, shared_load, shared_store, MetricIds, ProxyWasm, VmWorker};
 use crate::wire::decode_map;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -38,14 +38,11 @@ impl HeaderLookup for HostRequest {
 
 impl SharedStore for HostRequest {
     fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        host::shared_data(key).map_err(|_| StoreError::Failed)
+        shared_load(key)
     }
 
     fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        host::set_shared_data(key, value, cas).map_err(|err| match err {
-            HostError::CasMismatch => StoreError::Conflict,
-            _ => StoreError::Failed,
-        })
+        shared_store(key, value, cas)
     }
 }
 

@@ -3,14 +3,16 @@
 //! mismatch log, and dispatch from the root context, woken through a shared
 //! queue.
 
-use super::host;
+use super::host::{self, HostError};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 use vrata_mirror_core::http::HeaderList;
-use vrata_mirror_core::telemetry::catalogue::{Measure, Point};
+use vrata_mirror_core::rate::{SharedStore, StoreError};
+use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, MetricKind, Point};
 use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;
 use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
@@ -23,6 +25,10 @@ use vrata_mirror_core::worker::Worker;
 #[derive(Clone, Default)]
 pub struct ProxyWasm {
     waker: Rc<Cell<Waker>>,
+    /// The labelled points' metric ids, by name (`None`: the definition
+    /// failed). As many as the noise tables bound (see the catalogue's
+    /// `LabelledPoint`).
+    labelled: Rc<RefCell<HashMap<String, Option<u32>>>>,
 }
 
 /// This VM's worker.
@@ -89,6 +95,18 @@ impl Telemetry for ProxyWasm {
         };
     }
 
+    fn count_labelled(&mut self, series: &Series<MetricIds>, point: LabelledPoint<'_>) {
+        let name = names::labelled_name(series.route(), series.destination(), &point);
+        let id = *self.labelled.borrow_mut().entry(name).or_insert_with_key(|name| {
+            host::define_metric(MetricKind::Counter, name)
+                .map_err(|err| log::debug!("vrata-mirror: define_metric({name}) failed: {err:?}"))
+                .ok()
+        });
+        if let Some(id) = id {
+            let _ = host::increment_metric(id, 1);
+        }
+    }
+
     fn mismatch_log_enabled(&mut self) -> bool {
         log::log_enabled!(log::Level::Info)
     }
@@ -96,6 +114,31 @@ impl Telemetry for ProxyWasm {
     fn log_mismatch(&mut self, line: &str) {
         log::info!("{line}");
     }
+}
+
+/// proxy-wasm shared data: one store per Envoy (per `vm_id`), every
+/// worker's VM sees it. The rate cap's buckets and the noise tables.
+impl SharedStore for ProxyWasm {
+    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        shared_load(key)
+    }
+
+    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        shared_store(key, value, cas)
+    }
+}
+
+/// [`SharedStore::load`] over proxy-wasm's shared data.
+pub fn shared_load(key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+    host::shared_data(key).map_err(|_| StoreError::Failed)
+}
+
+/// [`SharedStore::store`] over proxy-wasm's shared data.
+pub fn shared_store(key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+    host::set_shared_data(key, value, cas).map_err(|err| match err {
+        HostError::CasMismatch => StoreError::Conflict,
+        _ => StoreError::Failed,
+    })
 }
 
 /// How HTTP contexts wake the root when copies are waiting.

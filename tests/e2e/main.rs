@@ -9,6 +9,7 @@ mod config;
 mod copy;
 mod grpc;
 mod memory;
+mod noise;
 mod pushes;
 mod rate;
 mod routes_metrics;

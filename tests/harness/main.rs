@@ -14,6 +14,7 @@ mod imports;
 mod lifecycle;
 mod limits;
 mod memory;
+mod noise;
 mod rate;
 mod requests;
 mod responses;

@@ -9,16 +9,11 @@ use vrata_mirror_core::config::{
     LOOP_MARKER_VALUE,
 };
 use vrata_mirror_core::sampling::SampleRate;
-use vrata_mirror_core::worker::{not_yet_supported, refusal_line};
+use vrata_mirror_core::worker::refusal_line;
 
-/// Parses `text` exactly as the filter does, and refuses what the filter
-/// refuses at load whatever its module; the error is the filter's line.
+/// Parses `text` exactly as the filter does; the error is the filter's line.
 pub fn check(text: &[u8]) -> Result<PluginConfig, String> {
-    let config = parse(text).map_err(|err| refusal_line(&err.to_string()))?;
-    match not_yet_supported(&config) {
-        Some(problem) => Err(refusal_line(&problem)),
-        None => Ok(config),
-    }
+    parse(text).map_err(|err| refusal_line(&err.to_string()))
 }
 
 /// The smallest decimal percentage that samples exactly as `rate` does.
@@ -107,6 +102,8 @@ fn mirror_json(mirror: &MirrorPolicy) -> Value {
         trace_context,
         // The top-level `loopMarker`, shown there.
         loop_marker: _,
+        // Derived from `compare.secondary` (shown with `compare`), not written.
+        secondary: _,
     } = mirror;
     let mut m = Map::new();
     m.insert("destinationId".to_owned(), json!(destination));

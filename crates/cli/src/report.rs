@@ -6,10 +6,13 @@
 use crate::Failure;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use vrata_mirror_core::compare::noise::is_real;
 use vrata_mirror_core::compare::CompareResult;
-use vrata_mirror_core::telemetry::catalogue::{Label, MetricKind};
+use vrata_mirror_core::config::{self, NoisePolicy, PluginConfig};
+use vrata_mirror_core::telemetry::catalogue::{Label, MetricKind, FIELD_KINDS};
 use vrata_mirror_core::telemetry::names::{
-    self, COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+    self, COMPARE_TOTAL, FIELD_DIFFERENCES_TOTAL, LATENCY_MS, NOISE_REQUESTS_TOTAL, PRIMARY_LATENCY_MS, REQUESTS_TOTAL,
+    RESPONSES_TOTAL, SKIPPED_TOTAL,
 };
 use vrata_mirror_core::telemetry::ResponseClass;
 use vrata_mirror_render::observability::{is_compared, is_error, is_mismatch};
@@ -31,7 +34,30 @@ pub struct ReportArgs {
     /// With --watch: stop after this many intervals (default: until interrupted).
     #[arg(long, value_name = "N", requires = "watch")]
     pub intervals: Option<u64>,
+    /// Noise cancellation (compare.secondary): list each endpoint's
+    /// differing fields with their raw and noise counts and the verdict
+    /// instead of the table.
+    #[arg(long, conflicts_with = "watch")]
+    pub fields: bool,
+    /// With --fields: the plugin configuration (JSON), whose compare.noise
+    /// thresholds judge the fields of each mirror's destination (default:
+    /// Diffy's, 20 % and 0.03 %, after 3334 requests).
+    #[arg(long, value_name = "FILE", requires = "fields")]
+    pub config: Option<std::path::PathBuf>,
 }
+
+/// One endpoint's noise counts (`compare.secondary`), from the
+/// `vrata_mirror_noise_requests_total` and `vrata_mirror_field_differences_total` counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint {
+    /// Requests counted (both answers, equal statuses).
+    pub requests: f64,
+    /// By field label: raw and noise counts.
+    pub fields: BTreeMap<String, (f64, f64)>,
+}
+
+/// Route, destination and method.
+pub type EndpointKey = (String, String, String);
 
 /// Everything the filter reports for one route and destination.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,6 +89,8 @@ pub type Key = (String, String);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub series: BTreeMap<Key, Series>,
+    /// With compare.secondary: per endpoint.
+    pub endpoints: BTreeMap<EndpointKey, Endpoint>,
 }
 
 impl Snapshot {
@@ -99,6 +127,10 @@ impl Snapshot {
         if decoded.metric.kind != MetricKind::Counter {
             return;
         }
+        if matches!(decoded.metric.name, NOISE_REQUESTS_TOTAL | FIELD_DIFFERENCES_TOTAL) {
+            self.endpoint_counter(&decoded, value);
+            return;
+        }
         let reason = decoded.label(Label::Reason).map(str::to_owned);
         let class = decoded.label(Label::Class).map(str::to_owned);
         let result = decoded.label(Label::Result).map(str::to_owned);
@@ -110,6 +142,28 @@ impl Snapshot {
             (RESPONSES_TOTAL, _, Some(class), _) => *series.answers.entry(class).or_default() += value,
             (COMPARE_TOTAL, _, _, Some(result)) => *series.compare.entry(result).or_default() += value,
             _ => {}
+        }
+    }
+
+    fn endpoint_counter(&mut self, decoded: &names::Decoded, value: f64) {
+        let label = |l: Label| decoded.label(l).map(str::to_owned);
+        let (Some(route), Some(destination), Some(method)) =
+            (label(Label::Route), label(Label::Destination), label(Label::Method))
+        else {
+            return;
+        };
+        let endpoint = self.endpoints.entry((route, destination, method)).or_default();
+        match (label(Label::Field), decoded.label(Label::Kind)) {
+            (None, _) => endpoint.requests += value,
+            (Some(field), Some(kind)) => {
+                let counts = endpoint.fields.entry(field).or_default();
+                if kind == FIELD_KINDS[0] {
+                    counts.0 += value;
+                } else {
+                    counts.1 += value;
+                }
+            }
+            (Some(_), None) => {}
         }
     }
 
@@ -142,7 +196,10 @@ impl Snapshot {
 
     /// What happened between `earlier` and this reading.
     pub fn since(&self, earlier: &Snapshot) -> Snapshot {
-        let mut delta = Snapshot::default();
+        let mut delta = Snapshot {
+            endpoints: self.endpoints.clone(),
+            ..Snapshot::default()
+        };
         for (key, now) in &self.series {
             let before = earlier.series.get(key).cloned().unwrap_or_default();
             let diff = |now: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
@@ -313,7 +370,13 @@ pub fn table(snapshot: &Snapshot, per: Option<f64>) -> String {
     if rows.len() == 1 {
         return "no vrata_mirror metrics yet: nothing was mirrored (or the filter is not loaded)\n".to_owned();
     }
-    let widths: Vec<usize> = (0..header.len())
+    aligned(&rows)
+}
+
+/// Rows of cells as left-aligned columns two spaces apart, one line each.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
         .map(|i| {
             rows.iter()
                 .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
@@ -367,9 +430,119 @@ pub fn read(admin: &str) -> Result<Snapshot, Failure> {
     Snapshot::from_json(&text).map_err(Failure::new)
 }
 
+/// The thresholds a field of `destination`'s mirror is judged by: its
+/// `compare.noise` in `config`, else Diffy's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub relative_ppm: u32,
+    pub absolute_ppm: u32,
+    pub min_requests: u64,
+}
+
+impl Thresholds {
+    pub const DIFFY: Thresholds = Thresholds {
+        relative_ppm: config::DEFAULT_NOISE_RELATIVE_PPM,
+        absolute_ppm: config::DEFAULT_NOISE_ABSOLUTE_PPM,
+        min_requests: config::DEFAULT_NOISE_MIN_REQUESTS,
+    };
+
+    fn of(policy: &NoisePolicy) -> Thresholds {
+        Thresholds {
+            relative_ppm: policy.relative_ppm,
+            absolute_ppm: policy.absolute_ppm,
+            min_requests: policy.min_requests,
+        }
+    }
+
+    /// The thresholds of the first mirror to `destination` with a secondary.
+    pub fn for_destination(config: Option<&PluginConfig>, destination: &str) -> Thresholds {
+        let Some(config) = config else {
+            return Thresholds::DIFFY;
+        };
+        std::iter::once(&config.default_policy)
+            .chain(config.routes.iter().map(|(_, policy)| policy))
+            .flat_map(|policy| policy.mirrors.iter())
+            .filter(|mirror| mirror.destination == destination)
+            .find_map(|mirror| mirror.compare.as_ref()?.noise.as_ref())
+            .map_or(Thresholds::DIFFY, Thresholds::of)
+    }
+}
+
+/// `--fields`: per endpoint (route, destination, method) its requests and
+/// each differing field with its raw and noise counts and the verdict by
+/// Diffy's rule (`real`, `noise`; `learning` before `minRequests`), the
+/// real ones first. Counts are whole numbers: totals since Envoy started.
+pub fn fields_table(snapshot: &Snapshot, config: Option<&PluginConfig>) -> String {
+    let header = [
+        "ROUTE",
+        "DESTINATION",
+        "METHOD",
+        "REQUESTS",
+        "FIELD",
+        "RAW",
+        "NOISE",
+        "VERDICT",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for ((route, destination, method), endpoint) in &snapshot.endpoints {
+        let t = Thresholds::for_destination(config, destination);
+        let requests = endpoint.requests.max(0.0) as u64;
+        let mut fields: Vec<(&String, u64, u64, &str)> = endpoint
+            .fields
+            .iter()
+            .map(|(field, (raw, noise))| {
+                let counts = vrata_mirror_core::compare::noise::Counts {
+                    raw: raw.max(0.0) as u64,
+                    noise: noise.max(0.0) as u64,
+                };
+                let verdict = if requests < t.min_requests {
+                    "learning"
+                } else if is_real(counts, requests, t.relative_ppm, t.absolute_ppm) {
+                    "real"
+                } else {
+                    "noise"
+                };
+                (field, counts.raw, counts.noise, verdict)
+            })
+            .collect();
+        fields.sort_by_key(|(field, .., verdict)| (*verdict != "real", (*field).clone()));
+        for (field, raw, noise, verdict) in fields {
+            rows.push(vec![
+                route.clone(),
+                destination.clone(),
+                method.clone(),
+                requests.to_string(),
+                field.clone(),
+                raw.to_string(),
+                noise.to_string(),
+                verdict.to_owned(),
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        return "no noise counts yet: no mirror with compare.secondary has compared a request\n".to_owned();
+    }
+    aligned(&rows)
+}
+
 /// A one-off report: totals since Envoy started.
 pub fn once(args: &ReportArgs) -> Result<String, Failure> {
     let snapshot = read(&args.admin)?;
+    if args.fields {
+        let config = match &args.config {
+            Some(path) => Some(crate::check::check(&crate::read_config(path)?).map_err(Failure::new)?),
+            None => None,
+        };
+        let judged = match &args.config {
+            Some(path) => format!("thresholds from {}", path.display()),
+            None => "Diffy's thresholds (20 %, 0.03 %, after 3334 requests; --config for a plugin's own)".to_owned(),
+        };
+        return Ok(format!(
+            "{} — noise counts since Envoy started; {judged}\n\n{}",
+            admin_base(&args.admin)?,
+            fields_table(&snapshot, config.as_ref())
+        ));
+    }
     Ok(format!(
         "{} — totals since Envoy started; latency as of its last stats flush\n\n{}",
         admin_base(&args.admin)?,

@@ -19,7 +19,7 @@ use vrata_mirror_core::mirror::decide::RequestView;
 use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;
 use vrata_mirror_core::rate::{SharedStore, StoreError};
-use vrata_mirror_core::telemetry::catalogue::{Measure, MetricKind, Point, METRICS};
+use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, Metric, MetricKind, Point, METRICS};
 use vrata_mirror_core::telemetry::series::Series;
 use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
 use vrata_mirror_core::worker::Worker;
@@ -184,6 +184,16 @@ impl NativeHost {
     }
 }
 
+impl NativeHost {
+    /// The Envoy metric id of a catalogue metric.
+    fn id_of(&self, metric: &Metric) -> Option<usize> {
+        METRICS
+            .iter()
+            .position(|m| m.name == metric.name)
+            .and_then(|i| self.ids.get(i).copied().flatten())
+    }
+}
+
 impl Clock for NativeHost {
     fn now_ms(&mut self) -> u64 {
         now_ms()
@@ -202,11 +212,7 @@ impl Telemetry for NativeHost {
     type Ids = ();
 
     fn measure(&mut self, series: &Series<()>, point: Point, measure: Measure) {
-        let Some(id) = METRICS
-            .iter()
-            .position(|m| m.name == point.metric.name)
-            .and_then(|i| self.ids.get(i).copied().flatten())
-        else {
+        let Some(id) = self.id_of(point.metric) else {
             return;
         };
         let mut labels: Vec<&[u8]> = vec![series.route().as_bytes(), series.destination().as_bytes()];
@@ -217,6 +223,16 @@ impl Telemetry for NativeHost {
             Measure::Increment => self.envoy.increment_counter(id, &labels, 1),
             Measure::Record(value) => self.envoy.record_histogram(id, &labels, value),
         };
+    }
+
+    fn count_labelled(&mut self, series: &Series<()>, point: LabelledPoint<'_>) {
+        let Some(id) = self.id_of(point.metric) else {
+            return;
+        };
+        let mut labels: Vec<&[u8]> = vec![series.route().as_bytes(), series.destination().as_bytes()];
+        labels.extend(point.values.iter().map(|v| v.as_bytes()));
+        labels.truncate(point.metric.labels.len());
+        let _ = self.envoy.increment_counter(id, &labels, 1);
     }
 
     fn mismatch_log_enabled(&mut self) -> bool {
@@ -311,32 +327,51 @@ impl HeaderLookup for NativeRequest<'_, '_> {
     }
 }
 
-/// The rate cap's buckets: one store per process, shared by every worker and every config
-/// (proxy-wasm's shared data, which the dynamic-module ABI has no equivalent of), with its
+/// The rate cap's buckets and the noise tables: one store per process, shared by every worker
+/// and every config (proxy-wasm's shared data, which the dynamic-module ABI has no equivalent of), with its
 /// compare-and-swap: each value has a version, bumped by every write; a write naming another
 /// version than the stored one is a `Conflict`, version 0 writes whatever is stored. One lock
 /// for every key: taken twice per capped copy (load, store), never across a host call.
-type RateStore = Mutex<HashMap<String, (Vec<u8>, u32)>>;
+type ProcessStore = Mutex<HashMap<String, (Vec<u8>, u32)>>;
 
-fn rate_store() -> &'static RateStore {
-    static STORE: OnceLock<RateStore> = OnceLock::new();
+fn process_store() -> &'static ProcessStore {
+    static STORE: OnceLock<ProcessStore> = OnceLock::new();
     STORE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn shared_load(key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+    let store = process_store().lock().map_err(|_| StoreError::Failed)?;
+    Ok(store.get(key).cloned())
+}
+
+fn shared_store(key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+    let mut store = process_store().lock().map_err(|_| StoreError::Failed)?;
+    let version = store.get(key).map_or(0, |(_, version)| *version);
+    if cas != 0 && cas != version {
+        return Err(StoreError::Conflict);
+    }
+    store.insert(key.to_owned(), (value.to_vec(), version.wrapping_add(1).max(1)));
+    Ok(())
 }
 
 impl SharedStore for NativeRequest<'_, '_> {
     fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
-        let store = rate_store().lock().map_err(|_| StoreError::Failed)?;
-        Ok(store.get(key).cloned())
+        shared_load(key)
     }
 
     fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
-        let mut store = rate_store().lock().map_err(|_| StoreError::Failed)?;
-        let version = store.get(key).map_or(0, |(_, version)| *version);
-        if cas != 0 && cas != version {
-            return Err(StoreError::Conflict);
-        }
-        store.insert(key.to_owned(), (value.to_vec(), version.wrapping_add(1).max(1)));
-        Ok(())
+        shared_store(key, value, cas)
+    }
+}
+
+/// The noise tables (`compare.secondary`), in the same store.
+impl SharedStore for NativeHost {
+    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        shared_load(key)
+    }
+
+    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        shared_store(key, value, cas)
     }
 }
 

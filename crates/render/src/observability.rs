@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use vrata_mirror_core::compare::CompareResult;
 use vrata_mirror_core::telemetry::catalogue::Label;
 use vrata_mirror_core::telemetry::names::{
-    COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+    COMPARE_TOTAL, FIELD_DIFFERENCES_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL,
+    SKIPPED_TOTAL,
 };
 use vrata_mirror_core::telemetry::{ResponseClass, SkipReason};
 
@@ -41,30 +42,30 @@ pub fn is_error(class: ResponseClass) -> bool {
 }
 
 /// Whether a comparison result means both answers were at hand and
-/// compared (`match`, `status_mismatch`, `body_mismatch`): the mismatch
-/// share's denominator. A copy the shadow never answered, a primary cut
-/// short, a body over the cap or a full pairing table says nothing about
-/// whether the shadow answers alike. (Every result is named: a new one must
-/// be decided here.)
+/// judged (`match`, `status_mismatch`, `body_mismatch`, and with a
+/// secondary `noise`): the mismatch share's denominator. A copy the shadow
+/// never answered, a primary cut short, a body over the cap, a full pairing
+/// table, or a difference still `learning` says nothing about whether the
+/// shadow answers alike. (Every result is named: a new one must be decided
+/// here.)
 pub fn is_compared(result: CompareResult) -> bool {
     match result {
-        CompareResult::Match | CompareResult::StatusMismatch | CompareResult::BodyMismatch => true,
+        CompareResult::Match | CompareResult::StatusMismatch | CompareResult::BodyMismatch | CompareResult::Noise => {
+            true
+        }
         CompareResult::ShadowFailed
         | CompareResult::PrimaryIncomplete
         | CompareResult::NotCompared
-        | CompareResult::Overflow => false,
-        // Issue 23, not emitted yet: left out of the share (and so of the
-        // generated dashboard and alerts) until the glue counts them. Then
-        // `noise` belongs in the denominator and not in the numerator
-        // (is_mismatch), and `learning` in neither.
-        CompareResult::Noise | CompareResult::Learning => false,
+        | CompareResult::Overflow
+        | CompareResult::Learning => false,
     }
 }
 
-/// Whether a comparison result is a mismatch: the shadow answered
-/// differently (`status_mismatch`, `body_mismatch`).
+/// Whether a comparison result is a real mismatch: the shadow answered
+/// differently (`status_mismatch`, `body_mismatch`; with a secondary, a
+/// `body_mismatch` is a field the rule calls real, and `noise` is not one).
 pub fn is_mismatch(result: CompareResult) -> bool {
-    is_compared(result) && result != CompareResult::Match
+    matches!(result, CompareResult::StatusMismatch | CompareResult::BodyMismatch)
 }
 
 fn results(keep: impl Fn(CompareResult) -> bool) -> String {
@@ -226,7 +227,7 @@ pub fn failing_share(scope: &Scope) -> String {
 }
 
 /// The share of compared copies whose shadow answered differently:
-/// (`status_mismatch` + `body_mismatch`) / (`match` + both), per route and
+/// (`status_mismatch` + `body_mismatch`) / (`match` + `noise` + both), per route and
 /// destination (0 when every compared answer matched; no series without
 /// compared answers). What the mismatch alert watches.
 pub fn mismatch_share(scope: &Scope) -> String {
@@ -403,7 +404,7 @@ pub fn panels(scope: &Scope) -> Vec<Panel> {
         },
         Panel {
             title: "Comparison: mismatch share",
-            description: "Mirrors with compare: status_mismatch + body_mismatch over the copies whose answers were compared (match + status_mismatch + body_mismatch): what the VrataMirrorMismatch alert watches.",
+            description: "Mirrors with compare: status_mismatch + body_mismatch over the copies whose answers were compared (match + noise + status_mismatch + body_mismatch): what the VrataMirrorMismatch alert watches. With compare.secondary, body_mismatch counts only fields the noise rule calls real; noise and learning are not mismatches.",
             unit: "percentunit",
             queries: vec![query(mismatch_share(scope), legend, pair)],
         },
@@ -433,6 +434,23 @@ pub fn panels(scope: &Scope) -> Vec<Panel> {
                     pair,
                 ),
             ],
+        },
+        Panel {
+            title: "Noise cancellation: differing fields, raw and noise",
+            description: "Mirrors with compare.secondary: requests per second where a field differed, raw (primary vs candidate) against noise (primary vs secondary), per field. A field whose raw rate is clearly above its noise rate is a real difference; equal rates are noise (timestamps, ids, list order). (overflow) gathers the fields beyond maxFields.",
+            unit: "reqps",
+            queries: vec![query(
+                format!(
+                    "sum by ({by}, {method}, {field}, {kind}) ({})",
+                    scope.rate(FIELD_DIFFERENCES_TOTAL, ""),
+                    by = by(),
+                    method = Label::Method.name(),
+                    field = Label::Field.name(),
+                    kind = Label::Kind.name(),
+                ),
+                "{{route}} → {{destination}} {{method}} {{field}}: {{kind}}",
+                &["route", "destination", "method", "field", "kind"],
+            )],
         },
     ]
 }
@@ -481,7 +499,7 @@ pub fn alerts() -> Vec<Alert> {
             hold: "1m",
             severity: "warning",
             summary: "The shadow {{ $labels.destination }} answers differently from the primary on route {{ $labels.route }}",
-            description: "{{ $value | humanizePercentage }} of the compared copies for {{ $labels.destination }} on route {{ $labels.route }} got a different status or body from the shadow than from the primary, over 5 minutes. The mismatch log lines (logMismatches) name the request and what differed.",
+            description: "{{ $value | humanizePercentage }} of the compared copies for {{ $labels.destination }} on route {{ $labels.route }} got a different status or body from the shadow than from the primary, over 5 minutes (with compare.secondary, only fields the noise rule calls real). The mismatch log lines (logMismatches) name the request and what differed.",
         },
     ]
 }

@@ -51,6 +51,39 @@ pub enum Behaviour {
     /// request is answered as [`Behaviour::Answer`]. For a shadow that
     /// receives HTTP and gRPC copies alike (the soak, crates/soak).
     GrpcStatus(u8),
+    /// For noise cancellation (`compare.secondary`): 200 with
+    /// [`noisy_answer`], whose `price` is off by one on this many requests
+    /// in a thousand, drawn at random (0: never).
+    Noisy(u16),
+}
+
+/// A JSON answer that differs between two calls of the same code, as real
+/// answers do: a timestamp (nanoseconds), a random id, and a list of six
+/// items in random order; `price` is 100, or 101 when `price_off`.
+pub fn noisy_answer(price_off: bool) -> String {
+    let mut items: Vec<u64> = (1..=6).collect();
+    for i in (1..items.len()).rev() {
+        items.swap(i, (random_u64() % (i as u64 + 1)) as usize);
+    }
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let items: Vec<String> = items.iter().map(u64::to_string).collect();
+    format!(
+        r#"{{"id": "{:016x}", "ts": {ts}, "items": [{}], "price": {}, "name": "widget"}}"#,
+        random_u64(),
+        items.join(", "),
+        if price_off { 101 } else { 100 }
+    )
+}
+
+/// A uniform 64-bit draw (std's per-process random hasher keys, over a counter).
+pub fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(std::collections::hash_map::RandomState::new)
+        .hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// What an upstream named `name` answers to `path` under
@@ -487,6 +520,14 @@ async fn answer(shared: Arc<Shared>, mut req: Request<Incoming>) -> Result<Respo
                 .status(status)
                 .header("content-type", content_type)
                 .body(AnswerBody::whole(body))
+                .expect("response"));
+        }
+        Behaviour::Noisy(per_mille) => {
+            let off = random_u64() % 1000 < u64::from(per_mille);
+            return Ok(Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(AnswerBody::whole(noisy_answer(off)))
                 .expect("response"));
         }
         Behaviour::GrpcStatus(code) if grpc => {

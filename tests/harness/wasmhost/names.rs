@@ -75,3 +75,21 @@ pub fn compared(route: &str, destination: &str, result: &str) -> String {
 pub fn primary_latency(route: &str, destination: &str) -> String {
     format!("route=.={route};.;destination=.={destination};.;vrata_mirror_primary_response_time_ms")
 }
+
+/// With `compare.secondary`: requests counted in an endpoint's noise table.
+pub fn noise_requests(route: &str, destination: &str, method: &str) -> String {
+    format!("route=.={route};.;destination=.={destination};.;method=.={method};.;vrata_mirror_noise_requests_total")
+}
+
+/// With `compare.secondary`: requests where `field` differed, `kind` raw or noise.
+pub fn field_differences(route: &str, destination: &str, method: &str, field: &str, kind: &str) -> String {
+    assert!(["raw", "noise"].contains(&kind), "unknown kind {kind:?}");
+    format!(
+        "route=.={route};.;destination=.={destination};.;method=.={method};.;field=.={field};.;kind=.={kind};.;vrata_mirror_field_differences_total"
+    )
+}
+
+/// With `compare.secondary`: compared requests whose noise counts were skipped.
+pub fn noise_unavailable(route: &str, destination: &str) -> String {
+    format!("route=.={route};.;destination=.={destination};.;vrata_mirror_noise_unavailable_total")
+}

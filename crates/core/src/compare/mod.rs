@@ -87,7 +87,8 @@ impl Status {
         }
     }
 
-    fn is_answer(self) -> bool {
+    /// Whether this is an answer (not a delivery failure).
+    pub fn is_answer(self) -> bool {
         !matches!(self, Status::NoAnswer(_))
     }
 }

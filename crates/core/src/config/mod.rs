@@ -123,15 +123,6 @@ impl PluginConfig {
         self.first_mirror_field(|m| m.compare.is_some(), "compare")
     }
 
-    /// The path of the first `compare.secondary`, if any (see
-    /// `worker::not_yet_supported`).
-    pub fn first_secondary_field(&self) -> Option<String> {
-        self.first_mirror_field(
-            |m| m.compare.as_ref().is_some_and(|c| c.noise.is_some()),
-            "compare.secondary",
-        )
-    }
-
     /// The path of `field` in the first mirror that `has` it.
     fn first_mirror_field(&self, has: impl Fn(&MirrorPolicy) -> bool, field: &str) -> Option<String> {
         let forward = std::iter::once(("forward".to_owned(), &self.default_policy)).chain(
@@ -209,6 +200,13 @@ pub struct MirrorPolicy {
     /// The top-level `loopMarker` ([`PluginConfig::loop_marker`], the same
     /// value), which this mirror's copies carry.
     pub loop_marker: Option<Rc<str>>,
+    /// With `compare.secondary`: the mirror its secondary's copies go
+    /// through, derived from this one (the same sampling draw, request
+    /// shape, `timeoutMs`, `maxBodyBytes` and `maxInFlight`; a bucket of its
+    /// own at this mirror's rate; one copy per sampled request; no
+    /// `compare` of its own: its answer is the noise side of this mirror's
+    /// pairs). `None` without a secondary.
+    pub secondary: Option<Rc<MirrorPolicy>>,
 }
 
 /// A mirror's `traceContext`: what the copy does with the primary's trace

@@ -358,7 +358,7 @@ fn parse_mirror(
             destinations.len() - 1
         }
     };
-    Ok(MirrorPolicy {
+    let mut policy = MirrorPolicy {
         destination,
         destination_index,
         rate: SampleRate::from_percentage(percentage),
@@ -375,6 +375,29 @@ fn parse_mirror(
         copies: u32::try_from(copies).unwrap_or(DEFAULT_COPIES),
         trace_context,
         loop_marker: marker.cloned(),
+        secondary: None,
+    };
+    policy.secondary = secondary_mirror(&policy, path).map(Rc::new);
+    Ok(policy)
+}
+
+/// The mirror a comparing mirror's secondary copies go through (see
+/// `MirrorPolicy::secondary`): the candidate's copy, sent to the secondary.
+/// Its rate bucket is its own, keyed `<mirror's place>.compare.secondary`.
+fn secondary_mirror(candidate: &MirrorPolicy, path: &str) -> Option<MirrorPolicy> {
+    let noise = candidate.compare.as_ref()?.noise.as_ref()?;
+    let rate_cap = candidate.rate_cap.as_ref().map(|cap| RateCap {
+        limit: cap.limit,
+        key: format!("{RATE_KEY_PREFIX}:{path}.compare.secondary:{}", noise.secondary),
+    });
+    Some(MirrorPolicy {
+        destination: noise.secondary.clone(),
+        destination_index: noise.secondary_index,
+        compare: None,
+        rate_cap,
+        copies: 1,
+        secondary: None,
+        ..candidate.clone()
     })
 }
 

@@ -22,6 +22,12 @@
 //!
 //! `copies`: each copy of a request is admitted on its own (its own
 //! in-flight slot) and takes its own token; one skipped copy is one skip.
+//!
+//! `compare.secondary`: once at least one of a mirror's copies is admitted
+//! (slot and token), one copy to its secondary is admitted the same way
+//! (`MirrorPolicy::secondary`: the secondary's slot and back-off, a bucket
+//! of its own), right after them in `admitted`; `copies` do not multiply it.
+//! It shares the candidate's sampling draw: the point is the same request.
 
 use super::body::BodyCopy;
 use super::request::RequestHead;
@@ -86,6 +92,66 @@ pub struct Plan {
     pub capture: Option<Capture>,
 }
 
+/// Admits `count` copies of `mirror`: a slot each, then a token each from
+/// its rate cap; appends those admitted and the skips. How many got through.
+fn admit(
+    mirror: &Rc<MirrorPolicy>,
+    count: u32,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    clock: &mut Option<u64>,
+    admitted: &mut Vec<Admitted>,
+    skipped: &mut Vec<Skipped>,
+) -> usize {
+    // Never missing: the configuration's indexes point into it (the
+    // fallback, a detached state, is harmless).
+    let destination = destinations.get(mirror.destination_index).cloned().unwrap_or_default();
+    let first = admitted.len();
+    for _ in 0..count {
+        let slot = Slot::take(&destination, mirror.max_in_flight, || {
+            *clock.get_or_insert_with(|| view.now_ms())
+        });
+        match slot {
+            Ok(slot) => admitted.push(Admitted {
+                mirror: mirror.clone(),
+                slot,
+            }),
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Backoff => SkipReason::Backoff,
+                    Refusal::InFlightLimit => SkipReason::InFlightLimit,
+                };
+                skipped.push(Skipped {
+                    mirror: mirror.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    // Tokens only for copies that hold a slot: a copy refused by the
+    // back-off or the in-flight cap takes none, and one token each.
+    let wanted = admitted.len().saturating_sub(first);
+    if let (Some(cap), true) = (&mirror.rate_cap, wanted > 0) {
+        let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+        let now = |v: &mut _| *clock.get_or_insert_with(|| RequestView::now_ms(v));
+        let (granted, reason) = match rate::acquire(view, cap, wanted, now) {
+            Ok(granted) => (granted, SkipReason::RateLimited),
+            Err(Unavailable) => (0, SkipReason::RateUnavailable),
+        };
+        let keep = first.saturating_add(usize::try_from(granted).unwrap_or(usize::MAX));
+        if keep < admitted.len() {
+            for over in admitted.drain(keep..) {
+                over.slot.abandon();
+                skipped.push(Skipped {
+                    mirror: over.mirror,
+                    reason,
+                });
+            }
+        }
+    }
+    admitted.len().saturating_sub(first)
+}
+
 /// Decides which of the request's mirrors get a copy. `destinations` is
 /// aligned with `config.destinations` (a mirror's `destination_index`).
 pub fn decide(
@@ -131,51 +197,28 @@ pub fn decide(
     let mut clock: Option<u64> = None;
     let mut admitted: Vec<Admitted> = Vec::with_capacity(sampled.len());
     for mirror in sampled {
-        // Never missing: the configuration's indexes point into it (the
-        // fallback, a detached state, is harmless).
-        let destination = destinations.get(mirror.destination_index).cloned().unwrap_or_default();
-        let first = admitted.len();
-        for _ in 0..mirror.copies {
-            let slot = Slot::take(&destination, mirror.max_in_flight, || {
-                *clock.get_or_insert_with(|| view.now_ms())
-            });
-            match slot {
-                Ok(slot) => admitted.push(Admitted {
-                    mirror: mirror.clone(),
-                    slot,
-                }),
-                Err(refusal) => {
-                    let reason = match refusal {
-                        Refusal::Backoff => SkipReason::Backoff,
-                        Refusal::InFlightLimit => SkipReason::InFlightLimit,
-                    };
-                    plan.skipped.push(Skipped {
-                        mirror: mirror.clone(),
-                        reason,
-                    });
-                }
-            }
-        }
-        // Tokens only for copies that hold a slot: a copy refused by the
-        // back-off or the in-flight cap takes none, and one token each.
-        let wanted = admitted.len().saturating_sub(first);
-        if let (Some(cap), true) = (&mirror.rate_cap, wanted > 0) {
-            let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
-            let now = |v: &mut _| *clock.get_or_insert_with(|| RequestView::now_ms(v));
-            let (granted, reason) = match rate::acquire(view, cap, wanted, now) {
-                Ok(granted) => (granted, SkipReason::RateLimited),
-                Err(Unavailable) => (0, SkipReason::RateUnavailable),
-            };
-            let keep = first.saturating_add(usize::try_from(granted).unwrap_or(usize::MAX));
-            if keep < admitted.len() {
-                for over in admitted.drain(keep..) {
-                    over.slot.abandon();
-                    plan.skipped.push(Skipped {
-                        mirror: over.mirror,
-                        reason,
-                    });
-                }
-            }
+        let got = admit(
+            &mirror,
+            mirror.copies,
+            destinations,
+            view,
+            &mut clock,
+            &mut admitted,
+            &mut plan.skipped,
+        );
+        // With `compare.secondary`: one copy to the secondary when at least
+        // one copy to the candidate got through, admitted as a mirror to
+        // that cluster is (its slot, back-off and bucket), right after them.
+        if let (Some(secondary), true) = (&mirror.secondary, got > 0) {
+            admit(
+                secondary,
+                1,
+                destinations,
+                view,
+                &mut clock,
+                &mut admitted,
+                &mut plan.skipped,
+            );
         }
     }
     if admitted.is_empty() {
@@ -726,6 +769,52 @@ mod tests {
             "a mirror out of the sample and a backed-off one read no shared data: {:?}",
             out.reads
         );
+    }
+
+    #[test]
+    fn a_secondary_gets_one_copy_after_its_candidates_with_its_own_slot_and_bucket() {
+        let cfg = mirrors(
+            r#"[{"destinationId": "canary", "copies": 2, "maxRequestsPerSecond": 1, "burst": 2,
+                 "compare": {"body": "json", "secondary": "stable"}},
+                {"destinationId": "other"}]"#,
+        );
+        let states = states(&cfg);
+        assert_eq!(cfg.destinations, ["stable", "canary", "other"]);
+        let mut request = FakeRequest { now_ms: 5_000, ..get() };
+        let plan = decide(&cfg, &states, &mut request, false);
+        assert_eq!(admitted(&plan), ["canary", "canary", "stable", "other"]);
+        assert_eq!(outstanding(&states), [1, 2, 1]);
+        let canary = &cfg.default_policy.mirrors[0];
+        let secondary = canary.secondary.as_ref().unwrap();
+        assert_ne!(
+            secondary.rate_cap.as_ref().unwrap().key,
+            canary.rate_cap.as_ref().unwrap().key,
+            "a bucket of its own"
+        );
+        assert_eq!(
+            request.reads("shared load"),
+            2,
+            "the candidate's bucket, then the secondary's"
+        );
+        // The candidate's bucket is empty now: no candidate copy, so no secondary.
+        let mut again = FakeRequest {
+            now_ms: 5_000,
+            shared: request.shared.clone(),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut again, false);
+        assert_eq!(
+            skipped(&plan),
+            [("canary", SkipReason::RateLimited), ("canary", SkipReason::RateLimited)]
+        );
+        assert_eq!(admitted(&plan), ["other"]);
+        // A backed-off secondary is skipped on its own; the candidate goes.
+        let cfg = mirrors(r#"[{"destinationId": "canary", "compare": {"body": "json", "secondary": "stable"}}]"#);
+        let fresh = super::tests::states(&cfg);
+        back_off(&fresh[0]);
+        let plan = decide(&cfg, &fresh, &mut FakeRequest { now_ms: 1, ..get() }, false);
+        assert_eq!(admitted(&plan), ["canary"]);
+        assert_eq!(skipped(&plan), [("stable", SkipReason::Backoff)]);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! configs' `stats_tags` and the tools all come from here, or a test checks
 //! them against it.
 
-use super::names::{COMPARE_TOTAL, LATENCY_MS, PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL};
+use super::names::{
+    COMPARE_TOTAL, FIELD_DIFFERENCES_TOTAL, LATENCY_MS, NOISE_REQUESTS_TOTAL, NOISE_UNAVAILABLE_TOTAL,
+    PRIMARY_LATENCY_MS, REQUESTS_TOTAL, RESPONSES_TOTAL, SKIPPED_TOTAL,
+};
 use super::{ResponseClass, SkipReason};
 use crate::compare::CompareResult;
 
@@ -36,15 +39,27 @@ pub enum Label {
     Reason,
     Class,
     Result,
+    /// An endpoint's method part (`compare::noise::endpoint_method`).
+    Method,
+    /// A field path with its difference kind (`items[].price`, `tags[]#order`).
+    Field,
+    /// `raw` (primary vs candidate) or `noise` (primary vs secondary).
+    Kind,
 }
 
+/// The values of [`Label::Kind`].
+pub const FIELD_KINDS: [&str; 2] = ["raw", "noise"];
+
 impl Label {
-    pub const ALL: [Label; 5] = [
+    pub const ALL: [Label; 8] = [
         Label::Route,
         Label::Destination,
         Label::Reason,
         Label::Class,
         Label::Result,
+        Label::Method,
+        Label::Field,
+        Label::Kind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +69,9 @@ impl Label {
             Label::Reason => "reason",
             Label::Class => "class",
             Label::Result => "result",
+            Label::Method => "method",
+            Label::Field => "field",
+            Label::Kind => "kind",
         }
     }
 
@@ -68,10 +86,11 @@ impl Label {
     /// (route and destination names come from the configuration).
     pub fn values(self) -> Option<Vec<&'static str>> {
         match self {
-            Label::Route | Label::Destination => None,
+            Label::Route | Label::Destination | Label::Method | Label::Field => None,
             Label::Reason => Some(SkipReason::ALL.iter().map(|r| r.label()).collect()),
             Label::Class => Some(ResponseClass::all().map(ResponseClass::label).collect()),
             Label::Result => Some(CompareResult::ALL.iter().map(|r| r.label()).collect()),
+            Label::Kind => Some(FIELD_KINDS.to_vec()),
         }
     }
 }
@@ -115,8 +134,37 @@ pub const PRIMARY_LATENCY: Metric = Metric {
     help: "Milliseconds from the request's end to the primary's whole answer, on the requests compared.",
 };
 
+pub const NOISE_REQUESTS: Metric = Metric {
+    name: NOISE_REQUESTS_TOTAL,
+    kind: MetricKind::Counter,
+    labels: &[Label::Route, Label::Destination, Label::Method],
+    help: "With compare.secondary: compared requests counted in their endpoint's noise table (both answers, equal statuses).",
+};
+pub const FIELD_DIFFERENCES: Metric = Metric {
+    name: FIELD_DIFFERENCES_TOTAL,
+    kind: MetricKind::Counter,
+    labels: &[Label::Route, Label::Destination, Label::Method, Label::Field, Label::Kind],
+    help: "With compare.secondary: counted requests where a field differed, raw (primary vs candidate) or noise (primary vs secondary).",
+};
+pub const NOISE_UNAVAILABLE: Metric = Metric {
+    name: NOISE_UNAVAILABLE_TOTAL,
+    kind: MetricKind::Counter,
+    labels: ROUTE_DESTINATION,
+    help: "With compare.secondary: compared requests whose noise counts were skipped (shared data failed or stayed contended).",
+};
+
 /// Every metric the filter defines.
-pub const METRICS: [Metric; 6] = [REQUESTS, SKIPPED, RESPONSES, LATENCY, COMPARED, PRIMARY_LATENCY];
+pub const METRICS: [Metric; 9] = [
+    REQUESTS,
+    SKIPPED,
+    RESPONSES,
+    LATENCY,
+    COMPARED,
+    PRIMARY_LATENCY,
+    NOISE_REQUESTS,
+    FIELD_DIFFERENCES,
+    NOISE_UNAVAILABLE,
+];
 
 /// What happened to a copy, as the worker reports it: each event is one or
 /// two [`Point`]s of the copy's series.
@@ -136,6 +184,19 @@ pub enum Event {
     Compared(CompareResult),
     /// The primary's latency on a compared request.
     PrimaryLatency(u64),
+    /// A compared request's noise counts were skipped: shared data failed.
+    NoiseUnavailable,
+}
+
+/// A count at a point whose labels are not enumerated (an endpoint's
+/// method, a field): [`NOISE_REQUESTS`] or [`FIELD_DIFFERENCES`], with
+/// the values of its labels after the route and the destination. Bounded
+/// by the caller (`compare::noise`'s tables: at most `maxEndpoints` + 1
+/// methods and `maxFields` + 1 fields per endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelledPoint<'a> {
+    pub metric: &'static Metric,
+    pub values: &'a [&'a str],
 }
 
 /// One counter or histogram of a series: its metric, the value of its
@@ -161,10 +222,11 @@ const RESPONSES_BASE: usize = SKIPPED_BASE + SkipReason::ALL.len();
 const LATENCY_SLOT: usize = RESPONSES_BASE + ResponseClass::COUNT;
 const COMPARED_BASE: usize = LATENCY_SLOT + 1;
 const PRIMARY_LATENCY_SLOT: usize = COMPARED_BASE + CompareResult::ALL.len();
+const NOISE_UNAVAILABLE_SLOT: usize = PRIMARY_LATENCY_SLOT + 1;
 
 impl Point {
     /// How many points one series has.
-    pub const SLOTS: usize = PRIMARY_LATENCY_SLOT + 1;
+    pub const SLOTS: usize = NOISE_UNAVAILABLE_SLOT + 1;
 
     const fn new(metric: &'static Metric, value: Option<&'static str>, slot: usize) -> Point {
         Point { metric, value, slot }
@@ -201,6 +263,13 @@ impl Event {
                 (
                     Point::new(&PRIMARY_LATENCY, None, PRIMARY_LATENCY_SLOT),
                     Measure::Record(ms),
+                ),
+                None,
+            ),
+            Event::NoiseUnavailable => (
+                (
+                    Point::new(&NOISE_UNAVAILABLE, None, NOISE_UNAVAILABLE_SLOT),
+                    Measure::Increment,
                 ),
                 None,
             ),
@@ -241,7 +310,25 @@ mod tests {
             names::latency_ms("r", "d"),
             names::compare_total("r", "d", CompareResult::ShadowFailed),
             names::primary_latency_ms("r", "d"),
+            names::labelled_name(
+                "r",
+                "d",
+                &LabelledPoint {
+                    metric: &NOISE_REQUESTS,
+                    values: &["GET"],
+                },
+            ),
+            names::labelled_name(
+                "r",
+                "d",
+                &LabelledPoint {
+                    metric: &FIELD_DIFFERENCES,
+                    values: &["GET", "items[].price", "raw"],
+                },
+            ),
+            names::noise_unavailable_total("r", "d"),
         ];
+        assert_eq!(defined.len(), METRICS.len());
         for (metric, name) in METRICS.iter().zip(&defined) {
             assert!(name.ends_with(&format!(";.;{}", metric.name)), "{name}");
             let encoded: Vec<&str> = name
@@ -256,7 +343,7 @@ mod tests {
 
     #[test]
     fn every_point_has_its_own_slot_and_its_metrics_labels() {
-        let mut events = vec![Event::Sent, Event::PrimaryLatency(1)];
+        let mut events = vec![Event::Sent, Event::PrimaryLatency(1), Event::NoiseUnavailable];
         events.extend(SkipReason::ALL.map(Event::Skipped));
         events.extend(ResponseClass::all().map(|class| Event::Answered {
             class,

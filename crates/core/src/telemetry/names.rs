@@ -3,7 +3,7 @@
 //! `route=.=api;.;destination=.=shadow;.;vrata_mirror_requests_total`
 //! becomes `vrata_mirror_requests_total{route="api",destination="shadow"}`.
 
-use super::catalogue::{Label, Point};
+use super::catalogue::{Label, LabelledPoint, Point};
 use super::{ResponseClass, SkipReason};
 use crate::compare::CompareResult;
 
@@ -13,6 +13,9 @@ pub const RESPONSES_TOTAL: &str = "vrata_mirror_responses_total";
 pub const LATENCY_MS: &str = "vrata_mirror_response_time_ms";
 pub const COMPARE_TOTAL: &str = "vrata_mirror_compare_total";
 pub const PRIMARY_LATENCY_MS: &str = "vrata_mirror_primary_response_time_ms";
+pub const NOISE_REQUESTS_TOTAL: &str = "vrata_mirror_noise_requests_total";
+pub const FIELD_DIFFERENCES_TOTAL: &str = "vrata_mirror_field_differences_total";
+pub const NOISE_UNAVAILABLE_TOTAL: &str = "vrata_mirror_noise_unavailable_total";
 
 /// The label for a request whose route has no name.
 pub const UNNAMED_ROUTE: &str = "unnamed";
@@ -210,6 +213,21 @@ pub fn point_name(route: &str, destination: &str, point: &Point) -> String {
     encode(&labels, point.metric.name)
 }
 
+/// The name of a labelled point of the (route, destination) series: its
+/// metric, with the route, the destination and the point's values.
+pub fn labelled_name(route: &str, destination: &str, point: &LabelledPoint<'_>) -> String {
+    let values = [route, destination].into_iter().chain(point.values.iter().copied());
+    let labels: Vec<(Label, &str)> = point.metric.labels.iter().copied().zip(values).collect();
+    encode(&labels, point.metric.name)
+}
+
+pub fn noise_unavailable_total(route: &str, destination: &str) -> String {
+    encode(
+        &[(Label::Route, route), (Label::Destination, destination)],
+        NOISE_UNAVAILABLE_TOTAL,
+    )
+}
+
 pub fn requests_total(route: &str, destination: &str) -> String {
     encode(
         &[(Label::Route, route), (Label::Destination, destination)],
@@ -336,6 +354,23 @@ mod tests {
             latency_ms("r", "d;.;x"),
             compare_total("r", "d", CompareResult::PrimaryIncomplete),
             primary_latency_ms("r", "d"),
+            labelled_name(
+                "r",
+                "d",
+                &LabelledPoint {
+                    metric: &super::super::catalogue::NOISE_REQUESTS,
+                    values: &["/pkg.S/M"],
+                },
+            ),
+            labelled_name(
+                "r",
+                "d",
+                &LabelledPoint {
+                    metric: &super::super::catalogue::FIELD_DIFFERENCES,
+                    values: &["GET", "m[_x y_]", "noise"],
+                },
+            ),
+            noise_unavailable_total("r", "d"),
         ];
         for (name, metric) in names.iter().zip(METRICS.iter()) {
             for prefix in ["", "wasmcustom.", "a.b.c."] {

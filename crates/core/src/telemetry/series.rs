@@ -7,7 +7,7 @@
 //! point, its labels encoded in the name, and caches the id in the series'
 //! `ids`; a host with labelled metrics passes the labels with each count.
 
-use super::catalogue::{Event, Measure, Point};
+use super::catalogue::{Event, LabelledPoint, Measure, Point};
 
 /// How a host counts. Counting never fails a request: a host that cannot
 /// count a point drops it.
@@ -17,6 +17,10 @@ pub trait Telemetry {
 
     /// Applies `measure` at `point` of `series`.
     fn measure(&mut self, series: &Series<Self::Ids>, point: Point, measure: Measure);
+
+    /// Adds one at a labelled point of `series` (the noise tables' counts,
+    /// whose labels are bounded by the tables, not enumerated).
+    fn count_labelled(&mut self, series: &Series<Self::Ids>, point: LabelledPoint<'_>);
 
     /// Whether a mismatch line would be written at all (the log level),
     /// checked before one is built.
@@ -79,6 +83,10 @@ mod tests {
         fn measure(&mut self, series: &Series<()>, point: Point, measure: Measure) {
             let name = crate::telemetry::names::point_name(series.route(), series.destination(), &point);
             self.0.push((name, measure));
+        }
+        fn count_labelled(&mut self, series: &Series<()>, point: LabelledPoint<'_>) {
+            let name = crate::telemetry::names::labelled_name(series.route(), series.destination(), &point);
+            self.0.push((name, Measure::Increment));
         }
         fn mismatch_log_enabled(&mut self) -> bool {
             false

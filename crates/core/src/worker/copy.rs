@@ -13,7 +13,7 @@
 //! the tests check.
 
 use super::compare::{CopyCompare, Pairs};
-use super::host::{Clock, Telemetry};
+use super::host::{Reporting, Telemetry};
 use crate::config::MirrorPolicy;
 use crate::dispatch::destination::Slot;
 use crate::dispatch::outcome::CallEnd;
@@ -78,8 +78,8 @@ impl<I> MirrorCopy<I> {
     }
 
     /// Exit: not sent, for `reason`.
-    pub fn skip<T: Telemetry<Ids = I>>(mut self, host: &mut T, pairs: &RefCell<Pairs<I>>, reason: SkipReason) {
-        pairs.borrow_mut().cancel(&self.compare);
+    pub fn skip<T: Reporting<Ids = I>>(mut self, host: &mut T, pairs: &RefCell<Pairs<I>>, reason: SkipReason) {
+        Pairs::cancel(pairs, &self.compare, host);
         report(host, &self.series, Event::Skipped(reason));
         if let Some(slot) = self.slot.take() {
             slot.abandon();
@@ -88,8 +88,8 @@ impl<I> MirrorCopy<I> {
 
     /// Exit: the host refused the copy at `now_ms`. Counted as
     /// `dispatch_failed`, and a delivery failure for the back-off.
-    pub fn refused<T: Telemetry<Ids = I>>(mut self, host: &mut T, pairs: &RefCell<Pairs<I>>, now_ms: u64) {
-        pairs.borrow_mut().cancel(&self.compare);
+    pub fn refused<T: Reporting<Ids = I>>(mut self, host: &mut T, pairs: &RefCell<Pairs<I>>, now_ms: u64) {
+        Pairs::cancel(pairs, &self.compare, host);
         report(host, &self.series, Event::Skipped(SkipReason::DispatchFailed));
         if let Some(slot) = self.slot.take() {
             slot.complete(false, now_ms);
@@ -100,7 +100,7 @@ impl<I> MirrorCopy<I> {
     /// sent. The shadow's body (`body_size` bytes, read by `read_body`) is
     /// read only if the comparison needs it.
     #[allow(clippy::too_many_arguments)]
-    pub fn finish<H: Telemetry<Ids = I> + Clock>(
+    pub fn finish<H: Reporting<Ids = I>>(
         mut self,
         host: &mut H,
         pairs: &RefCell<Pairs<I>>,
@@ -142,7 +142,7 @@ mod tests {
         let mirror = config.default_policy.mirrors[0].clone();
         let destination = Rc::new(RefCell::new(DestinationState::default()));
         let slot = Slot::take(&destination, 10, || 0).unwrap();
-        let compare = CopyCompare::admitted(&Limiters::default(), &mirror);
+        let compare = CopyCompare::admitted(&Limiters::default(), &mirror, None);
         let copy = MirrorCopy::new(
             mirror,
             Rc::new(Series::<()>::new("r".into(), "s".into())),

@@ -6,6 +6,8 @@
 //! - [`Telemetry`]: counting the worker's [`Event`](crate::telemetry::catalogue::Event)s.
 //! - [`Dispatch`]: sending a finished copy, which gives a token or a
 //!   refusal, and waking the worker to send what it has queued.
+//! - [`SharedStore`]: the store every worker of one Envoy sees (proxy-wasm
+//!   shared data), for the noise tables of `compare.secondary`.
 //!
 //! How a call ended comes back as a [`CallEnd`](crate::dispatch::outcome::CallEnd)
 //! with [`Worker::call_ended`](super::Worker::call_ended): the host reads the
@@ -14,6 +16,7 @@
 //! as it can (the wasm host by the time the call took).
 
 use crate::http::HeaderList;
+pub use crate::rate::SharedStore;
 pub use crate::telemetry::series::Telemetry;
 use std::hash::Hash;
 
@@ -58,7 +61,13 @@ pub trait Dispatch {
     fn wake(&mut self) -> bool;
 }
 
-/// Everything a worker needs of its host.
-pub trait Host: Clock + Telemetry + Dispatch {}
+/// What reporting a comparison needs of the host: the clock, telemetry,
+/// and shared data (the noise tables).
+pub trait Reporting: Clock + Telemetry + SharedStore {}
 
-impl<T: Clock + Telemetry + Dispatch> Host for T {}
+impl<T: Clock + Telemetry + SharedStore> Reporting for T {}
+
+/// Everything a worker needs of its host.
+pub trait Host: Clock + Telemetry + Dispatch + SharedStore {}
+
+impl<T: Clock + Telemetry + Dispatch + SharedStore> Host for T {}

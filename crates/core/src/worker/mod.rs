@@ -49,22 +49,6 @@ pub fn refusal_line(message: &str) -> String {
     format!("vrata-mirror: invalid plugin configuration: {message}")
 }
 
-/// Why a configuration the parser accepts is refused at load all the same:
-/// what this version parses but no host carries out yet. The filter and
-/// `vrata-mirror check` refuse it alike.
-///
-/// `compare.secondary` (noise learned from a second primary): the rule, the
-/// field paths and the shared tables are in `compare::noise` and tested,
-/// but no worker copies to the secondary yet, so accepting it would
-/// compare as if it were not there.
-pub fn not_yet_supported(config: &config::PluginConfig) -> Option<String> {
-    let field = config.first_secondary_field()?;
-    Some(format!(
-        "{field}: noise cancellation is not carried out by this version of the filter yet; \
-         remove it (the comparison then runs against the candidate alone)"
-    ))
-}
-
 /// What the host needs to tell how a call ended without an answer's head
 /// (see [`Worker::call_ended`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +88,7 @@ impl<H: Host> Worker<H> {
     /// stays.
     pub fn configure(&self, text: &[u8]) -> Result<(), String> {
         let config = config::parse(text).map_err(|err| err.to_string())?;
-        if let Some(message) = not_yet_supported(&config).or_else(|| compare::refusal(&config)) {
+        if let Some(message) = compare::refusal(&config) {
             return Err(message);
         }
         let previous = self.active();

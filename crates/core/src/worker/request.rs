@@ -94,14 +94,14 @@ impl<H: Host> Worker<H> {
         else {
             return MirroredRequest::default();
         };
-        let copies: Vec<MirrorCopy<H::Ids>> = admitted
-            .into_iter()
-            .map(|Admitted { mirror, slot }| {
-                let series = active.series.series(route, &mirror);
-                let compare = CopyCompare::admitted(&active.limiters, &mirror);
-                MirrorCopy::new(mirror, series, slot, compare)
-            })
-            .collect();
+        let mut copies: Vec<MirrorCopy<H::Ids>> = Vec::with_capacity(admitted.len());
+        for Admitted { mirror, slot } in admitted {
+            let series = active.series.series(route, &mirror);
+            // A secondary's copy comes right after its candidate's.
+            let previous = copies.last().map(MirrorCopy::mirror);
+            let compare = CopyCompare::admitted(&active.limiters, &mirror, previous);
+            copies.push(MirrorCopy::new(mirror, series, slot, compare));
+        }
         let watch = Watch::for_mirrors(copies.iter().map(|c| (&**c.mirror(), c.compare())));
         let mut request = MirroredRequest {
             capture: Some(Capture { head, body, copies }),

@@ -12,9 +12,10 @@ use crate::http::HeaderList;
 use crate::mirror::decide::RequestView;
 use crate::mirror::request::RequestHead;
 use crate::mirror::select::HeaderLookup;
+use crate::rate::memory_store::Store;
 use crate::rate::{SharedStore, StoreError};
-use crate::telemetry::catalogue::{Measure, Point};
-use crate::telemetry::names::point_name;
+use crate::telemetry::catalogue::{LabelledPoint, Measure, Point};
+use crate::telemetry::names::{labelled_name, point_name};
 use crate::telemetry::series::Series;
 use crate::telemetry::{ResponseClass, SkipReason};
 use std::collections::BTreeMap;
@@ -32,6 +33,18 @@ struct FakeHost {
     wakes: u32,
     wake_fails: bool,
     mismatch_lines: Vec<String>,
+    /// Shared data (the noise tables).
+    shared: Store,
+}
+
+impl SharedStore for FakeHost {
+    fn load(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        self.shared.load(key)
+    }
+
+    fn store(&mut self, key: &str, value: &[u8], cas: u32) -> Result<(), StoreError> {
+        self.shared.store(key, value, cas)
+    }
 }
 
 impl Clock for FakeHost {
@@ -49,6 +62,11 @@ impl Telemetry for FakeHost {
             Measure::Increment => *self.counted.entry(name).or_default() += 1,
             Measure::Record(value) => self.recorded.entry(name).or_default().push(value),
         }
+    }
+
+    fn count_labelled(&mut self, series: &Series<()>, point: LabelledPoint<'_>) {
+        let name = labelled_name(series.route(), series.destination(), &point);
+        *self.counted.entry(name).or_default() += 1;
     }
 
     fn mismatch_log_enabled(&mut self) -> bool {
@@ -469,15 +487,5 @@ fn without_the_feature_compare_is_refused() {
 #[cfg(feature = "compare")]
 mod compare;
 
-#[test]
-fn a_secondary_is_refused_until_a_worker_copies_to_it() {
-    let worker: Worker<FakeHost> = Worker::new();
-    let message = worker
-        .configure(one_mirror(r#", "compare": {"body": "json", "secondary": "stable"}"#).as_bytes())
-        .unwrap_err();
-    assert!(
-        message.starts_with("forward (mirror to \"shadow\").compare.secondary: "),
-        "{message}"
-    );
-    assert!(worker.active().is_none());
-}
+#[cfg(feature = "compare")]
+mod noise;

@@ -8,7 +8,7 @@ use crate::dispatch::outcome::{AnswerHead, CallEnd};
 use crate::mirror::request::RequestHead;
 use crate::telemetry::series::Series;
 use crate::telemetry::ResponseClass;
-use crate::worker::host::{Clock, Telemetry};
+use crate::worker::host::{Reporting, Telemetry};
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -34,7 +34,7 @@ pub struct Limiters(());
 pub struct CopyCompare(());
 
 impl CopyCompare {
-    pub fn admitted(_limiters: &Limiters, _mirror: &Rc<MirrorPolicy>) -> CopyCompare {
+    pub fn admitted(_: &Limiters, _: &Rc<MirrorPolicy>, _: Option<&Rc<MirrorPolicy>>) -> CopyCompare {
         CopyCompare(())
     }
 }
@@ -56,13 +56,13 @@ impl<I> Pairs<I> {
         true
     }
 
-    pub fn open(&mut self, _: &mut CopyCompare, _: &Rc<Series<I>>, _: &MirrorPolicy, _: &mut Watch) {}
+    pub fn open(&mut self, _: &mut CopyCompare, _: &Rc<Series<I>>, _: &Rc<MirrorPolicy>, _: &mut Watch) {}
 
-    pub fn cancel(&mut self, _: &CopyCompare) {}
+    pub fn cancel<H: Reporting<Ids = I>>(_: &RefCell<Self>, _: &CopyCompare, _: &mut H) {}
 
     pub fn sent<T: Telemetry<Ids = I>>(_: &CopyCompare, _: &mut T, _: &Series<I>) {}
 
-    pub fn shadow_done<H: Telemetry<Ids = I> + Clock>(
+    pub fn shadow_done<H: Reporting<Ids = I>>(
         _: &RefCell<Self>,
         _: &CopyCompare,
         _: &mut H,
@@ -88,16 +88,9 @@ impl Watch {
 
     pub fn request_ended(&mut self, _: &RequestHead, _: u64) {}
 
-    pub fn response_headers<H: Telemetry + Clock>(
-        &mut self,
-        _: &RefCell<Pairs<H::Ids>>,
-        _: &mut H,
-        _: AnswerHead,
-        _: bool,
-    ) {
-    }
+    pub fn response_headers<H: Reporting>(&mut self, _: &RefCell<Pairs<H::Ids>>, _: &mut H, _: AnswerHead, _: bool) {}
 
-    pub fn response_body<H: Telemetry + Clock>(
+    pub fn response_body<H: Reporting>(
         &mut self,
         _: &RefCell<Pairs<H::Ids>>,
         _: &mut H,
@@ -107,7 +100,7 @@ impl Watch {
     ) {
     }
 
-    pub fn response_trailers<H: Telemetry + Clock>(
+    pub fn response_trailers<H: Reporting>(
         &mut self,
         _: &RefCell<Pairs<H::Ids>>,
         _: &mut H,
@@ -116,5 +109,5 @@ impl Watch {
     ) {
     }
 
-    pub fn gone<H: Telemetry + Clock>(&mut self, _: &RefCell<Pairs<H::Ids>>, _: &mut H) {}
+    pub fn gone<H: Reporting>(&mut self, _: &RefCell<Pairs<H::Ids>>, _: &mut H) {}
 }

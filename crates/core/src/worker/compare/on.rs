@@ -9,18 +9,35 @@
 //! the primary's when its request is gone (`primary_incomplete` if the
 //! response had not ended). A copy that is never sent frees its entry
 //! uncounted. So the table holds at most `MAX_PENDING_PAIRS` entries of at
-//! most one body of at most `maxBodyBytes` each.
+//! most one body of at most `maxBodyBytes` each, plus with a secondary one
+//! secondary answer per request, shared by its pairs.
+//!
+//! **Secondary** (`compare.secondary`). The request's copy to the secondary
+//! joins the pairs of its candidate's copies (one per `copies`) as their
+//! third side: a pair waits for it too, and it too ends at the latest at
+//! `timeoutMs`. A secondary that was not admitted, not sent, or gave no
+//! whole answer leaves its pairs without a noise side: they are compared,
+//! and their noise counts are not added (see [`compare::noise::record`]).
+//! Once both answers of a pair have the same status and bodies at hand,
+//! the primary's body is compared field by field with the candidate's and
+//! the secondary's, counted in the endpoint's table in shared data, and the
+//! verdict is the table's: `match`, `noise`, `body_mismatch` or
+//! `learning`. A table that cannot be used (shared data failed, or stayed
+//! contended) leaves the plain verdict, and is counted as
+//! `noise_unavailable`.
 
-use crate::compare::{self, Body, CompareResult, LogLimiter, MismatchLine, Observed, Status};
+use crate::compare::fields::{field_differences, FieldDiffs};
+use crate::compare::noise::{self, DirectoryCache, Scratch, Slot};
+use crate::compare::{self, Body, CompareResult, LogLimiter, MismatchLine, Observed, Outcome, Status};
 use crate::config::{BodyComparison, ComparePolicy, MirrorPolicy, PluginConfig};
 use crate::dispatch::outcome::{AnswerHead, CallEnd};
 use crate::http::grpc::GrpcCode;
 use crate::mirror::request::RequestHead;
-use crate::telemetry::catalogue::Event;
+use crate::telemetry::catalogue::{Event, LabelledPoint, FIELD_DIFFERENCES, FIELD_KINDS, NOISE_REQUESTS};
 use crate::telemetry::series::{report, Series};
 use crate::telemetry::ResponseClass;
 use crate::worker::calls::TokenHasher;
-use crate::worker::host::{Clock, Telemetry};
+use crate::worker::host::{Reporting, Telemetry};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -115,25 +132,44 @@ impl RequestInfo {
     }
 }
 
-type Limiter = Rc<RefCell<LogLimiter>>;
+/// A comparing mirror's per-worker state: its `logMismatches` limiter and,
+/// with a secondary, its noise state.
+#[derive(Debug)]
+pub struct MirrorCompare {
+    limiter: RefCell<LogLimiter>,
+    noise: Option<RefCell<NoiseState>>,
+}
 
-/// Each comparing mirror's `logMismatches` limiter, per worker and active
+/// What a worker keeps for a mirror's noise tables: the directory's
+/// endpoints it has seen, and buffers reused for every pair.
+#[derive(Debug, Default)]
+struct NoiseState {
+    directory: DirectoryCache,
+    scratch: Scratch,
+    raw: FieldDiffs,
+    noise: FieldDiffs,
+}
+
+/// Each comparing mirror's [`MirrorCompare`], per worker and active
 /// configuration, made on first use.
 #[derive(Debug, Default)]
 pub struct Limiters {
-    by_mirror: RefCell<Vec<(Rc<MirrorPolicy>, Limiter)>>,
+    by_mirror: RefCell<Vec<(Rc<MirrorPolicy>, Rc<MirrorCompare>)>>,
 }
 
 impl Limiters {
-    fn of(&self, mirror: &Rc<MirrorPolicy>) -> Option<Limiter> {
+    fn of(&self, mirror: &Rc<MirrorPolicy>) -> Option<Rc<MirrorCompare>> {
         let compare = mirror.compare.as_ref()?;
         let mut by_mirror = self.by_mirror.borrow_mut();
-        if let Some((_, limiter)) = by_mirror.iter().find(|(m, _)| Rc::ptr_eq(m, mirror)) {
-            return Some(limiter.clone());
+        if let Some((_, state)) = by_mirror.iter().find(|(m, _)| Rc::ptr_eq(m, mirror)) {
+            return Some(state.clone());
         }
-        let limiter = Rc::new(RefCell::new(LogLimiter::new(compare.log_mismatches)));
-        by_mirror.push((mirror.clone(), limiter.clone()));
-        Some(limiter)
+        let state = Rc::new(MirrorCompare {
+            limiter: RefCell::new(LogLimiter::new(compare.log_mismatches)),
+            noise: compare.noise.as_ref().map(|_| RefCell::new(NoiseState::default())),
+        });
+        by_mirror.push((mirror.clone(), state.clone()));
+        Some(state)
     }
 }
 
@@ -143,20 +179,36 @@ pub enum CopyCompare {
     /// Its mirror has no `compare`.
     Off,
     /// Admitted; paired when its request hands it over.
-    Admitted(Limiter),
+    Admitted(Rc<MirrorCompare>),
     Paired(PairId),
     /// The table was full: counted as `overflow` if the copy is sent.
     Overflow,
+    /// A copy to the secondary of this (candidate) mirror; it joins the
+    /// candidate's pairs when its request hands it over.
+    Secondary(Rc<MirrorPolicy>),
+    /// The secondary side of these pairs.
+    SecondaryOf(Vec<PairId>),
 }
 
 impl CopyCompare {
-    /// A copy of `mirror` was admitted.
-    pub fn admitted(limiters: &Limiters, mirror: &Rc<MirrorPolicy>) -> CopyCompare {
+    /// A copy of `mirror` was admitted, right after a copy of `previous`.
+    pub fn admitted(
+        limiters: &Limiters,
+        mirror: &Rc<MirrorPolicy>,
+        previous: Option<&Rc<MirrorPolicy>>,
+    ) -> CopyCompare {
+        let secondary_of = previous.filter(|p| p.secondary.as_ref().is_some_and(|s| Rc::ptr_eq(s, mirror)));
+        if let Some(candidate) = secondary_of {
+            return CopyCompare::Secondary(candidate.clone());
+        }
         limiters.of(mirror).map_or(CopyCompare::Off, CopyCompare::Admitted)
     }
 
     fn compares(&self) -> bool {
-        !matches!(self, CopyCompare::Off)
+        matches!(
+            self,
+            CopyCompare::Admitted(_) | CopyCompare::Paired(_) | CopyCompare::Overflow
+        )
     }
 }
 
@@ -165,20 +217,32 @@ struct PairReport<I> {
     series: Rc<Series<I>>,
     policy: ComparePolicy,
     request: Rc<RequestInfo>,
-    limiter: Limiter,
+    state: Rc<MirrorCompare>,
+}
+
+/// A pair's secondary side.
+#[derive(Debug, Clone)]
+enum SecondarySide {
+    /// None: the mirror has no secondary, or its copy was not admitted.
+    Absent,
+    Waiting,
+    /// Ended: its whole answer, or `None` (not sent, no answer).
+    Ended(Option<Rc<Answer>>),
 }
 
 struct Pair<I> {
     report: PairReport<I>,
     primary: Option<PrimaryEnd>,
     shadow: Option<Answer>,
+    secondary: SecondarySide,
 }
 
-/// Both sides ended.
+/// Every side ended.
 struct Settled<I> {
     report: PairReport<I>,
     primary: PrimaryEnd,
     shadow: Answer,
+    secondary: Option<Rc<Answer>>,
 }
 
 /// Pairs waiting for their second side, per worker.
@@ -212,10 +276,25 @@ impl<I> Pairs<I> {
         &mut self,
         compare: &mut CopyCompare,
         series: &Rc<Series<I>>,
-        mirror: &MirrorPolicy,
+        mirror: &Rc<MirrorPolicy>,
         watch: &mut Watch,
     ) {
-        let (CopyCompare::Admitted(limiter), Some(policy), Some(watching)) =
+        if let (CopyCompare::Secondary(candidate), Some(watching)) = (&*compare, watch.0.as_deref_mut()) {
+            let ids: Vec<PairId> = watching
+                .opened
+                .iter()
+                .filter(|(m, _)| Rc::ptr_eq(m, candidate))
+                .map(|(_, id)| *id)
+                .collect();
+            for id in &ids {
+                if let Some(pair) = self.pending.get_mut(id) {
+                    pair.secondary = SecondarySide::Waiting;
+                }
+            }
+            *compare = CopyCompare::SecondaryOf(ids);
+            return;
+        }
+        let (CopyCompare::Admitted(state), Some(policy), Some(watching)) =
             (&*compare, mirror.compare.as_ref(), watch.0.as_deref_mut())
         else {
             return;
@@ -231,7 +310,7 @@ impl<I> Pairs<I> {
             series: series.clone(),
             policy: policy.clone(),
             request,
-            limiter: limiter.clone(),
+            state: state.clone(),
         };
         let mut id = self.next;
         // Ids wrap; skip any still in use (at most MAX_PENDING_PAIRS are).
@@ -243,21 +322,53 @@ impl<I> Pairs<I> {
         if primary.is_none() {
             watching.pairs.push(id);
         }
+        if mirror.secondary.is_some() {
+            watching.opened.push((mirror.clone(), id));
+        }
         self.pending.insert(
             id,
             Pair {
                 report,
                 primary,
                 shadow: None,
+                secondary: SecondarySide::Absent,
             },
         );
         *compare = CopyCompare::Paired(id);
     }
 
-    /// The copy will not be sent: its pair is forgotten, uncounted.
-    pub fn cancel(&mut self, compare: &CopyCompare) {
-        if let CopyCompare::Paired(id) = compare {
-            self.pending.remove(id);
+    /// The copy will not be sent: its pair is forgotten, uncounted; a
+    /// secondary's pairs go on without a noise side.
+    pub fn cancel<H: Reporting<Ids = I>>(pairs: &RefCell<Self>, compare: &CopyCompare, host: &mut H) {
+        match compare {
+            CopyCompare::Paired(id) => {
+                pairs.borrow_mut().pending.remove(id);
+            }
+            CopyCompare::SecondaryOf(ids) => Self::secondary_ended(pairs, ids, host, None),
+            _ => {}
+        }
+    }
+
+    /// The secondary of pairs `ids` ended with `answer`: each pair that has
+    /// its other sides is reported.
+    fn secondary_ended<H: Reporting<Ids = I>>(
+        pairs: &RefCell<Self>,
+        ids: &[PairId],
+        host: &mut H,
+        answer: Option<Rc<Answer>>,
+    ) {
+        for id in ids {
+            let settled = {
+                let mut pairs = pairs.borrow_mut();
+                match pairs.pending.get_mut(id) {
+                    Some(pair) => pair.secondary = SecondarySide::Ended(answer.clone()),
+                    None => continue,
+                }
+                pairs.settle(*id)
+            };
+            if let Some(settled) = settled {
+                settled.report(host);
+            }
         }
     }
 
@@ -271,7 +382,7 @@ impl<I> Pairs<I> {
     /// The copy's call ended (`class` as counted): the shadow's side of its
     /// pair. Its body (`body_size` bytes, read by `read_body`) is read only
     /// as far as the policy compares bodies.
-    pub fn shadow_done<H: Telemetry<Ids = I> + Clock>(
+    pub fn shadow_done<H: Reporting<Ids = I>>(
         pairs: &RefCell<Self>,
         compare: &CopyCompare,
         host: &mut H,
@@ -280,8 +391,13 @@ impl<I> Pairs<I> {
         body_size: usize,
         read_body: impl FnOnce() -> Option<Vec<u8>>,
     ) {
-        let CopyCompare::Paired(id) = *compare else {
-            return;
+        let (id, secondary_of) = match compare {
+            CopyCompare::Paired(id) => (*id, None),
+            CopyCompare::SecondaryOf(ids) => match ids.first() {
+                Some(first) => (*first, Some(ids)),
+                None => return,
+            },
+            _ => return,
         };
         let status = Status::from_class(end.status(), class);
         let policy = pairs
@@ -296,6 +412,11 @@ impl<I> Pairs<I> {
             Some(_) => read_body().map_or(KeptBody::Unavailable, KeptBody::Bytes),
         };
         let answer = Answer { status, body };
+        if let Some(ids) = secondary_of {
+            let answer = status.is_answer().then(|| Rc::new(answer));
+            Self::secondary_ended(pairs, ids, host, answer);
+            return;
+        }
         let settled = pairs.borrow_mut().shadow_side(id, answer);
         if let Some(settled) = settled {
             settled.report(host);
@@ -303,30 +424,31 @@ impl<I> Pairs<I> {
     }
 
     fn shadow_side(&mut self, id: PairId, answer: Answer) -> Option<Settled<I>> {
-        let pair = self.pending.get_mut(&id)?;
-        if pair.primary.is_none() {
-            pair.shadow = Some(answer);
+        self.pending.get_mut(&id)?.shadow = Some(answer);
+        self.settle(id)
+    }
+
+    fn primary_side(&mut self, id: PairId, end: PrimaryEnd) -> Option<Settled<I>> {
+        self.pending.get_mut(&id)?.primary = Some(end);
+        self.settle(id)
+    }
+
+    /// The pair, removed, once every side it waits for has ended.
+    fn settle(&mut self, id: PairId) -> Option<Settled<I>> {
+        let pair = self.pending.get(&id)?;
+        let waiting = matches!(pair.secondary, SecondarySide::Waiting);
+        if pair.primary.is_none() || pair.shadow.is_none() || waiting {
             return None;
         }
         let pair = self.pending.remove(&id)?;
         Some(Settled {
             report: pair.report,
             primary: pair.primary?,
-            shadow: answer,
-        })
-    }
-
-    fn primary_side(&mut self, id: PairId, end: PrimaryEnd) -> Option<Settled<I>> {
-        let pair = self.pending.get_mut(&id)?;
-        if pair.shadow.is_none() {
-            pair.primary = Some(end);
-            return None;
-        }
-        let pair = self.pending.remove(&id)?;
-        Some(Settled {
-            report: pair.report,
-            primary: end,
             shadow: pair.shadow?,
+            secondary: match pair.secondary {
+                SecondarySide::Ended(answer) => answer,
+                SecondarySide::Absent | SecondarySide::Waiting => None,
+            },
         })
     }
 }
@@ -334,11 +456,12 @@ impl<I> Pairs<I> {
 impl<I> Settled<I> {
     /// Counts the result, records the primary's latency, logs a mismatch
     /// line if the limiter allows.
-    fn report<H: Telemetry<Ids = I> + Clock>(self, host: &mut H) {
+    fn report<H: Reporting<Ids = I>>(self, host: &mut H) {
         let Settled {
             report: pair,
             primary,
             shadow,
+            secondary,
         } = self;
         let primary_answer = match &primary {
             PrimaryEnd::Complete { answer, latency_ms } => {
@@ -347,20 +470,26 @@ impl<I> Settled<I> {
             }
             PrimaryEnd::Incomplete => None,
         };
-        let (result, outcome) = compare::judge(
+        let (mut result, outcome) = compare::judge(
             primary_answer.as_deref().map(Answer::observed),
             shadow.observed(),
             &pair.policy,
         );
+        if let (Some(Outcome::Match | Outcome::BodyMismatch(_)), Some(primary)) = (&outcome, &primary_answer) {
+            if let Some(verdict) = pair.judge_noise(host, primary, &shadow, secondary.as_deref()) {
+                result = verdict;
+            }
+        }
         report(host, &pair.series, Event::Compared(result));
         let (Some(outcome), Some(primary)) = (outcome, primary_answer) else {
             return;
         };
-        if !outcome.is_mismatch() || !host.mismatch_log_enabled() {
+        let real = matches!(result, CompareResult::StatusMismatch | CompareResult::BodyMismatch);
+        if !real || !outcome.is_mismatch() || !host.mismatch_log_enabled() {
             return;
         }
         let now = host.now_ms();
-        let Some(not_logged) = pair.limiter.borrow_mut().admit(now) else {
+        let Some(not_logged) = pair.state.limiter.borrow_mut().admit(now) else {
             return;
         };
         let line = MismatchLine {
@@ -378,6 +507,137 @@ impl<I> Settled<I> {
     }
 }
 
+/// The field label of the table's overflow bucket, and the method label of
+/// the endpoints beyond `maxEndpoints`.
+pub const OVERFLOW_LABEL: &str = "(overflow)";
+
+impl<I> PairReport<I> {
+    /// With a secondary, the verdict of a pair whose statuses are equal and
+    /// bodies at hand: both differences counted in the endpoint's table and
+    /// the metrics, the table's verdict. `None`: no secondary, or the table
+    /// could not be used (counted as `noise_unavailable`).
+    fn judge_noise<H: Reporting<Ids = I>>(
+        &self,
+        host: &mut H,
+        primary: &Answer,
+        candidate: &Answer,
+        secondary: Option<&Answer>,
+    ) -> Option<CompareResult> {
+        let policy = self.policy.noise.as_ref()?;
+        let mut state = self.state.noise.as_ref()?.borrow_mut();
+        let NoiseState {
+            directory,
+            scratch,
+            raw,
+            noise: noise_diffs,
+        } = &mut *state;
+        let (KeptBody::Bytes(p), KeptBody::Bytes(c)) = (&primary.body, &candidate.body) else {
+            return None;
+        };
+        let diff = |out: &mut FieldDiffs, other: &[u8]| {
+            field_differences(
+                out,
+                p,
+                other,
+                self.policy.body,
+                &self.policy.ignore_fields,
+                policy.max_fields,
+            )
+        };
+        diff(raw, c);
+        let noise = match secondary {
+            Some(Answer {
+                status,
+                body: KeptBody::Bytes(s),
+            }) if *status == primary.status && s.len() <= self.policy.max_body_bytes => {
+                diff(noise_diffs, s);
+                Some(&*noise_diffs)
+            }
+            _ => None,
+        };
+        let grpc = matches!(primary.status, Status::Grpc(_));
+        let method = noise::endpoint_method(&self.request.method, &self.request.path, grpc);
+        let counted = noise::resolve(host, policy, directory, self.series.route(), method).and_then(|(slot, key)| {
+            let recorded = noise::record(host, key, raw, noise, policy, scratch)?;
+            Ok((slot, recorded))
+        });
+        let (slot, recorded) = match counted {
+            Ok(counted) => counted,
+            Err(_) => {
+                report(host, &self.series, Event::NoiseUnavailable);
+                return None;
+            }
+        };
+        if let Some(noise) = noise {
+            let method = match slot {
+                Slot::Endpoint(_) => method,
+                Slot::Overflow => OVERFLOW_LABEL,
+            };
+            count_fields(host, &self.series, method, scratch, raw, noise);
+        }
+        Some(recorded.verdict.into())
+    }
+}
+
+/// The metrics of one counted request: the endpoint's request, and each
+/// differing field as the table counted it (a field the table has no room
+/// for counts once per request and side under [`OVERFLOW_LABEL`]).
+fn count_fields<H: Reporting<Ids = I>, I>(
+    host: &mut H,
+    series: &Series<I>,
+    method: &str,
+    scratch: &Scratch,
+    raw: &FieldDiffs,
+    noise: &FieldDiffs,
+) {
+    host.count_labelled(
+        series,
+        LabelledPoint {
+            metric: &NOISE_REQUESTS,
+            values: &[method],
+        },
+    );
+    let mut label = String::new();
+    for (diffs, kind) in [(raw, FIELD_KINDS[0]), (noise, FIELD_KINDS[1])] {
+        let mut overflowed = diffs.overflowed();
+        for field in diffs.fields() {
+            if scratch.table.counts(field).is_none() {
+                overflowed = true;
+                continue;
+            }
+            field_label(&mut label, field);
+            host.count_labelled(
+                series,
+                LabelledPoint {
+                    metric: &FIELD_DIFFERENCES,
+                    values: &[method, &label, kind],
+                },
+            );
+        }
+        if overflowed {
+            host.count_labelled(
+                series,
+                LabelledPoint {
+                    metric: &FIELD_DIFFERENCES,
+                    values: &[method, OVERFLOW_LABEL, kind],
+                },
+            );
+        }
+    }
+}
+
+/// A field as its label spells it: the path, and `#kind` unless the kind is
+/// `value` (`items[].price`, `tags[]#order`; not `:`, which Envoy turns
+/// into `_` in stat names).
+pub fn field_label(out: &mut String, field: compare::Field<'_>) {
+    out.clear();
+    out.push_str(field.path);
+    if field.kind != compare::JsonDifferenceKind::Value {
+        out.push('#');
+        out.push_str(field.kind.label());
+    }
+}
+
 /// The primary's side of a request whose copies compare: its answer,
 /// observed as it streams past (nothing is buffered by the host for it).
 #[derive(Debug, Default)]
@@ -387,6 +647,8 @@ pub struct Watch(Option<Box<Watching>>);
 struct Watching {
     /// Pairs waiting for the primary's end.
     pairs: Vec<PairId>,
+    /// Pairs opened for mirrors with a secondary, which joins them.
+    opened: Vec<(Rc<MirrorPolicy>, PairId)>,
     /// The request, once it ended (its copies were handed over).
     request: Option<Rc<RequestInfo>>,
     request_end_ms: u64,
@@ -415,6 +677,7 @@ impl Watch {
         Watch(compares.then(|| {
             Box::new(Watching {
                 pairs: Vec::new(),
+                opened: Vec::new(),
                 request: None,
                 request_end_ms: 0,
                 max_body,
@@ -440,7 +703,7 @@ impl Watch {
     }
 
     /// The primary's response headers.
-    pub fn response_headers<H: Telemetry + Clock>(
+    pub fn response_headers<H: Reporting>(
         &mut self,
         pairs: &RefCell<Pairs<H::Ids>>,
         host: &mut H,
@@ -458,7 +721,7 @@ impl Watch {
 
     /// A chunk of the primary's response body: `size` bytes, read by `read`
     /// (`None`: the host refused) only if it is kept.
-    pub fn response_body<H: Telemetry + Clock>(
+    pub fn response_body<H: Reporting>(
         &mut self,
         pairs: &RefCell<Pairs<H::Ids>>,
         host: &mut H,
@@ -478,7 +741,7 @@ impl Watch {
     }
 
     /// The primary's response trailers (`read` reads one by name).
-    pub fn response_trailers<H: Telemetry + Clock>(
+    pub fn response_trailers<H: Reporting>(
         &mut self,
         pairs: &RefCell<Pairs<H::Ids>>,
         host: &mut H,
@@ -496,7 +759,7 @@ impl Watch {
 
     /// The request is gone: a primary that never completed ends its pairs
     /// as `primary_incomplete`.
-    pub fn gone<H: Telemetry + Clock>(&mut self, pairs: &RefCell<Pairs<H::Ids>>, host: &mut H) {
+    pub fn gone<H: Reporting>(&mut self, pairs: &RefCell<Pairs<H::Ids>>, host: &mut H) {
         let Some(watching) = self.0.take() else {
             return;
         };
@@ -515,7 +778,7 @@ impl Watch {
     }
 
     /// The response ended: every pair waiting gets it.
-    fn ended<H: Telemetry + Clock>(&mut self, pairs: &RefCell<Pairs<H::Ids>>, host: &mut H) {
+    fn ended<H: Reporting>(&mut self, pairs: &RefCell<Pairs<H::Ids>>, host: &mut H) {
         let Some(watching) = self.watching() else {
             return;
         };
