@@ -8,6 +8,8 @@ mod compare;
 mod config;
 mod copy;
 mod grpc;
+mod headers;
+mod loops;
 mod memory;
 mod noise;
 mod pushes;
