@@ -17,7 +17,7 @@ export VRATA_WASM := $(CURDIR)/$(WASM)
 export VRATA_WASM_COMPARE := $(CURDIR)/$(WASM_COMPARE)
 export VRATA_NATIVE := $(CURDIR)/$(NATIVE_MODULE)
 
-.PHONY: build envoy e2e-deps observability-deps native-deps registry-deps image generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions soak
+.PHONY: build envoy bench-deps e2e-deps observability-deps native-deps registry-deps image generated test test-envoys unit harness e2e lint run bench fuzz clean print-unused-callbacks print-envoy-versions soak
 
 # Callbacks the filter does nothing in (a stream's end is handled when its
 # context is deleted). The SDK exports every callback and Envoy calls each
@@ -66,6 +66,10 @@ native-deps:
 # Debian's docker-registry and skopeo, and PyPI's oras (into .venv-oras/),
 # for the tests of the OCI images (crates/cli/tests/cli/registry.rs): a real
 # registry on 127.0.0.1, pushed to and pulled from with real clients.
+# Debian's wrk and nginx: the benchmark's load and upstreams (make bench, bench/ab.sh).
+bench-deps:
+	@./scripts/ensure-bench-tools.sh
+
 registry-deps:
 	@./scripts/ensure-registry.sh >/dev/null
 
@@ -155,7 +159,7 @@ NATIVE ?= 0
 run: build envoy
 	@NATIVE=$(NATIVE) ./scripts/run.sh
 
-bench: build envoy
+bench: build envoy bench-deps
 	@./bench/run.sh
 	cargo run --quiet --example handoff_latency -- 2000 4
 

@@ -14,6 +14,7 @@
 # Same setup as bench/run.sh: Envoy (one worker) on core 0, wrk and nginx on core 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/ensure-bench-tools.sh
 [ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
 a=$(realpath "$1"); b=$(realpath "$2")
 case_name=${3:-wasm100}; shape=${4:-get}; rounds=${5:-6}; seconds=${6:-5}

@@ -392,8 +392,14 @@ fn a_compared_get_with_a_secondary() {
         assert_eq!(calls.len(), 2, "the candidate's copy and the secondary's");
         host.primary_responds(id, 200, br#"{"a": 1, "ts": 5}"#);
         host.end_stream(id);
-        host.respond(calls[0].token, Response::from_shadow_with_body(200, r#"{"ts": 9, "a": 1}"#));
-        host.respond(calls[1].token, Response::from_shadow_with_body(200, r#"{"ts": 7, "a": 1}"#));
+        host.respond(
+            calls[0].token,
+            Response::from_shadow_with_body(200, r#"{"ts": 9, "a": 1}"#),
+        );
+        host.respond(
+            calls[1].token,
+            Response::from_shadow_with_body(200, r#"{"ts": 7, "a": 1}"#),
+        );
     };
     once(&mut host);
     let cost = measure(&mut host, once);

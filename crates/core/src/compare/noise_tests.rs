@@ -523,3 +523,96 @@ fn tables_are_equal_by_content_not_by_layout() {
     two.record(&a, &none, 64);
     assert_eq!(one, two, "same fields and counts, paths stored in another order");
 }
+
+mod properties {
+    //! Property tests: the rule against an exact reference, path
+    //! normalization (array indices fold, so counts add up per field), and
+    //! the table's bounds under any sequence of requests.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The rule in exact integer arithmetic (no float): what `is_real` must
+    /// agree with for every count a table can hold in practice.
+    fn is_real_exact(c: Counts, requests: u64, rel_ppm: u32, abs_ppm: u32) -> bool {
+        if c.raw <= c.noise || requests == 0 {
+            return false;
+        }
+        let excess = u128::from(c.raw - c.noise) * 1_000_000;
+        excess > u128::from(rel_ppm) * u128::from(c.raw + c.noise)
+            && excess > u128::from(abs_ppm) * u128::from(requests)
+    }
+
+    proptest! {
+        #[test]
+        fn the_rule_agrees_with_exact_arithmetic(
+            requests in 0u64..2_000_000_000,
+            raw_share in 0u64..=1000,
+            noise_share in 0u64..=1000,
+            rel_ppm in 0u32..1_000_000,
+            abs_ppm in 0u32..1_000_000,
+        ) {
+            // Counts are at most the requests, as the table keeps them.
+            let counts = c(requests / 1000 * raw_share, requests / 1000 * noise_share);
+            prop_assert_eq!(
+                is_real(counts, requests, rel_ppm, abs_ppm),
+                is_real_exact(counts, requests, rel_ppm, abs_ppm),
+                "{:?} of {}", counts, requests
+            );
+        }
+
+        #[test]
+        fn array_indices_fold_into_one_field_path(
+            prices in proptest::collection::vec((0u32..100, any::<bool>()), 1..20),
+        ) {
+            let item = |price: u32| format!(r#"{{"price":{price},"sku":"a"}}"#);
+            let primary: Vec<String> = prices.iter().map(|(p, _)| item(*p)).collect();
+            let candidate: Vec<String> = prices.iter().map(|(p, off)| item(p + u32::from(*off))).collect();
+            let d = diffs(
+                &format!(r#"{{"items":[{}]}}"#, primary.join(",")),
+                &format!(r#"{{"items":[{}]}}"#, candidate.join(",")),
+                64,
+            );
+            let any_off = prices.iter().any(|(_, off)| *off);
+            let paths: Vec<String> = d.fields().map(|f| f.path.to_owned()).collect();
+            if any_off {
+                // Whichever indices differ: one field, items[].price.
+                prop_assert_eq!(paths, vec!["items[].price".to_owned()]);
+            } else {
+                prop_assert!(paths.is_empty(), "{:?}", paths);
+            }
+        }
+
+        #[test]
+        fn a_table_stays_within_its_bounds_and_round_trips(
+            requests in proptest::collection::vec(
+                (proptest::collection::vec(0usize..200, 0..12), proptest::collection::vec(0usize..200, 0..12)),
+                1..60,
+            ),
+            max_fields in 1usize..16,
+        ) {
+            let body = |names: &[usize], value: u32| {
+                let members: Vec<String> = names.iter().map(|n| format!(r#""f{n}":{value}"#)).collect();
+                format!("{{{}}}", members.join(","))
+            };
+            let mut table = EndpointTable::new();
+            for (raw_names, noise_names) in &requests {
+                let raw = diffs(&body(raw_names, 1), &body(raw_names, 2), 64);
+                let noise = diffs(&body(noise_names, 1), &body(noise_names, 2), 64);
+                table.record(&raw, &noise, max_fields);
+            }
+            prop_assert_eq!(table.requests(), requests.len() as u64);
+            prop_assert!(table.fields().count() <= max_fields);
+            for (field, counts) in table.fields() {
+                prop_assert!(counts.raw <= table.requests() && counts.noise <= table.requests(), "{:?}", field);
+            }
+            let overflow = table.overflow();
+            prop_assert!(overflow.raw <= table.requests() && overflow.noise <= table.requests());
+            let mut bytes = Vec::new();
+            table.encode_into(&mut bytes);
+            prop_assert!(bytes.len() <= max_table_len(max_fields));
+            let mut back = EndpointTable::new();
+            prop_assert!(back.decode_into(&bytes).is_ok());
+            prop_assert_eq!(back, table);
+        }
+    }
+}
