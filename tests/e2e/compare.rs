@@ -8,6 +8,8 @@
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tonic::Code;
+use vrata_mirror_core::telemetry::catalogue::{COMPARED, PRIMARY_LATENCY};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::compare::{self, nonzero_results};
 use vrata_mirror_testkit::envoy::Envoy;
@@ -16,8 +18,8 @@ use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL};
 use vrata_mirror_testkit::upstream::{closed_port, compare_answer, Behaviour};
 
 fn compare_total(envoy: &Envoy, route: &str, result: &str) -> f64 {
-    envoy.metric(
-        "vrata_mirror_compare_total",
+    envoy.mirror_metric(
+        &COMPARED,
         &[("route", route), ("destination", "shadow"), ("result", result)],
     )
 }
@@ -35,12 +37,15 @@ fn mismatch_lines(envoy: &Envoy) -> Vec<String> {
     compare::mismatch_lines(envoy.log().lines())
 }
 
+/// The comparison module on the wasm host; the native host's one `.so`
+/// compares (the README's table, row "comparison").
 async fn compare_rig(
+    host: Host,
     plugin: &str,
     shadow: Behaviour,
     customize: impl FnOnce(&mut vrata_mirror_testkit::config::Setup),
 ) -> Rig {
-    let rig = Rig::build(plugin, shadow, |setup| {
+    let rig = Rig::build_on(host, plugin, shadow, |setup| {
         setup.compare_module = true;
         customize(setup);
     })
@@ -60,11 +65,10 @@ async fn aborted_request(rig: &Rig, path: &str) {
     drop(stream);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_primary() {
+async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_primary(host: Host) {
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow",
         "compare": {"body": "json", "ignoreFields": ["ts"], "maxBodyBytes": 1024, "logMismatches": 3}}}}"#;
-    let rig = compare_rig(plugin, Behaviour::Compare, |_| {}).await;
+    let rig = compare_rig(host, plugin, Behaviour::Compare, |_| {}).await;
     // Mismatches first, so that the three lines the limiter lets through
     // are the two JSON ones and the first status one.
     let cases = [
@@ -124,10 +128,9 @@ async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_p
     assert_eq!(results(&rig.envoy, "default"), [("status_mismatch", 2.0)]);
     assert_eq!(rig.mirrored("api", "shadow"), f64::from(sent));
     // One primary latency per compared copy whose primary completed.
-    let primary_latencies = rig.envoy.metric(
-        "vrata_mirror_primary_response_time_ms_count",
-        &[("route", "api"), ("destination", "shadow")],
-    );
+    let primary_latencies =
+        rig.envoy
+            .mirror_histogram(&PRIMARY_LATENCY, "count", &[("route", "api"), ("destination", "shadow")]);
     assert_eq!(primary_latencies, f64::from(sent - 1));
     let lines = mismatch_lines(&rig.envoy);
     assert_eq!(lines.len(), 3, "logMismatches 3 per minute: {lines:#?}");
@@ -146,10 +149,9 @@ async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_p
     assert!(lines.iter().all(|l| !l.contains("secret")), "{lines:#?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_shadow_is_shadow_failed_for_every_copy_sent() {
+async fn a_dead_shadow_is_shadow_failed_for_every_copy_sent(host: Host) {
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "compare": {}}}}"#;
-    let rig = compare_rig(plugin, Behaviour::Answer, |setup| setup.shadows[0].port = closed_port()).await;
+    let rig = compare_rig(host, plugin, Behaviour::Answer, |setup| setup.shadows[0].port = closed_port()).await;
     for i in 0..6 {
         let reply = client::http1("GET", &rig.url(&format!("/api/same/{i}")), &[], "").await;
         assert_eq!(reply.status, 200);
@@ -167,17 +169,25 @@ async fn a_dead_shadow_is_shadow_failed_for_every_copy_sent() {
     assert!(mismatch_lines(&rig.envoy).is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_module_refuses_compare() {
+/// The README's table, row "comparison": the wasm host's default module
+/// refuses `compare` at load and names the module that has it; the native
+/// host has one `.so`, which takes it.
+fn the_default_module_refuses_compare(host: Host) {
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "compare": {}}}}"#;
-    let mut setup = vrata_mirror_testkit::config::Setup::new(plugin, closed_port(), closed_port());
+    let mut setup = vrata_mirror_testkit::config::Setup::new(plugin, closed_port(), closed_port()).on(host);
     setup.compare_module = false;
-    let (accepted, output) = vrata_mirror_testkit::envoy::validate(&setup.render());
-    assert!(!accepted, "{output}");
-    assert!(
-        output.contains(r#"forward (mirror to "shadow").compare"#) && output.contains("vrata_mirror_compare.wasm"),
-        "{output}"
-    );
+    let (accepted, output) = setup.validate();
+    match host {
+        Host::Wasm => {
+            assert!(!accepted, "{output}");
+            assert!(
+                output.contains(r#"forward (mirror to "shadow").compare"#)
+                    && output.contains("vrata_mirror_compare.wasm"),
+                "{output}"
+            );
+        }
+        Host::Native => assert!(accepted, "the native host refused compare:\n{output}"),
+    }
 }
 
 fn shadow_not_found_on_unary(path: &str, _headers: &http::HeaderMap) -> Answer {
@@ -188,13 +198,13 @@ fn shadow_not_found_on_unary(path: &str, _headers: &http::HeaderMap) -> Answer {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_calls_are_compared_by_grpc_status() {
+async fn grpc_calls_are_compared_by_grpc_status(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = GrpcServer::start("shadow", shadow_not_found_on_unary).await;
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "compare": {"logMismatches": 10}}}}"#;
     let envoy = start_envoy_for_grpc_with(plugin, primary.addr.port(), shadow.addr.port(), |setup| {
-        setup.compare_module = true
+        setup.compare_module = true;
+        setup.host = host;
     })
     .await;
     let mut client = GrpcClient::connect(&envoy.url("")).await;
@@ -231,3 +241,10 @@ async fn grpc_calls_are_compared_by_grpc_status() {
         "{lines:#?}"
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async each_known_difference_ends_in_its_result_and_the_client_sees_only_the_primary,
+    async a_dead_shadow_is_shadow_failed_for_every_copy_sent,
+    fn the_default_module_refuses_compare,
+    async grpc_calls_are_compared_by_grpc_status,
+);

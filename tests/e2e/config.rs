@@ -4,6 +4,7 @@
 
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::{envoy_version, validate, Envoy, EnvoyVersion};
+use vrata_mirror_testkit::host::Host;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(vrata_mirror_testkit::repo_root().join(path)).unwrap()
@@ -129,29 +130,33 @@ const BAD: &[(&str, &str)] = &[
     ("{not json", "not valid JSON"),
 ];
 
-#[test]
-fn bad_plugin_configs_are_refused_at_validation_naming_the_field() {
+/// Each host refuses a bad plugin JSON with the same one line: the one
+/// parser's message, as the filter prints it.
+fn bad_plugin_configs_are_refused_at_validation_naming_the_field(host: Host) {
     for (json, field) in BAD {
-        let yaml = Setup::new(json, 1, 2).render();
-        let (ok, output) = validate(&yaml);
+        let problem = vrata_mirror_core::config::parse(json.as_bytes()).expect_err(json);
+        let expected = format!("vrata-mirror: invalid plugin configuration: {problem}");
+        let (ok, output) = Setup::new(json, 1, 2).on(host).validate();
         assert!(!ok, "Envoy accepted {json}");
-        let line = output
+        let lines: Vec<&str> = output
             .lines()
-            .find(|l| l.contains("vrata-mirror: invalid plugin configuration"))
-            .unwrap_or_else(|| panic!("no filter message for {json} in:\n{output}"));
-        assert!(line.contains(field), "the message must name {field}: {line}");
+            .filter(|l| l.contains("vrata-mirror: invalid plugin configuration"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for {json}, got:\n{output}");
+        assert!(lines[0].contains(field), "the message must name {field}: {}", lines[0]);
+        assert!(lines[0].ends_with(&expected), "{:?} does not end with {expected:?}", lines[0]);
     }
 }
 
-#[test]
-fn a_bad_plugin_config_stops_envoy_from_starting() {
+fn a_bad_plugin_config_stops_envoy_from_starting(host: Host) {
     let yaml = Setup::new(
         r#"{"forward": {"mirror": {"destinationId": "shadow", "percentge": 5}}}"#,
         1,
         2,
     )
+    .on(host)
     .render();
-    let failure = match Envoy::try_start(&yaml, 1) {
+    let failure = match Envoy::try_start_on(host, &yaml, 1, &[], &[]) {
         Ok(_) => panic!("Envoy started with a bad plugin config"),
         Err(failure) => failure,
     };
@@ -163,6 +168,11 @@ fn a_bad_plugin_config_stops_envoy_from_starting() {
         failure.log
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    fn bad_plugin_configs_are_refused_at_validation_naming_the_field,
+    fn a_bad_plugin_config_stops_envoy_from_starting,
+);
 
 /// No Docker engine runs here, so what the compose file mounts is checked
 /// (crates/cli/tests/cli/compose.rs also has docker-compose validate it):

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use std::time::Duration;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
-use vrata_mirror_testkit::rig::{Rig, ARRIVAL, QUIET};
+use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded};
 
 const MIRROR_ALL: &str = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#;
@@ -60,10 +61,15 @@ fn assert_same_request(primary: &Recorded, copy: &Recorded) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_with_query_string() {
-    let rig = Rig::start(MIRROR_ALL).await;
-    let reply = client::http1("GET", &rig.url("/api/items?id=7&q=a%20b"), &[("x-user-id", "42")], "").await;
+async fn get_with_query_string(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
+    let reply = client::http1(
+        "GET",
+        &rig.url("/api/items?id=7&q=a%20b"),
+        &[("x-user-id", "42"), ("x-utf8", "café")],
+        "",
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(
         reply.text().starts_with("primary saw GET /api/items?id=7&q=a%20b"),
@@ -73,11 +79,11 @@ async fn get_with_query_string() {
     let (primary, copy) = primary_and_copy(&rig).await;
     assert_same_request(&primary, &copy);
     assert_eq!(copy.header("x-user-id"), Some("42"));
+    assert_eq!(copy.header("x-utf8"), Some("café"), "a UTF-8 value arrives byte for byte");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn post_and_put_with_a_body() {
-    let rig = Rig::start(MIRROR_ALL).await;
+async fn post_and_put_with_a_body(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
     for (i, method) in ["POST", "PUT"].iter().enumerate() {
         let body = format!("{{\"order\": {i}, \"items\": [1, 2, 3]}}");
         let reply = client::http1(
@@ -97,9 +103,8 @@ async fn post_and_put_with_a_body() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_mebibyte_body_arrives_whole() {
-    let rig = Rig::start(MIRROR_ALL).await;
+async fn a_one_mebibyte_body_arrives_whole(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
     let body: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 % 251) as u8).collect();
     let reply = client::http1("POST", &rig.url("/upload"), &[], body.clone()).await;
     assert_eq!(reply.status, 200);
@@ -108,9 +113,8 @@ async fn a_one_mebibyte_body_arrives_whole() {
     assert_same_request(&primary, &copy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_chunked_upload_is_copied_piece_by_piece() {
-    let rig = Rig::start(MIRROR_ALL).await;
+async fn a_slow_chunked_upload_is_copied_piece_by_piece(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
     let pieces: Vec<Bytes> = (0..6)
         .map(|i| Bytes::from(vec![b'a' + i as u8; 3000 + i * 7]))
         .collect();
@@ -122,9 +126,8 @@ async fn a_slow_chunked_upload_is_copied_piece_by_piece() {
     assert_same_request(&primary, &copy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http2_request() {
-    let rig = Rig::start(MIRROR_ALL).await;
+async fn an_http2_request(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
     let reply = client::h2c(
         "POST",
         &rig.url("/h2?x=1"),
@@ -139,14 +142,22 @@ async fn an_http2_request() {
     assert_same_request(&primary, &copy);
 }
 
+/// The copy's trailers, by the README's table, row "request trailers": the
+/// wasm host never sends them (Envoy's `dispatch_http_call` has no support
+/// for them), the native host sends the request's.
+fn assert_trailers_as_the_host_sends_them(host: Host, primary_trailers: &[(String, Vec<u8>)], copy: &Recorded) {
+    match host {
+        Host::Wasm => assert!(copy.trailers.is_empty(), "the wasm host sent trailers: {:?}", copy.trailers),
+        Host::Native => assert_eq!(copy.trailers, primary_trailers, "the copy's trailers"),
+    }
+}
+
 /// HTTP/2 can end a request with trailers and no end-of-stream data frame:
-/// the copy must still be sent, with the whole body. (Envoy's
-/// dispatch_http_call does not send request trailers — its AsyncClient has
-/// no support for them — so the copy itself ends without them.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http2_request_that_ends_with_trailers() {
+/// the copy must still be sent, with the whole body, and the trailers as
+/// its host sends them.
+async fn an_http2_request_that_ends_with_trailers(host: Host) {
     // HTTP/1 upstreams drop request trailers, so both clusters speak h2c here.
-    let rig = Rig::build(MIRROR_ALL, Behaviour::Answer, |setup| setup.http2_upstreams = true).await;
+    let rig = Rig::build_on(host, MIRROR_ALL, Behaviour::Answer, |setup| setup.http2_upstreams = true).await;
     let chunks = vec![Bytes::from_static(b"part one, "), Bytes::from_static(b"part two")];
     let reply = client::h2c(
         "POST",
@@ -165,11 +176,41 @@ async fn an_http2_request_that_ends_with_trailers() {
     );
     assert_eq!(copy.body, b"part one, part two");
     assert_same_request(&primary, &copy);
+    assert_trailers_as_the_host_sends_them(host, &primary.trailers, &copy);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_policy_acts_on_the_copy_only() {
-    let rig = Rig::start(
+/// The same over HTTP/1.1 to the shadow (h2c from the client): the renderer
+/// enables trailers on the clusters, so the native host's copy goes chunked
+/// with its trailers.
+async fn trailers_of_an_http2_request_reach_an_http1_shadow_as_the_host_sends_them(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
+    let reply = client::h2c(
+        "POST",
+        &rig.url("/api/upload?q=1"),
+        &[("x-case", "trailers")],
+        vec![Bytes::from_static(b"hello "), Bytes::from_static(b"world")],
+        Some(&[("x-checksum", "abc")]),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let copies = rig.shadow.wait_for(1, ARRIVAL).await;
+    assert_eq!(copies.len(), 1, "the shadow got {copies:?}");
+    let copy = &copies[0];
+    assert_eq!((copy.method.as_str(), copy.uri.as_str()), ("POST", "/api/upload?q=1"));
+    assert_eq!(copy.body, b"hello world");
+    assert_eq!(copy.header("x-case"), Some("trailers"));
+    let sent = [("x-checksum".to_owned(), b"abc".to_vec())];
+    assert_trailers_as_the_host_sends_them(host, &sent, copy);
+    assert!(
+        eventually(ARRIVAL, || rig.mirrored("api", "shadow") == 1.0 && rig.responses("api", "shadow", "2xx") == 1.0)
+            .await,
+        "the copy was not counted:\n{}",
+        rig.envoy.prometheus()
+    );
+}
+
+async fn header_policy_acts_on_the_copy_only(host: Host) {
+    let rig = Rig::start_on(host, 
         r#"{"forward": {"mirror": {"destinationId": "shadow",
             "removeHeaders": ["authorization", "cookie"],
             "addHeaders": {"x-mirror": "1", "x-env": "shadow"},
@@ -197,9 +238,8 @@ async fn header_policy_acts_on_the_copy_only() {
     assert_eq!(copy.header("host"), Some("api.example-shadow:8080"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authority_rewrite_and_methods_filter() {
-    let rig = Rig::start(
+async fn authority_rewrite_and_methods_filter(host: Host) {
+    let rig = Rig::start_on(host, 
         r#"{"forward": {"mirror": {"destinationId": "shadow", "authority": "canary.internal", "methods": ["POST"]}}}"#,
     )
     .await;
@@ -223,15 +263,25 @@ async fn authority_rewrite_and_methods_filter() {
     assert!(rig.primary.received().iter().all(|r| r.header("host") == Some("api")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_upgrade_passes_through_and_is_not_mirrored() {
-    let rig = Rig::start(MIRROR_ALL).await;
+async fn a_websocket_upgrade_passes_through_and_is_not_mirrored(host: Host) {
+    let rig = Rig::start_on(host, MIRROR_ALL).await;
     let (status, echoed) = client::websocket_echo(rig.envoy.listener, "/ws", b"hello over ws").await;
     assert!(status.contains("101"), "{status}");
     assert_eq!(echoed, b"hello over ws");
     assert_eq!(rig.shadow.settle(QUIET).await.len(), 0);
-    assert!(
-        vrata_mirror_testkit::rig::eventually(ARRIVAL, || rig.skipped("default", "shadow", "upgrade") == 1.0).await
-    );
+    assert!(eventually(ARRIVAL, || rig.skipped("default", "shadow", "upgrade") == 1.0).await);
     assert_eq!(rig.mirrored("default", "shadow"), 0.0);
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async get_with_query_string,
+    async post_and_put_with_a_body,
+    async a_one_mebibyte_body_arrives_whole,
+    async a_slow_chunked_upload_is_copied_piece_by_piece,
+    async an_http2_request,
+    async an_http2_request_that_ends_with_trailers,
+    async trailers_of_an_http2_request_reach_an_http1_shadow_as_the_host_sends_them,
+    async header_policy_acts_on_the_copy_only,
+    async authority_rewrite_and_methods_filter,
+    async a_websocket_upgrade_passes_through_and_is_not_mirrored,
+);

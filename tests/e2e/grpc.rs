@@ -7,9 +7,10 @@
 use bytes::Bytes;
 use std::time::Duration;
 use tonic::Code;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{
-    always_ok, mirrored, response_classes, responses, skipped, start_envoy_for_grpc, timed_responses, Answer, Call,
+    always_ok, mirrored, response_classes, responses, skipped, start_envoy_for_grpc_on, timed_responses, Answer, Call,
     GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
 };
 use vrata_mirror_testkit::rig::{eventually, ARRIVAL, MIRROR_OFF, QUIET};
@@ -128,15 +129,15 @@ fn primary_outcomes(rpcs: &[Rpc]) -> Vec<Outcome> {
 
 /// The client's outcomes with mirroring off (percentage 0): what every
 /// mirrored run must reproduce.
-async fn baseline(rpcs: &[Rpc]) -> Vec<Outcome> {
+async fn baseline(host: Host, rpcs: &[Rpc]) -> Vec<Outcome> {
     let primary = GrpcServer::start("primary", always_ok).await;
-    let envoy = start_envoy_for_grpc(MIRROR_OFF, primary.port(), closed_port()).await;
+    let envoy = start_envoy_for_grpc_on(host, MIRROR_OFF, primary.port(), closed_port()).await;
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(rpcs).await;
     assert_eq!(mirrored(&envoy), 0.0, "percentage 0 mirrors nothing");
     outcomes
 }
 
-async fn assert_clients_unaffected(outcomes: &[Outcome], rpcs: &[Rpc]) {
+async fn assert_clients_unaffected(host: Host, outcomes: &[Outcome], rpcs: &[Rpc]) {
     assert_eq!(
         outcomes,
         primary_outcomes(rpcs),
@@ -144,7 +145,7 @@ async fn assert_clients_unaffected(outcomes: &[Outcome], rpcs: &[Rpc]) {
     );
     assert_eq!(
         outcomes,
-        baseline(rpcs).await,
+        baseline(host, rpcs).await,
         "client results differ from the run without mirroring"
     );
 }
@@ -184,11 +185,10 @@ fn prometheus(envoy: &Envoy) -> String {
 /// copied, every message byte for byte; the copy keeps what gRPC needs and
 /// the application's metadata, loses the trace context; each copy's answer
 /// counts as grpc_ok; the client gets exactly what it gets without mirroring.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_are_mirrored_whole_with_grpc_headers_and_without_trace_context() {
+async fn calls_are_mirrored_whole_with_grpc_headers_and_without_trace_context(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = GrpcServer::start("shadow", always_ok).await;
-    let envoy = start_envoy_for_grpc(MIRROR_ALL, primary.port(), shadow.port()).await;
+    let envoy = start_envoy_for_grpc_on(host, MIRROR_ALL, primary.port(), shadow.port()).await;
     let rpcs = traffic();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
 
@@ -256,7 +256,7 @@ async fn calls_are_mirrored_whole_with_grpc_headers_and_without_trace_context() 
         "{}",
         prometheus(&envoy)
     );
-    assert_clients_unaffected(&outcomes, &rpcs).await;
+    assert_clients_unaffected(host, &outcomes, &rpcs).await;
 }
 
 /// The shadow's answer, chosen by the call's `x-answer` metadata (the copy
@@ -286,11 +286,10 @@ fn answering(path: &'static str, seed: u8, answer: &'static str) -> Rpc {
 /// response headers) and after a message (status in the trailers), and one
 /// gRPC answer with no status at all: each copy counted in its class, exact
 /// counts; errors do not trigger the back-off; the client is unaffected.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_answering_grpc_errors_is_counted_by_grpc_status() {
+async fn a_shadow_answering_grpc_errors_is_counted_by_grpc_status(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = GrpcServer::start("shadow", answer_by_metadata).await;
-    let envoy = start_envoy_for_grpc(MIRROR_ALL, primary.port(), shadow.port()).await;
+    let envoy = start_envoy_for_grpc_on(host, MIRROR_ALL, primary.port(), shadow.port()).await;
     // Errors first and back to back: more than the back-off's 5 consecutive failures.
     let rpcs = vec![
         answering(UNARY, 1, "internal"),
@@ -342,16 +341,15 @@ async fn a_shadow_answering_grpc_errors_is_counted_by_grpc_status() {
         "{}",
         prometheus(&envoy)
     );
-    assert_clients_unaffected(&outcomes, &rpcs).await;
+    assert_clients_unaffected(host, &outcomes, &rpcs).await;
 }
 
 /// Test 3: a shadow whose port is closed. Envoy answers such a gRPC copy
 /// itself; it counts as connect_failure, never as a gRPC status of the
 /// shadow, and the back-off then spares it the rest.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grpc_shadow_that_is_down_counts_as_connect_failure() {
+async fn a_grpc_shadow_that_is_down_counts_as_connect_failure(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
-    let envoy = start_envoy_for_grpc(MIRROR_ALL, primary.port(), closed_port()).await;
+    let envoy = start_envoy_for_grpc_on(host, MIRROR_ALL, primary.port(), closed_port()).await;
     let rpcs = traffic();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
 
@@ -379,17 +377,16 @@ async fn a_grpc_shadow_that_is_down_counts_as_connect_failure() {
         "{}",
         prometheus(&envoy)
     );
-    assert_clients_unaffected(&outcomes, &rpcs).await;
+    assert_clients_unaffected(host, &outcomes, &rpcs).await;
 }
 
 /// A shadow that never answers: Envoy's timeout counts as `timeout`, not as
 /// the gRPC status Envoy's local reply would carry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_grpc_shadow_counts_as_timeout() {
+async fn a_stuck_grpc_shadow_counts_as_timeout(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = GrpcServer::start("shadow", |_, _| Answer::Stall).await;
     let config = r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 300}}}"#;
-    let envoy = start_envoy_for_grpc(config, primary.port(), shadow.port()).await;
+    let envoy = start_envoy_for_grpc_on(host, config, primary.port(), shadow.port()).await;
     let rpcs = traffic();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
     assert_eq!(outcomes, primary_outcomes(&rpcs));
@@ -426,12 +423,11 @@ async fn a_stuck_grpc_shadow_counts_as_timeout() {
 /// Test 4: the request body (the gRPC frames: 5 bytes of prefix per message
 /// plus the message) over `maxBodyBytes` is not mirrored, and counted; one
 /// exactly at the cap is. The primary gets everything either way.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_over_max_body_bytes_are_skipped_and_counted() {
+async fn calls_over_max_body_bytes_are_skipped_and_counted(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = GrpcServer::start("shadow", always_ok).await;
     let config = r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}}}"#;
-    let envoy = start_envoy_for_grpc(config, primary.port(), shadow.port()).await;
+    let envoy = start_envoy_for_grpc_on(host, config, primary.port(), shadow.port()).await;
     let at_cap = vec![
         rpc(UNARY, vec![message(1, 1024 - 5)], &[]),
         rpc(CLIENT_STREAM, vec![message(2, 512 - 5), message(3, 512 - 5)], &[]),
@@ -468,19 +464,18 @@ async fn calls_over_max_body_bytes_are_skipped_and_counted() {
         "{}",
         prometheus(&envoy)
     );
-    assert_clients_unaffected(&outcomes, &rpcs).await;
+    assert_clients_unaffected(host, &outcomes, &rpcs).await;
 }
 
 /// Test 6: a grpc-core shadow (Python grpcio), the stack that cancels a
 /// call without `te: trailers` ("Missing :te header") before its handler
 /// runs. Every mirrored call must reach its handlers, whole.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grpc_core_shadow_accepts_every_copy() {
+async fn a_grpc_core_shadow_accepts_every_copy(host: Host) {
     let primary = GrpcServer::start("primary", always_ok).await;
     let shadow = tokio::task::spawn_blocking(GrpcioServer::start)
         .await
         .expect("grpcio start");
-    let envoy = start_envoy_for_grpc(MIRROR_ALL, primary.port(), shadow.port).await;
+    let envoy = start_envoy_for_grpc_on(host, MIRROR_ALL, primary.port(), shadow.port).await;
     let rpcs = traffic();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
     assert_eq!(outcomes, primary_outcomes(&rpcs));
@@ -543,3 +538,12 @@ async fn a_grpc_core_shadow_accepts_every_copy() {
         summary()
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async calls_are_mirrored_whole_with_grpc_headers_and_without_trace_context,
+    async a_shadow_answering_grpc_errors_is_counted_by_grpc_status,
+    async a_grpc_shadow_that_is_down_counts_as_connect_failure,
+    async a_stuck_grpc_shadow_counts_as_timeout,
+    async calls_over_max_body_bytes_are_skipped_and_counted,
+    async a_grpc_core_shadow_accepts_every_copy,
+);

@@ -12,11 +12,13 @@
 //! (the chance that the price never differed in 100 is 0.9^100 ≈ 3e-5),
 //! and the test stays at 600 requests (about 1,800 upstream calls).
 
+use vrata_mirror_core::telemetry::catalogue::{COMPARED, FIELD_DIFFERENCES, NOISE_REQUESTS, REQUESTS as SENT};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::compare::nonzero_results;
 use vrata_mirror_testkit::config::{Cluster, Setup};
 use vrata_mirror_testkit::envoy::Envoy;
-use vrata_mirror_testkit::rig::{eventually, start_envoy, ARRIVAL};
+use vrata_mirror_testkit::host::Host;
+use vrata_mirror_testkit::rig::{eventually, ARRIVAL};
 use vrata_mirror_testkit::sampling::binomial_bounds;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
@@ -26,16 +28,16 @@ const PRICE_OFF: f64 = 0.1;
 
 fn results(envoy: &Envoy) -> Vec<(&'static str, f64)> {
     nonzero_results(|result| {
-        envoy.metric(
-            "vrata_mirror_compare_total",
+        envoy.mirror_metric(
+            &COMPARED,
             &[("route", "api"), ("destination", "shadow"), ("result", result)],
         )
     })
 }
 
 fn field(envoy: &Envoy, name: &str, kind: &str) -> f64 {
-    envoy.metric(
-        "vrata_mirror_field_differences_total",
+    envoy.mirror_metric(
+        &FIELD_DIFFERENCES,
         &[
             ("route", "api"),
             ("destination", "shadow"),
@@ -46,8 +48,7 @@ fn field(envoy: &Envoy, name: &str, kind: &str) -> f64 {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_difference() {
+async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_difference(host: Host) {
     let primary = Upstream::start("primary", Behaviour::Noisy(0)).await;
     let candidate = Upstream::start("shadow", Behaviour::Noisy(100)).await;
     let secondary = Upstream::start("stable", Behaviour::Noisy(0)).await;
@@ -55,14 +56,14 @@ async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_differ
         r#"{{"forward": {{"mirror": {{"destinationId": "shadow",
             "compare": {{"body": "json", "secondary": "stable", "noise": {{"minRequests": {MIN_REQUESTS}}}}}}}}}}}"#
     );
-    let mut setup = Setup::new(&plugin, primary.port(), candidate.port());
+    let mut setup = Setup::new(&plugin, primary.port(), candidate.port()).on(host);
     setup.compare_module = true;
     setup.shadows.push(Cluster {
         name: "stable",
         port: secondary.port(),
         max_requests: 1024,
     });
-    let envoy = start_envoy(setup.render(), 1).await;
+    let envoy = setup.start().await;
 
     let replies = client::load(
         &envoy.url("/api/item"),
@@ -78,8 +79,8 @@ async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_differ
 
     // Each compared request also went to the secondary, under its own name.
     for destination in ["shadow", "stable"] {
-        let sent = envoy.metric(
-            "vrata_mirror_requests_total",
+        let sent = envoy.mirror_metric(
+            &SENT,
             &[("route", "api"), ("destination", destination)],
         );
         assert_eq!(sent, REQUESTS as f64, "{destination}");
@@ -107,8 +108,8 @@ async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_differ
     );
 
     // The fields, as Prometheus shows them.
-    let requests = envoy.metric(
-        "vrata_mirror_noise_requests_total",
+    let requests = envoy.mirror_metric(
+        &NOISE_REQUESTS,
         &[("route", "api"), ("destination", "shadow"), ("method", "GET")],
     );
     assert_eq!(requests, REQUESTS as f64);
@@ -190,3 +191,5 @@ async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_differ
         "no other field differs: {report}"
     );
 }
+
+vrata_mirror_testkit::on_each_host!(async noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_difference);

@@ -5,42 +5,27 @@
 //! old configuration's filter chain is gone.
 
 use std::time::Duration;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
-use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::lds::LdsConfig;
-use vrata_mirror_testkit::rig::{eventually, ARRIVAL};
+use vrata_mirror_testkit::rig::{eventually, mirrored, responses, start_envoy_on, ARRIVAL};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counters_survive_a_push_that_keeps_the_mirror() {
+async fn counters_survive_a_push_that_keeps_the_mirror(host: Host) {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
     let plugin = |tag: &str| {
         format!(r#"{{"forward": {{"mirror": {{"destinationId": "shadow", "addHeaders": {{"x-config": "{tag}"}}}}}}}}"#)
     };
-    let setup = |json: &str| Setup::new(json, primary.port(), shadow.port()).bootstrap();
-    let lds = LdsConfig::new(&setup(&plugin("one")), "counters");
+    let setup = |json: &str| Setup::new(json, primary.port(), shadow.port()).on(host).bootstrap();
+    let lds = LdsConfig::new(&setup(&plugin("one")), &format!("counters-{host}"));
     lds.publish(&setup(&plugin("one")));
-    let bootstrap = lds.bootstrap.clone();
     // Old connections drain in 1 s, so the old filter chain goes soon.
-    let envoy = tokio::task::spawn_blocking(move || {
-        Envoy::start_with(&bootstrap, 1, &["--drain-time-s", "1", "--drain-strategy", "immediate"])
-    })
-    .await
-    .unwrap();
-    let sent = || {
-        envoy.metric(
-            "vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
-    let ok = || {
-        envoy.metric(
-            "vrata_mirror_responses_total",
-            &[("route", "api"), ("destination", "shadow"), ("class", "2xx")],
-        )
-    };
+    let drain = ["--drain-time-s", "1", "--drain-strategy", "immediate"];
+    let envoy = start_envoy_on(host, lds.bootstrap.clone(), 1, &drain).await;
+    let sent = || mirrored(&envoy, "api", "shadow");
+    let ok = || responses(&envoy, "api", "shadow", "2xx");
     for _ in 0..10 {
         assert_eq!(client::http1("GET", &envoy.url("/api/x"), &[], "").await.status, 200);
     }
@@ -55,15 +40,22 @@ async fn counters_survive_a_push_that_keeps_the_mirror() {
     assert!(eventually(ARRIVAL, || envoy.stat("listener_manager.lds.update_success") > updates).await);
     // The old configuration's chain drains (1 s) and is destroyed, with no request in between.
     tokio::time::sleep(Duration::from_secs(4)).await;
+    // The README's table, row "metric names": on the native host the series
+    // of a replaced configuration are lost at a push (they live in its stats
+    // scope), so they restart from 0; the wasm VM keeps them.
+    let kept = match host {
+        Host::Wasm => 10.0,
+        Host::Native => 0.0,
+    };
     assert_eq!(
         (sent(), ok()),
-        (10.0, 10.0),
-        "the counters of a mirror the new configuration keeps must not restart:\n{}",
+        (kept, kept),
+        "the counters of a mirror the new configuration keeps, after the push:\n{}",
         envoy.prometheus()
     );
     assert_eq!(client::http1("GET", &envoy.url("/api/y"), &[], "").await.status, 200);
     assert!(
-        eventually(ARRIVAL, || sent() == 11.0 && ok() == 11.0).await,
+        eventually(ARRIVAL, || sent() == kept + 1.0 && ok() == kept + 1.0).await,
         "one more copy counts on top: {} sent, {} 2xx",
         sent(),
         ok()
@@ -71,3 +63,7 @@ async fn counters_survive_a_push_that_keeps_the_mirror() {
     let tagged = shadow.wait_for(11, ARRIVAL).await;
     assert_eq!(tagged.last().and_then(|c| c.header("x-config")), Some("two"));
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async counters_survive_a_push_that_keeps_the_mirror,
+);

@@ -14,15 +14,17 @@
 //! about twice as many; the bounds exclude that.
 
 use bytes::Bytes;
+use vrata_mirror_core::telemetry::catalogue::SKIPPED;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::lds::LdsConfig;
-use vrata_mirror_testkit::rig::{eventually, start_envoy, ARRIVAL, QUIET};
+use vrata_mirror_testkit::rig::{eventually, mirrored, skipped, start_envoy_on, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded, Upstream};
 
 const WORKERS: u32 = 2;
@@ -125,12 +127,14 @@ async fn settled(shadow: &Upstream, envoy: &Envoy, mirrored: impl Fn() -> f64) -
     copies
 }
 
-fn series(envoy: &Envoy, metric: &str, labels: &[(&str, &str)]) -> u64 {
-    envoy.metric(metric, labels) as u64
+/// Envoy with `WORKERS` workers and `plugin` on `host`.
+async fn on_two_workers(host: Host, plugin: &str, primary: &Upstream, shadow: &Upstream) -> Envoy {
+    let mut setup = Setup::new(plugin, primary.port(), shadow.port()).on(host);
+    setup.workers = WORKERS;
+    setup.start().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cap_holds_across_both_workers_and_every_excess_copy_is_counted() {
+async fn the_cap_holds_across_both_workers_and_every_excess_copy_is_counted(host: Host) {
     const RATE: f64 = 20.0;
     const BURST: u32 = 20;
     const COPIES: u64 = 1;
@@ -138,15 +142,10 @@ async fn the_cap_holds_across_both_workers_and_every_excess_copy_is_counted() {
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
     let plugin =
         format!(r#"{{"forward": {{"mirror": {{"destinationId": "shadow", "maxRequestsPerSecond": {RATE}}}}}}}"#);
-    let envoy = start_envoy(Setup::new(&plugin, primary.port(), shadow.port()).render(), WORKERS).await;
+    let envoy = on_two_workers(host, &plugin, &primary, &shadow).await;
 
     let sent = load_for(&envoy.url("/api/load"), Duration::from_secs(4), &[]).await;
-    let mirrored = || {
-        envoy.metric(
-            "vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
+    let mirrored = || mirrored(&envoy, "api", "shadow");
     let copies = settled(&shadow, &envoy, mirrored).await;
 
     assert_spread(&envoy);
@@ -172,38 +171,28 @@ async fn the_cap_holds_across_both_workers_and_every_excess_copy_is_counted() {
          expected {low}..={high}",
         sent.elapsed.as_secs_f64()
     );
-    let labels = |reason| [("route", "api"), ("destination", "shadow"), ("reason", reason)];
-    let limited = series(&envoy, "vrata_mirror_skipped_total", &labels("rate_limited"));
+    let limited = skipped(&envoy, "api", "shadow", "rate_limited") as u64;
     assert_eq!(
         received + limited,
         sent.requests as u64,
         "every request is either mirrored or counted as rate_limited (and nothing else):\n{}",
         envoy.prometheus()
     );
-    assert_eq!(
-        series(&envoy, "vrata_mirror_skipped_total", &labels("rate_unavailable")),
-        0
-    );
+    assert_eq!(skipped(&envoy, "api", "shadow", "rate_unavailable"), 0.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_copies_at_100_percent_send_exactly_three_times_the_requests() {
+async fn three_copies_at_100_percent_send_exactly_three_times_the_requests(host: Host) {
     const REQUESTS: usize = 300;
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "copies": 3}}}"#;
-    let envoy = start_envoy(Setup::new(plugin, primary.port(), shadow.port()).render(), WORKERS).await;
+    let envoy = on_two_workers(host, plugin, &primary, &shadow).await;
 
     send_numbered(&envoy.url("/api/copies"), REQUESTS, b"payload").await;
     assert_eq!(primary.count(), REQUESTS, "the primary gets each request once");
     let copies = shadow.wait_for(3 * REQUESTS, ARRIVAL).await;
     assert_eq!(copies.len(), 3 * REQUESTS);
-    let mirrored = || {
-        envoy.metric(
-            "vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
+    let mirrored = || mirrored(&envoy, "api", "shadow");
     let copies = settled(&shadow, &envoy, mirrored).await;
     assert_eq!(copies.len(), 3 * REQUESTS, "exactly 3 ×, nothing more");
     let mut per_request: BTreeMap<String, usize> = BTreeMap::new();
@@ -220,17 +209,10 @@ async fn three_copies_at_100_percent_send_exactly_three_times_the_requests() {
         "each request 3 times: {per_request:?}"
     );
     assert_spread(&envoy);
-    assert!(
-        !envoy
-            .prometheus()
-            .lines()
-            .any(|l| l.starts_with("vrata_mirror_skipped_total")),
-        "nothing skipped"
-    );
+    assert_eq!(envoy.mirror_lines(&SKIPPED), Vec::<String>::new(), "nothing skipped");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_copies_each_copy_takes_its_own_token() {
+async fn with_copies_each_copy_takes_its_own_token(host: Host) {
     const RATE: f64 = 30.0;
     const BURST: u32 = 30;
     const COPIES: u64 = 3;
@@ -239,15 +221,10 @@ async fn with_copies_each_copy_takes_its_own_token() {
     let plugin = format!(
         r#"{{"forward": {{"mirror": {{"destinationId": "shadow", "copies": {COPIES}, "maxRequestsPerSecond": {RATE}}}}}}}"#
     );
-    let envoy = start_envoy(Setup::new(&plugin, primary.port(), shadow.port()).render(), WORKERS).await;
+    let envoy = on_two_workers(host, &plugin, &primary, &shadow).await;
 
     let sent = load_for(&envoy.url("/api/copies"), Duration::from_secs(3), &[]).await;
-    let mirrored = || {
-        envoy.metric(
-            "vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
+    let mirrored = || mirrored(&envoy, "api", "shadow");
     let copies = settled(&shadow, &envoy, mirrored).await;
     assert_spread(&envoy);
     let received = copies.len() as u64;
@@ -262,10 +239,7 @@ async fn with_copies_each_copy_takes_its_own_token() {
         "{received} copies in {:.2} s, expected {low}..={high}: copies count against the cap one by one",
         sent.elapsed.as_secs_f64()
     );
-    let limited = envoy.metric(
-        "vrata_mirror_skipped_total",
-        &[("route", "api"), ("destination", "shadow"), ("reason", "rate_limited")],
-    ) as u64;
+    let limited = skipped(&envoy, "api", "shadow", "rate_limited") as u64;
     assert_eq!(
         received + limited,
         COPIES * sent.requests as u64,
@@ -278,8 +252,7 @@ async fn with_copies_each_copy_takes_its_own_token() {
 /// configuration finds the same bucket in shared data, which outlives the
 /// old one; tests/harness/rate.rs shows the carry-over.) Copies are told
 /// apart by an `x-config` header each configuration adds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_rate_pushed_over_lds_takes_effect() {
+async fn a_new_rate_pushed_over_lds_takes_effect(host: Host) {
     const SLOW: f64 = 10.0;
     const FAST: f64 = 40.0;
     let plugin = |rate: f64, tag: &str| {
@@ -289,10 +262,14 @@ async fn a_new_rate_pushed_over_lds_takes_effect() {
     };
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
-    let setup = |json: &str| Setup::new(json, primary.port(), shadow.port());
-    let lds = LdsConfig::new(&setup(&plugin(SLOW, "slow")).bootstrap(), "rate");
+    let setup = |json: &str| {
+        let mut setup = Setup::new(json, primary.port(), shadow.port()).on(host);
+        setup.workers = WORKERS;
+        setup
+    };
+    let lds = LdsConfig::new(&setup(&plugin(SLOW, "slow")).bootstrap(), &format!("rate-{host}"));
     lds.publish(&setup(&plugin(SLOW, "slow")).bootstrap());
-    let envoy = start_envoy(lds.bootstrap.clone(), WORKERS).await;
+    let envoy = start_envoy_on(host, lds.bootstrap.clone(), WORKERS, &[]).await;
     let updates = || envoy.stat("listener_manager.lds.update_success");
     let initial_updates = updates();
 
@@ -346,12 +323,16 @@ async fn a_new_rate_pushed_over_lds_takes_effect() {
         (fast_low..=fast_high).contains(&fast_copies),
         "{fast_copies} at {FAST}/s"
     );
-    let limited = envoy.metric(
-        "vrata_mirror_skipped_total",
-        &[("route", "api"), ("destination", "shadow"), ("reason", "rate_limited")],
-    ) as u64;
+    let limited = skipped(&envoy, "api", "shadow", "rate_limited") as u64;
     assert_eq!(
         slow_copies + fast_copies + limited,
         (slow.requests + fast.requests) as u64
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async the_cap_holds_across_both_workers_and_every_excess_copy_is_counted,
+    async three_copies_at_100_percent_send_exactly_three_times_the_requests,
+    async with_copies_each_copy_takes_its_own_token,
+    async a_new_rate_pushed_over_lds_takes_effect,
+);

@@ -1,16 +1,17 @@
 //! End to end: per-route configuration through the plugin's `routes` map,
 //! and the metrics as Prometheus prints them.
 
+use vrata_mirror_testkit::host::Host;
+use vrata_mirror_core::telemetry::catalogue::{LATENCY, REQUESTS};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::{Cluster, Route};
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing() {
+async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing(host: Host) {
     let second = Upstream::start("canary", Behaviour::Answer).await;
     let second_port = second.port();
-    let rig = Rig::build(
+    let rig = Rig::build_on(host, 
         r#"{
           "forward": {"mirror": {"destinationId": "shadow"}},
           "routes": {
@@ -68,32 +69,37 @@ async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_prints_the_counter_with_route_and_destination_labels() {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
+async fn prometheus_prints_the_counter_with_route_and_destination_labels(host: Host) {
+    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
     for _ in 0..3 {
         assert_eq!(client::http1("GET", &rig.url("/api/x"), &[], "").await.status, 200);
     }
     let copies = rig.shadow.wait_for(3, ARRIVAL).await.len();
-    let line = "vrata_mirror_requests_total{route=\"api\",destination=\"shadow\"} 3";
+    // On each host under its own name (the README's table, row "metric names").
+    let line = format!(
+        "{}{{route=\"api\",destination=\"shadow\"}} 3",
+        host.metric_name(&REQUESTS)
+    );
     assert!(
-        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == line)).await,
+        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == line.as_str())).await,
         "{}",
         rig.envoy.prometheus()
     );
     assert_eq!(copies, 3, "N equals what the shadow received");
     assert!(eventually(ARRIVAL, || rig.responses("api", "shadow", "2xx") == 3.0).await);
-    let histogram_count = "vrata_mirror_response_time_ms_count{route=\"api\",destination=\"shadow\"} 3";
+    let histogram_count = format!(
+        "{}_count{{route=\"api\",destination=\"shadow\"}} 3",
+        host.metric_name(&LATENCY)
+    );
     assert!(
-        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == histogram_count)).await,
+        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == histogram_count.as_str())).await,
         "{}",
         rig.envoy.prometheus()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unnamed_route_gets_a_stable_label() {
-    let rig = Rig::build(
+async fn an_unnamed_route_gets_a_stable_label(host: Host) {
+    let rig = Rig::build_on(host, 
         r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#,
         Behaviour::Answer,
         |setup| {
@@ -115,11 +121,10 @@ async fn an_unnamed_route_gets_a_stable_label() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_mirrors_each_get_a_copy() {
+async fn several_mirrors_each_get_a_copy(host: Host) {
     let second = Upstream::start("analytics", Behaviour::Answer).await;
     let port = second.port();
-    let rig = Rig::build(
+    let rig = Rig::build_on(host, 
         r#"{"forward": {"mirrors": [
             {"destinationId": "shadow"},
             {"destinationId": "analytics", "removeHeaders": ["cookie"]}]}}"#,
@@ -148,3 +153,10 @@ async fn several_mirrors_each_get_a_copy() {
         .await
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing,
+    async prometheus_prints_the_counter_with_route_and_destination_labels,
+    async an_unnamed_route_gets_a_stable_label,
+    async several_mirrors_each_get_a_copy,
+);

@@ -4,15 +4,16 @@
 
 use bytes::Bytes;
 use std::collections::BTreeSet;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
-use vrata_mirror_testkit::rig::{eventually, start_envoy, Rig, ARRIVAL, QUIET};
+use vrata_mirror_core::telemetry::catalogue::SKIPPED;
+use vrata_mirror_testkit::rig::{eventually, mirrored, responses, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::sampling::binomial_bounds;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_percent_sends_nothing() {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#).await;
+async fn zero_percent_sends_nothing(host: Host) {
+    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#).await;
     let replies = client::load(&rig.url("/api/x"), 200, 8, "POST", Bytes::from_static(b"body")).await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert_eq!(rig.primary.count(), 200);
@@ -22,16 +23,17 @@ async fn zero_percent_sends_nothing() {
 
 /// Every request is mirrored at 100 %, also at concurrency 32 over two
 /// Envoy workers (two VMs), and the counter agrees with the shadow exactly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hundred_percent_mirrors_every_request_under_load() {
+async fn hundred_percent_mirrors_every_request_under_load(host: Host) {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
-    let setup = Setup::new(
+    let mut setup = Setup::new(
         r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}"#,
         primary.port(),
         shadow.port(),
-    );
-    let envoy = start_envoy(setup.render(), 2).await;
+    )
+    .on(host);
+    setup.workers = 2;
+    let envoy = setup.start().await;
     let replies = client::load(&envoy.url("/api/load"), 2000, 32, "POST", Bytes::from(vec![b'x'; 2048])).await;
     let failures: Vec<_> = replies.iter().filter(|r| r.status != 200).collect();
     assert!(
@@ -42,12 +44,7 @@ async fn hundred_percent_mirrors_every_request_under_load() {
     );
     let copies = shadow.wait_for(2000, ARRIVAL).await;
     assert_eq!(copies.len(), 2000, "the shadow received every request");
-    let counted = || {
-        envoy.metric(
-            "vrata_mirror_requests_total",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
+    let counted = || mirrored(&envoy, "api", "shadow");
     assert!(
         eventually(ARRIVAL, || counted() == 2000.0).await,
         "counter says {}",
@@ -55,17 +52,21 @@ async fn hundred_percent_mirrors_every_request_under_load() {
     );
     assert_eq!(shadow.settle(QUIET).await.len(), 2000, "and nothing more");
     assert!(copies.iter().all(|c| c.body.len() == 2048));
-    let skipped = envoy
-        .prometheus()
-        .lines()
-        .filter(|l| l.starts_with("vrata_mirror_skipped_total"))
-        .count();
-    assert_eq!(skipped, 0, "nothing skipped:\n{}", envoy.prometheus());
+    assert!(
+        eventually(ARRIVAL, || responses(&envoy, "api", "shadow", "2xx") == 2000.0).await,
+        "every copy answered 2xx:\n{}",
+        envoy.prometheus()
+    );
+    assert_eq!(envoy.mirror_lines(&SKIPPED), Vec::<String>::new(), "nothing skipped");
+    let per_worker = envoy.connections_per_worker(2);
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "the load must reach both workers: connections per worker {per_worker:?}"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_percent_lands_within_binomial_bounds() {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#).await;
+async fn ten_percent_lands_within_binomial_bounds(host: Host) {
+    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#).await;
     let replies = client::load(&rig.url("/sample"), 2000, 16, "GET", Bytes::new()).await;
     assert!(replies.iter().all(|r| r.status == 200));
     let mirrored = rig.shadow.settle(QUIET * 2).await.len() as u64;
@@ -74,9 +75,8 @@ async fn ten_percent_lands_within_binomial_bounds() {
     assert!(eventually(ARRIVAL, || rig.mirrored("default", "shadow") == mirrored as f64).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sample_by_sends_the_same_key_the_same_way_every_time() {
-    let rig = Rig::start(
+async fn sample_by_sends_the_same_key_the_same_way_every_time(host: Host) {
+    let rig = Rig::start_on(host, 
         r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 50, "sampleBy": "x-user-id"}}}"#,
     )
     .await;
@@ -109,3 +109,10 @@ async fn sample_by_sends_the_same_key_the_same_way_every_time() {
         "{n} of 200 users in the sample, expected {bounds:?}"
     );
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async zero_percent_sends_nothing,
+    async hundred_percent_mirrors_every_request_under_load(4),
+    async ten_percent_lands_within_binomial_bounds,
+    async sample_by_sends_the_same_key_the_same_way_every_time,
+);

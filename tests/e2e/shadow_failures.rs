@@ -3,6 +3,8 @@
 //! the run without mirroring, and the mirror metrics say what happened.
 
 use bytes::Bytes;
+use vrata_mirror_testkit::host::Host;
+use vrata_mirror_core::telemetry::catalogue::LATENCY;
 use vrata_mirror_testkit::client::{self, Reply};
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, MIRROR_OFF, QUIET};
 use vrata_mirror_testkit::upstream::{closed_port, Behaviour};
@@ -21,9 +23,10 @@ async fn traffic(rig: &Rig) -> Vec<Reply> {
     replies
 }
 
-/// The replies with mirroring off: what every scenario must reproduce.
-async fn baseline() -> Vec<Reply> {
-    let rig = Rig::start(MIRROR_OFF).await;
+/// The replies with mirroring off (on the same host): what every scenario
+/// must reproduce.
+async fn baseline(host: Host) -> Vec<Reply> {
+    let rig = Rig::start_on(host, MIRROR_OFF).await;
     traffic(&rig).await
 }
 
@@ -32,15 +35,14 @@ fn config(timeout_ms: u32) -> String {
 }
 
 async fn assert_clients_unaffected(rig: &Rig) {
-    let expected = baseline().await;
+    let expected = baseline(rig.host()).await;
     let got = traffic(rig).await;
     assert!(got.iter().all(|r| r.status == 200), "{got:?}");
     assert_eq!(got, expected, "client responses differ from the run without mirroring");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_that_refuses_connections() {
-    let rig = Rig::build(&config(1000), Behaviour::Answer, |setup| {
+async fn a_shadow_that_refuses_connections(host: Host) {
+    let rig = Rig::build_on(host, &config(1000), Behaviour::Answer, |setup| {
         setup.shadows[0].port = closed_port()
     })
     .await;
@@ -64,9 +66,8 @@ async fn a_shadow_that_refuses_connections() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_shadow_is_held_to_the_in_flight_cap() {
-    let rig = Rig::build(
+async fn a_stuck_shadow_is_held_to_the_in_flight_cap(host: Host) {
+    let rig = Rig::build_on(host, 
         r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 10000, "maxInFlight": 4}}}"#,
         Behaviour::Stuck,
         |_| {},
@@ -84,9 +85,8 @@ async fn a_stuck_shadow_is_held_to_the_in_flight_cap() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_shadow_is_timed_out_and_counted() {
-    let rig = Rig::build(&config(200), Behaviour::SlowMs(1500), |_| {}).await;
+async fn a_slow_shadow_is_timed_out_and_counted(host: Host) {
+    let rig = Rig::build_on(host, &config(200), Behaviour::SlowMs(1500), |_| {}).await;
     assert_clients_unaffected(&rig).await;
     assert!(
         eventually(ARRIVAL, || rig.responses("api", "shadow", "timeout") >= 5.0).await,
@@ -96,25 +96,17 @@ async fn a_slow_shadow_is_timed_out_and_counted() {
     assert_eq!(rig.responses("api", "shadow", "2xx"), 0.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_shadow_within_its_timeout_shows_its_latency() {
-    let rig = Rig::build(&config(2000), Behaviour::SlowMs(300), |_| {}).await;
+async fn a_slow_shadow_within_its_timeout_shows_its_latency(host: Host) {
+    let rig = Rig::build_on(host, &config(2000), Behaviour::SlowMs(300), |_| {}).await;
     assert_clients_unaffected(&rig).await;
-    let count = || {
-        rig.envoy.metric(
-            "vrata_mirror_response_time_ms_count",
-            &[("route", "api"), ("destination", "shadow")],
-        )
-    };
+    let labels = [("route", "api"), ("destination", "shadow")];
+    let count = || rig.envoy.mirror_histogram(&LATENCY, "count", &labels);
     assert!(
         eventually(ARRIVAL, || count() == 12.0).await,
         "{}",
         rig.envoy.prometheus()
     );
-    let sum = rig.envoy.metric(
-        "vrata_mirror_response_time_ms_sum",
-        &[("route", "api"), ("destination", "shadow")],
-    );
+    let sum = rig.envoy.mirror_histogram(&LATENCY, "sum", &labels);
     assert!(
         sum >= 12.0 * 300.0 * 0.95,
         "latency sum {sum} ms for 12 copies of a 300 ms shadow"
@@ -122,9 +114,8 @@ async fn a_slow_shadow_within_its_timeout_shows_its_latency() {
     assert_eq!(rig.responses("api", "shadow", "2xx"), 12.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_answering_500_shows_up_as_5xx() {
-    let rig = Rig::build(&config(1000), Behaviour::Status(500), |_| {}).await;
+async fn a_shadow_answering_500_shows_up_as_5xx(host: Host) {
+    let rig = Rig::build_on(host, &config(1000), Behaviour::Status(500), |_| {}).await;
     assert_clients_unaffected(&rig).await;
     assert!(
         eventually(ARRIVAL, || rig.responses("api", "shadow", "5xx") == 12.0).await,
@@ -139,9 +130,8 @@ async fn a_shadow_answering_500_shows_up_as_5xx() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_that_resets_is_counted_as_reset() {
-    let rig = Rig::build(&config(1000), Behaviour::Reset, |_| {}).await;
+async fn a_shadow_that_resets_is_counted_as_reset(host: Host) {
+    let rig = Rig::build_on(host, &config(1000), Behaviour::Reset, |_| {}).await;
     assert_clients_unaffected(&rig).await;
     assert!(
         eventually(ARRIVAL, || rig.responses("api", "shadow", "reset") >= 5.0).await,
@@ -153,9 +143,8 @@ async fn a_shadow_that_resets_is_counted_as_reset() {
 
 /// A body larger than maxBodyBytes: the primary gets all of it and answers
 /// 200, no 413 anywhere, the mirror is skipped and counted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored() {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1048576}}}"#).await;
+async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored(host: Host) {
+    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1048576}}}"#).await;
     let body: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
     // Declared length: refused before any byte is copied.
     let reply = client::http1("POST", &rig.url("/api/big"), &[], body.clone()).await;
@@ -176,3 +165,13 @@ async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored() {
     );
     assert_eq!(rig.envoy.stat("http.ingress.downstream_rq_4xx"), 0, "no 413 anywhere");
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async a_shadow_that_refuses_connections,
+    async a_stuck_shadow_is_held_to_the_in_flight_cap,
+    async a_slow_shadow_is_timed_out_and_counted,
+    async a_slow_shadow_within_its_timeout_shows_its_latency,
+    async a_shadow_answering_500_shows_up_as_5xx,
+    async a_shadow_that_resets_is_counted_as_reset,
+    async a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored,
+);

@@ -13,6 +13,7 @@ use vrata_mirror_render::envoy::Mirroring;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::{envoy_binary_of, native_module, Envoy, EnvoyVersion};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::eventually;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
@@ -40,7 +41,7 @@ async fn envoy_1_39_loads_the_module_with_an_abi_deprecation_warning_and_it_mirr
     };
     let yaml = bootstrap.render();
     let envoy = tokio::task::spawn_blocking(move || {
-        Envoy::try_start_binary(&binary, &yaml, 1, &[], &[]).unwrap_or_else(|f| panic!("Envoy 1.39.3:\n{}", f.log))
+        Envoy::try_start_binary(Host::Native, &binary, &yaml, 1, &[], &[]).unwrap_or_else(|f| panic!("Envoy 1.39.3:\n{}", f.log))
     })
     .await
     .unwrap();

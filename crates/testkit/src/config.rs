@@ -3,7 +3,8 @@
 //! configs): its plugin JSON (as written, valid or not), routes and
 //! clusters, on ephemeral ports.
 
-use super::envoy::{compare_module, wasm_module};
+use super::envoy::{compare_module, native_module, validate_with, wasm_module};
+use super::host::Host;
 use vrata_mirror_render::envoy::{
     Address, Bootstrap, Cluster as EnvoyCluster, Mirroring, Route as EnvoyRoute, ShadowLimits,
     REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT,
@@ -35,8 +36,14 @@ pub struct Setup {
     /// envoy/envoy.yaml sets it (`None`: Envoy's default, 32 MiB).
     pub async_response_buffer_limit: Option<u64>,
     /// Load the comparison module (`vrata_mirror_compare.wasm`) instead of
-    /// `vrata_mirror.wasm`.
+    /// `vrata_mirror.wasm`. Wasm only: the native host's one `.so` compares.
     pub compare_module: bool,
+    /// The filter's host (default: the wasm module).
+    pub host: Host,
+    /// Envoy's workers (`--concurrency`), default 1: what [`Setup::start`]
+    /// and [`Setup::validate`] run Envoy with, and, on the native host, how
+    /// many times the filter goes in the chain (one per worker).
+    pub workers: u32,
 }
 
 impl Setup {
@@ -63,7 +70,22 @@ impl Setup {
             }],
             async_response_buffer_limit: Some(REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT),
             compare_module: false,
+            host: Host::Wasm,
+            workers: 1,
         }
+    }
+
+    /// The same setup on `host` (builder style: `Setup::new(..).on(host)`).
+    pub fn on(mut self, host: Host) -> Setup {
+        self.host = host;
+        self
+    }
+
+    /// `envoy --mode validate` on the config, at [`Setup::workers`]
+    /// (the native host checks its per-worker filters against it):
+    /// (accepted, everything Envoy printed).
+    pub fn validate(&self) -> (bool, String) {
+        validate_with(&self.render(), &["--concurrency", &self.workers.to_string()])
     }
 
     /// The config, from the project's one renderer (crates/render).
@@ -83,15 +105,22 @@ impl Setup {
             .iter()
             .map(|route| EnvoyRoute::to_one(route.name, route.prefix, "primary"))
             .collect();
-        bootstrap.mirroring = Mirroring::Wasm {
-            wasm: if self.compare_module {
-                compare_module()
-            } else {
-                wasm_module()
-            }
-            .display()
-            .to_string(),
-            plugin: self.plugin_json.clone(),
+        bootstrap.mirroring = match self.host {
+            Host::Wasm => Mirroring::Wasm {
+                wasm: if self.compare_module {
+                    compare_module()
+                } else {
+                    wasm_module()
+                }
+                .display()
+                .to_string(),
+                plugin: self.plugin_json.clone(),
+            },
+            Host::Native => Mirroring::DynamicModule {
+                module: native_module().display().to_string(),
+                plugin: self.plugin_json.clone(),
+                workers: self.workers,
+            },
         };
         let mut primary = EnvoyCluster::primary("primary", Address::loopback(self.primary_port));
         primary.http2 = self.http2_upstreams;

@@ -4,7 +4,9 @@
 //! ephemeral loopback ports, and stopped when the test ends (also when it
 //! fails).
 
+use crate::host::Host;
 use std::io::{Read, Write};
+use vrata_mirror_core::telemetry::catalogue::Metric;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -193,6 +195,8 @@ pub fn validate_with(yaml: &str, extra_args: &[&str]) -> (bool, String) {
 /// A running Envoy. Dropping it stops the process.
 pub struct Envoy {
     child: Child,
+    /// The filter's host in this Envoy: which names its mirror metrics have.
+    host: Host,
     pub admin: SocketAddr,
     pub listener: SocketAddr,
     dir: PathBuf,
@@ -261,12 +265,40 @@ impl Envoy {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Envoy, StartFailure> {
-        Self::try_start_binary(&envoy_binary(), yaml, concurrency, extra_args, env)
+        Self::try_start_on(Host::Wasm, yaml, concurrency, extra_args, env)
     }
 
-    /// As [`Envoy::try_start_env`], with another envoy binary (e.g.
-    /// [`envoy_binary_of`] a release).
+    /// As [`Envoy::try_start_env`], for a config whose filter runs on `host`
+    /// (the `try_start*` above: the wasm host): [`Envoy::mirror_metric`] reads
+    /// that host's metric names.
+    pub fn try_start_on(
+        host: Host,
+        yaml: &str,
+        concurrency: u32,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Envoy, StartFailure> {
+        host.assert_supported();
+        Self::spawn(host, &envoy_binary(), yaml, concurrency, extra_args, env)
+    }
+
+    /// As [`Envoy::try_start_on`], with another envoy binary (e.g.
+    /// [`envoy_binary_of`] a release): no check that it can load `host`, since
+    /// a test of another release (crates/native/tests/versions.rs) is about
+    /// what that release does with the host.
     pub fn try_start_binary(
+        host: Host,
+        binary: &Path,
+        yaml: &str,
+        concurrency: u32,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Envoy, StartFailure> {
+        Self::spawn(host, binary, yaml, concurrency, extra_args, env)
+    }
+
+    fn spawn(
+        host: Host,
         binary: &Path,
         yaml: &str,
         concurrency: u32,
@@ -301,6 +333,7 @@ impl Envoy {
             .expect("spawn envoy");
         let mut envoy = Envoy {
             child,
+            host,
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             listener: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
@@ -346,6 +379,11 @@ impl Envoy {
         (port != 0).then(|| SocketAddr::from(([127, 0, 0, 1], port as u16)))
     }
 
+    /// Whether the admin interface still answers `/ready` with `LIVE`.
+    pub fn live(&self) -> bool {
+        admin_get(self.admin, "/ready").is_some_and(|r| r.contains("LIVE"))
+    }
+
     /// `http://127.0.0.1:<listener><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.listener, path)
@@ -366,6 +404,37 @@ impl Envoy {
     /// Labels must match exactly (all of them); absent series read as 0.
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         prometheus_value(&self.prometheus(), name, labels).unwrap_or(0.0)
+    }
+
+    /// The filter's host in this Envoy.
+    pub fn host(&self) -> Host {
+        self.host
+    }
+
+    /// One series of a catalogue metric, under this Envoy's host's name for
+    /// it ([`Host::metric_name`]), e.g.
+    /// `mirror_metric(&REQUESTS, &[("route","api"),("destination","shadow")])`;
+    /// as [`Envoy::metric`], labels must match exactly and absent series read as 0.
+    pub fn mirror_metric(&self, metric: &Metric, labels: &[(&str, &str)]) -> f64 {
+        self.metric(&self.host.metric_name(metric), labels)
+    }
+
+    /// `_count` or `_sum` (`part`) of a catalogue histogram's series, as
+    /// [`Envoy::mirror_metric`] (Envoy prints histograms at its stats flush).
+    pub fn mirror_histogram(&self, metric: &Metric, part: &str, labels: &[(&str, &str)]) -> f64 {
+        self.metric(&format!("{}_{part}", self.host.metric_name(metric)), labels)
+    }
+
+    /// The lines of `/stats/prometheus` that are series (not comments) of a
+    /// catalogue metric on this Envoy's host, e.g. to see that nothing at all
+    /// was counted as skipped.
+    pub fn mirror_lines(&self, metric: &Metric) -> Vec<String> {
+        let name = self.host.metric_name(metric);
+        self.prometheus()
+            .lines()
+            .filter(|l| l.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with(['{', ' '])))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// One stat from `/stats` (e.g. `cluster.shadow.upstream_rq_completed`), 0 if absent.

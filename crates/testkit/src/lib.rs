@@ -12,6 +12,7 @@ pub mod compare;
 pub mod config;
 pub mod envoy;
 pub mod grpc;
+pub mod host;
 pub mod lds;
 pub mod rig;
 pub mod sampling;

@@ -4,7 +4,8 @@
 use super::{ROUTE, SHADOW};
 use crate::config::{Route, Setup};
 use crate::envoy::{prometheus_value, Envoy};
-use crate::rig::start_envoy;
+use crate::host::Host;
+use vrata_mirror_core::telemetry::catalogue::{LATENCY, RESPONSES};
 
 /// Envoy with the filter, HTTP/2 (h2c) to the primary and to the shadow
 /// cluster `shadow`; the gRPC service on the route named `grpc`.
@@ -12,8 +13,13 @@ pub async fn start_envoy_for_grpc(plugin_json: &str, primary_port: u16, shadow_p
     start_envoy_for_grpc_with(plugin_json, primary_port, shadow_port, |_| {}).await
 }
 
+/// As [`start_envoy_for_grpc`], with the filter on `host`.
+pub async fn start_envoy_for_grpc_on(host: Host, plugin_json: &str, primary_port: u16, shadow_port: u16) -> Envoy {
+    start_envoy_for_grpc_with(plugin_json, primary_port, shadow_port, |setup| setup.host = host).await
+}
+
 /// As [`start_envoy_for_grpc`], with any change to the setup (e.g. the
-/// comparison module).
+/// comparison module, or the host).
 pub async fn start_envoy_for_grpc_with(
     plugin_json: &str,
     primary_port: u16,
@@ -33,44 +39,36 @@ pub async fn start_envoy_for_grpc_with(
         },
     ];
     customize(&mut setup);
-    start_envoy(setup.render(), 1).await
+    setup.start().await
 }
 
-/// `vrata_mirror_requests_total` for the gRPC route.
+/// `vrata_mirror_requests_total` for the gRPC route (on either host).
 pub fn mirrored(envoy: &Envoy) -> f64 {
-    envoy.metric(
-        "vrata_mirror_requests_total",
-        &[("route", ROUTE), ("destination", SHADOW)],
-    )
+    crate::rig::mirrored(envoy, ROUTE, SHADOW)
 }
 
-/// `vrata_mirror_skipped_total{reason}` for the gRPC route.
+/// `vrata_mirror_skipped_total{reason}` for the gRPC route (on either host).
 pub fn skipped(envoy: &Envoy, reason: &str) -> f64 {
-    envoy.metric(
-        "vrata_mirror_skipped_total",
-        &[("route", ROUTE), ("destination", SHADOW), ("reason", reason)],
-    )
+    crate::rig::skipped(envoy, ROUTE, SHADOW, reason)
 }
 
-/// `vrata_mirror_responses_total{class}` for the gRPC route.
+/// `vrata_mirror_responses_total{class}` for the gRPC route (on either host).
 pub fn responses(envoy: &Envoy, class: &str) -> f64 {
-    envoy.metric(
-        "vrata_mirror_responses_total",
-        &[("route", ROUTE), ("destination", SHADOW), ("class", class)],
-    )
+    crate::rig::responses(envoy, ROUTE, SHADOW, class)
 }
 
 /// Every non-zero `vrata_mirror_responses_total` class of the gRPC route.
 pub fn response_classes(envoy: &Envoy) -> Vec<(String, f64)> {
     let text = envoy.prometheus();
-    let mut classes: Vec<(String, f64)> = text
-        .lines()
-        .filter(|line| line.starts_with("vrata_mirror_responses_total{"))
+    let name = envoy.host().metric_name(&RESPONSES);
+    let mut classes: Vec<(String, f64)> = envoy
+        .mirror_lines(&RESPONSES)
+        .iter()
         .filter_map(|line| {
             let class = line.split("class=\"").nth(1)?.split('"').next()?.to_owned();
             let value = prometheus_value(
                 &text,
-                "vrata_mirror_responses_total",
+                &name,
                 &[("route", ROUTE), ("destination", SHADOW), ("class", &class)],
             )?;
             (value > 0.0).then_some((class, value))
@@ -81,10 +79,7 @@ pub fn response_classes(envoy: &Envoy) -> Vec<(String, f64)> {
     classes
 }
 
-/// `vrata_mirror_response_time_ms_count` for the gRPC route.
+/// `vrata_mirror_response_time_ms_count` for the gRPC route (on either host).
 pub fn timed_responses(envoy: &Envoy) -> f64 {
-    envoy.metric(
-        "vrata_mirror_response_time_ms_count",
-        &[("route", ROUTE), ("destination", SHADOW)],
-    )
+    envoy.mirror_histogram(&LATENCY, "count", &[("route", ROUTE), ("destination", SHADOW)])
 }
