@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vrata_mirror_core::config::PluginConfig;
-use vrata_mirror_core::dispatch::outcome::{AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::dispatch::outcome::{headerless_end, AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
 use vrata_mirror_core::mirror::decide::RequestView;
 use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;
@@ -22,7 +22,7 @@ use vrata_mirror_core::rate::{SharedStore, StoreError};
 use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, Metric, MetricKind, Point, METRICS};
 use vrata_mirror_core::telemetry::series::Series;
 use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
-use vrata_mirror_core::worker::Worker;
+use vrata_mirror_core::worker::{CallTiming, Worker};
 
 /// The prefix of the catalogue's names that the config's `metrics_namespace` (`vrata_mirror`)
 /// already gives: `vrata_mirror_requests_total` is defined as `requests_total`, which
@@ -146,9 +146,11 @@ impl NativeHost {
 
     /// The stream ended (`complete`) or was reset (`reset`): tells the worker how.
     ///
-    /// A reset after the answer's head is an answer cut short (`CutShort`, like the wasm
-    /// host's headerless end before the timeout); before it, `Reset`. Envoy 1.40 always passes
-    /// the reason `LocalReset` (filter_config.cc), so the reason tells nothing.
+    /// A reset after the answer's head ends the answer as the wasm host's headerless end does,
+    /// and the core tells which by the time since the send (`headerless_end`): cut short before
+    /// `timeoutMs`, else a timeout (Envoy resets a stream whose timeout fires mid-answer).
+    /// Before the head, `Reset`. Envoy 1.40 always passes the reason `LocalReset`
+    /// (filter_config.cc), so the reason tells nothing.
     pub fn call_ended(worker: &NativeWorker, host: &mut NativeHost, id: u64, reset: bool) {
         let Some(Answer {
             head,
@@ -158,18 +160,19 @@ impl NativeHost {
         else {
             return;
         };
-        let end = match head {
-            Some(_) if reset => CallEnd::CutShort,
-            Some(mut head) => {
-                if head.needs_reply_text() {
-                    head.envoy_reply = Some(kept.iter().take(ENVOY_REPLY_PREFIX).copied().collect());
-                }
-                CallEnd::Answered(head)
+        let head = head.map(|mut head| {
+            if head.needs_reply_text() {
+                head.envoy_reply = Some(kept.iter().take(ENVOY_REPLY_PREFIX).copied().collect());
             }
+            head
+        });
+        kept.truncate(host.compare_keep);
+        let end = move |timing: CallTiming| match head {
+            Some(_) if reset => headerless_end(timing.elapsed_ms, timing.timeout_ms),
+            Some(head) => CallEnd::Answered(head),
             None => CallEnd::Reset,
         };
-        kept.truncate(host.compare_keep);
-        worker.call_ended(host, id, |_| end, body_size, || Some(kept));
+        worker.call_ended(host, id, end, body_size, || Some(kept));
     }
 
     /// At config destroy: every copy still in flight, ended as `Reset` (Envoy resets them after
