@@ -6,6 +6,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{Rig, ARRIVAL};
 
 /// `café` in latin-1, and bytes no UTF-8 text has.
@@ -29,9 +30,8 @@ async fn raw_request(url: &str, request: &[u8]) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_latin1_header_value_reaches_the_shadow_byte_for_byte() {
-    let rig = Rig::start(r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
+async fn a_latin1_header_value_reaches_the_shadow_byte_for_byte(host: Host) {
+    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
     let mut request = b"GET /api/latin1 HTTP/1.1\r\nhost: api.example.com\r\nconnection: close\r\nx-name: ".to_vec();
     request.extend_from_slice(LATIN1);
     request.extend_from_slice(b"\r\n\r\n");
@@ -59,8 +59,8 @@ const TRACE: [(&str, &str); 3] = [
     ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
 ];
 
-async fn copy_with_trace(plugin: &str) -> vrata_mirror_testkit::upstream::Recorded {
-    let rig = Rig::start(plugin).await;
+async fn copy_with_trace(host: Host, plugin: &str) -> vrata_mirror_testkit::upstream::Recorded {
+    let rig = Rig::start_on(host, plugin).await;
     let reply = client::http1("GET", &rig.url("/api/traced"), &TRACE, "").await;
     assert_eq!(reply.status, 200);
     let primary = rig.primary.wait_for(1, ARRIVAL).await;
@@ -72,14 +72,18 @@ async fn copy_with_trace(plugin: &str) -> vrata_mirror_testkit::upstream::Record
     copies[0].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trace_context_is_dropped_from_the_copy_by_default_and_kept_on_request() {
-    let dropped = copy_with_trace(r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
+async fn trace_context_is_dropped_from_the_copy_by_default_and_kept_on_request(host: Host) {
+    let dropped = copy_with_trace(host, r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#).await;
     for (name, _) in TRACE {
         assert_eq!(dropped.header(name), None, "default: {name} dropped: {dropped:?}");
     }
-    let kept = copy_with_trace(r#"{"forward": {"mirror": {"destinationId": "shadow", "traceContext": "keep"}}}"#).await;
+    let kept = copy_with_trace(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "traceContext": "keep"}}}"#).await;
     for (name, value) in TRACE {
         assert_eq!(kept.header(name), Some(value), "keep: {name} unchanged: {kept:?}");
     }
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async a_latin1_header_value_reaches_the_shadow_byte_for_byte,
+    async trace_context_is_dropped_from_the_copy_by_default_and_kept_on_request,
+);

@@ -8,10 +8,12 @@
 //! same chain mirrors the copies again (the control that shows the test
 //! can fail).
 
+use vrata_mirror_core::telemetry::catalogue::{REQUESTS as SENT, SKIPPED};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::Envoy;
-use vrata_mirror_testkit::rig::{eventually, start_envoy, ARRIVAL, QUIET};
+use vrata_mirror_testkit::host::Host;
+use vrata_mirror_testkit::rig::{eventually, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 /// Sampled requests per case: a sample of 50 %, decided by `x-user-id`,
@@ -30,14 +32,15 @@ struct Chain {
     sidecar: Envoy,
 }
 
-async fn chain(plugin: &str) -> Chain {
+/// Both Envoys on `host`.
+async fn chain(host: Host, plugin: &str) -> Chain {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let canary = Upstream::start("canary", Behaviour::Answer).await;
     let echo = Upstream::start("echo", Behaviour::Answer).await;
     // The canary's sidecar: the same plugin, its primary is the canary.
-    let sidecar = start_envoy(Setup::new(plugin, canary.port(), echo.port()).render(), 1).await;
+    let sidecar = Setup::new(plugin, canary.port(), echo.port()).on(host).start().await;
     // The edge mirrors to the sidecar's listener.
-    let edge = start_envoy(Setup::new(plugin, primary.port(), sidecar.listener.port()).render(), 1).await;
+    let edge = Setup::new(plugin, primary.port(), sidecar.listener.port()).on(host).start().await;
     Chain {
         primary,
         canary,
@@ -47,22 +50,13 @@ async fn chain(plugin: &str) -> Chain {
     }
 }
 
-fn metric(envoy: &Envoy, name: &str, labels: &[(&str, &str)]) -> f64 {
-    envoy.metric(name, labels)
-}
-
 fn sent(envoy: &Envoy) -> f64 {
-    metric(
-        envoy,
-        "vrata_mirror_requests_total",
-        &[("route", "api"), ("destination", "shadow")],
-    )
+    envoy.mirror_metric(&SENT, &[("route", "api"), ("destination", "shadow")])
 }
 
 fn looped(envoy: &Envoy) -> f64 {
-    metric(
-        envoy,
-        "vrata_mirror_skipped_total",
+    envoy.mirror_metric(
+        &SKIPPED,
         &[("route", "api"), ("destination", "shadow"), ("reason", "loop")],
     )
 }
@@ -120,23 +114,20 @@ async fn assert_one_copy_per_sampled_request(chain: &Chain, marker: &str, absent
     assert_eq!(looped(&chain.edge), 0.0, "the edge's requests carry no marker");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_marker_stops_a_copy_from_being_mirrored_again() {
-    let chain = chain(&plugin("")).await;
+async fn the_default_marker_stops_a_copy_from_being_mirrored_again(host: Host) {
+    let chain = chain(host, &plugin("")).await;
     assert_one_copy_per_sampled_request(&chain, "x-vrata-mirror", "x-shadow-copy").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_renamed_marker_stops_it_the_same_way() {
-    let chain = chain(&plugin(r#""loopMarker": "x-shadow-copy", "#)).await;
+async fn a_renamed_marker_stops_it_the_same_way(host: Host) {
+    let chain = chain(host, &plugin(r#""loopMarker": "x-shadow-copy", "#)).await;
     assert_one_copy_per_sampled_request(&chain, "x-shadow-copy", "x-vrata-mirror").await;
 }
 
 /// The control: with the marker off, the sidecar mirrors the copies it
 /// receives (the loop the marker prevents), and counts no `loop`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_marker_off_the_sidecar_mirrors_the_copies_again() {
-    let chain = chain(&plugin(r#""loopMarker": false, "#)).await;
+async fn with_the_marker_off_the_sidecar_mirrors_the_copies_again(host: Host) {
+    let chain = chain(host, &plugin(r#""loopMarker": false, "#)).await;
     let sampled = drive(&chain).await;
     let copies = chain.canary.wait_for(sampled, ARRIVAL).await;
     assert!(copies.iter().all(|c| c.header("x-vrata-mirror").is_none()), "unmarked");
@@ -147,3 +138,9 @@ async fn with_the_marker_off_the_sidecar_mirrors_the_copies_again() {
     assert_eq!(looped(&chain.sidecar), 0.0);
     assert_eq!(sent(&chain.sidecar), sampled as f64);
 }
+
+vrata_mirror_testkit::on_each_host!(
+    async the_default_marker_stops_a_copy_from_being_mirrored_again,
+    async a_renamed_marker_stops_it_the_same_way,
+    async with_the_marker_off_the_sidecar_mirrors_the_copies_again,
+);
