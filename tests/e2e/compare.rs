@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tonic::Code;
 use vrata_mirror_core::telemetry::catalogue::{COMPARED, PRIMARY_LATENCY};
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::compare::{self, nonzero_results};
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{always_ok, start_envoy_for_grpc_with, Answer, GrpcClient, GrpcServer, Rpc, UNARY};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL};
 use vrata_mirror_testkit::upstream::{closed_port, compare_answer, Behaviour};
 
@@ -128,9 +128,11 @@ async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_p
     assert_eq!(results(&rig.envoy, "default"), [("status_mismatch", 2.0)]);
     assert_eq!(rig.mirrored("api", "shadow"), f64::from(sent));
     // One primary latency per compared copy whose primary completed.
-    let primary_latencies =
-        rig.envoy
-            .mirror_histogram(&PRIMARY_LATENCY, "count", &[("route", "api"), ("destination", "shadow")]);
+    let primary_latencies = rig.envoy.mirror_histogram(
+        &PRIMARY_LATENCY,
+        "count",
+        &[("route", "api"), ("destination", "shadow")],
+    );
     assert_eq!(primary_latencies, f64::from(sent - 1));
     let lines = mismatch_lines(&rig.envoy);
     assert_eq!(lines.len(), 3, "logMismatches 3 per minute: {lines:#?}");
@@ -151,7 +153,10 @@ async fn each_known_difference_ends_in_its_result_and_the_client_sees_only_the_p
 
 async fn a_dead_shadow_is_shadow_failed_for_every_copy_sent(host: Host) {
     let plugin = r#"{"forward": {"mirror": {"destinationId": "shadow", "compare": {}}}}"#;
-    let rig = compare_rig(host, plugin, Behaviour::Answer, |setup| setup.shadows[0].port = closed_port()).await;
+    let rig = compare_rig(host, plugin, Behaviour::Answer, |setup| {
+        setup.shadows[0].port = closed_port()
+    })
+    .await;
     for i in 0..6 {
         let reply = client::http1("GET", &rig.url(&format!("/api/same/{i}")), &[], "").await;
         assert_eq!(reply.status, 200);

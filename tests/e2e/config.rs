@@ -144,7 +144,11 @@ fn bad_plugin_configs_are_refused_at_validation_naming_the_field(host: Host) {
             .collect();
         assert_eq!(lines.len(), 1, "one line for {json}, got:\n{output}");
         assert!(lines[0].contains(field), "the message must name {field}: {}", lines[0]);
-        assert!(lines[0].ends_with(&expected), "{:?} does not end with {expected:?}", lines[0]);
+        assert!(
+            lines[0].ends_with(&expected),
+            "{:?} does not end with {expected:?}",
+            lines[0]
+        );
     }
 }
 

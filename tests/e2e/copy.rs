@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use std::time::Duration;
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded};
 
@@ -79,7 +79,11 @@ async fn get_with_query_string(host: Host) {
     let (primary, copy) = primary_and_copy(&rig).await;
     assert_same_request(&primary, &copy);
     assert_eq!(copy.header("x-user-id"), Some("42"));
-    assert_eq!(copy.header("x-utf8"), Some("café"), "a UTF-8 value arrives byte for byte");
+    assert_eq!(
+        copy.header("x-utf8"),
+        Some("café"),
+        "a UTF-8 value arrives byte for byte"
+    );
 }
 
 async fn post_and_put_with_a_body(host: Host) {
@@ -147,7 +151,11 @@ async fn an_http2_request(host: Host) {
 /// for them), the native host sends the request's.
 fn assert_trailers_as_the_host_sends_them(host: Host, primary_trailers: &[(String, Vec<u8>)], copy: &Recorded) {
     match host {
-        Host::Wasm => assert!(copy.trailers.is_empty(), "the wasm host sent trailers: {:?}", copy.trailers),
+        Host::Wasm => assert!(
+            copy.trailers.is_empty(),
+            "the wasm host sent trailers: {:?}",
+            copy.trailers
+        ),
         Host::Native => assert_eq!(copy.trailers, primary_trailers, "the copy's trailers"),
     }
 }
@@ -157,7 +165,10 @@ fn assert_trailers_as_the_host_sends_them(host: Host, primary_trailers: &[(Strin
 /// its host sends them.
 async fn an_http2_request_that_ends_with_trailers(host: Host) {
     // HTTP/1 upstreams drop request trailers, so both clusters speak h2c here.
-    let rig = Rig::build_on(host, MIRROR_ALL, Behaviour::Answer, |setup| setup.http2_upstreams = true).await;
+    let rig = Rig::build_on(host, MIRROR_ALL, Behaviour::Answer, |setup| {
+        setup.http2_upstreams = true
+    })
+    .await;
     let chunks = vec![Bytes::from_static(b"part one, "), Bytes::from_static(b"part two")];
     let reply = client::h2c(
         "POST",
@@ -202,15 +213,17 @@ async fn trailers_of_an_http2_request_reach_an_http1_shadow_as_the_host_sends_th
     let sent = [("x-checksum".to_owned(), b"abc".to_vec())];
     assert_trailers_as_the_host_sends_them(host, &sent, copy);
     assert!(
-        eventually(ARRIVAL, || rig.mirrored("api", "shadow") == 1.0 && rig.responses("api", "shadow", "2xx") == 1.0)
-            .await,
+        eventually(ARRIVAL, || rig.mirrored("api", "shadow") == 1.0
+            && rig.responses("api", "shadow", "2xx") == 1.0)
+        .await,
         "the copy was not counted:\n{}",
         rig.envoy.prometheus()
     );
 }
 
 async fn header_policy_acts_on_the_copy_only(host: Host) {
-    let rig = Rig::start_on(host, 
+    let rig = Rig::start_on(
+        host,
         r#"{"forward": {"mirror": {"destinationId": "shadow",
             "removeHeaders": ["authorization", "cookie"],
             "addHeaders": {"x-mirror": "1", "x-env": "shadow"},
@@ -239,7 +252,8 @@ async fn header_policy_acts_on_the_copy_only(host: Host) {
 }
 
 async fn authority_rewrite_and_methods_filter(host: Host) {
-    let rig = Rig::start_on(host, 
+    let rig = Rig::start_on(
+        host,
         r#"{"forward": {"mirror": {"destinationId": "shadow", "authority": "canary.internal", "methods": ["POST"]}}}"#,
     )
     .await;

@@ -7,12 +7,12 @@
 use bytes::Bytes;
 use std::time::Duration;
 use tonic::Code;
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::grpc::{
     always_ok, mirrored, response_classes, responses, skipped, start_envoy_for_grpc_on, timed_responses, Answer, Call,
     GrpcClient, GrpcServer, GrpcioServer, Outcome, Rpc, CLIENT_STREAM, SERVER_STREAM, UNARY,
 };
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, ARRIVAL, MIRROR_OFF, QUIET};
 use vrata_mirror_testkit::upstream::closed_port;
 

@@ -77,7 +77,11 @@ async fn trace_context_is_dropped_from_the_copy_by_default_and_kept_on_request(h
     for (name, _) in TRACE {
         assert_eq!(dropped.header(name), None, "default: {name} dropped: {dropped:?}");
     }
-    let kept = copy_with_trace(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "traceContext": "keep"}}}"#).await;
+    let kept = copy_with_trace(
+        host,
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "traceContext": "keep"}}}"#,
+    )
+    .await;
     for (name, value) in TRACE {
         assert_eq!(kept.header(name), Some(value), "keep: {name} unchanged: {kept:?}");
     }

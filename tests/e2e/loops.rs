@@ -40,7 +40,10 @@ async fn chain(host: Host, plugin: &str) -> Chain {
     // The canary's sidecar: the same plugin, its primary is the canary.
     let sidecar = Setup::new(plugin, canary.port(), echo.port()).on(host).start().await;
     // The edge mirrors to the sidecar's listener.
-    let edge = Setup::new(plugin, primary.port(), sidecar.listener.port()).on(host).start().await;
+    let edge = Setup::new(plugin, primary.port(), sidecar.listener.port())
+        .on(host)
+        .start()
+        .await;
     Chain {
         primary,
         canary,

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use vrata_mirror_core::dispatch::{ASYNC_RESPONSE_BUFFER_LIMIT_KEY, REFERENCE_ASYNC_RESPONSE_BUFFER_LIMIT};
-use vrata_mirror_testkit::host::Host;
+use vrata_mirror_core::telemetry::catalogue::RESPONSES;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
-use vrata_mirror_core::telemetry::catalogue::RESPONSES;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
@@ -46,8 +46,14 @@ async fn rig(host: Host, plugin: &str, shadow: Behaviour, workers: u32) -> Rig {
     // native host drops the answer chunk by chunk and has no use for it
     // (the README's table, row "the shadow's answer"), so its config has none.
     match host {
-        Host::Wasm => assert!(yaml.contains(&bound), "the rig runs Envoy with the reference bound:\n{yaml}"),
-        Host::Native => assert!(!yaml.contains(ASYNC_RESPONSE_BUFFER_LIMIT_KEY), "a bound the native host does not use:\n{yaml}"),
+        Host::Wasm => assert!(
+            yaml.contains(&bound),
+            "the rig runs Envoy with the reference bound:\n{yaml}"
+        ),
+        Host::Native => assert!(
+            !yaml.contains(ASYNC_RESPONSE_BUFFER_LIMIT_KEY),
+            "a bound the native host does not use:\n{yaml}"
+        ),
     }
     let envoy = setup.start().await;
     Rig { primary, shadow, envoy }
@@ -187,7 +193,12 @@ async fn a_shadow_with_20_mib_answers_leaves_envoys_memory_where_it_was(host: Ho
         }
         Host::Native => {
             // Every answer read to its end, chunk by chunk, and dropped.
-            assert_eq!(rig.responses("api", "shadow", "2xx"), 8.0 + copies, "{}", rig.envoy.prometheus());
+            assert_eq!(
+                rig.responses("api", "shadow", "2xx"),
+                8.0 + copies,
+                "{}",
+                rig.envoy.prometheus()
+            );
             assert_eq!(rig.responses("api", "shadow", "too_large_or_reset"), 0.0);
         }
     }

@@ -79,10 +79,7 @@ async fn noise_is_learned_from_the_secondary_and_only_the_price_is_a_real_differ
 
     // Each compared request also went to the secondary, under its own name.
     for destination in ["shadow", "stable"] {
-        let sent = envoy.mirror_metric(
-            &SENT,
-            &[("route", "api"), ("destination", destination)],
-        );
+        let sent = envoy.mirror_metric(&SENT, &[("route", "api"), ("destination", destination)]);
         assert_eq!(sent, REQUESTS as f64, "{destination}");
     }
     assert_eq!(candidate.count() as u64, REQUESTS);

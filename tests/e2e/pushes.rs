@@ -5,9 +5,9 @@
 //! old configuration's filter chain is gone.
 
 use std::time::Duration;
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::rig::{eventually, mirrored, responses, start_envoy_on, ARRIVAL};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};

@@ -14,15 +14,15 @@
 //! about twice as many; the bounds exclude that.
 
 use bytes::Bytes;
-use vrata_mirror_core::telemetry::catalogue::SKIPPED;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vrata_mirror_testkit::host::Host;
+use vrata_mirror_core::telemetry::catalogue::SKIPPED;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
 use vrata_mirror_testkit::envoy::Envoy;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::rig::{eventually, mirrored, skipped, start_envoy_on, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Recorded, Upstream};

@@ -1,17 +1,18 @@
 //! End to end: per-route configuration through the plugin's `routes` map,
 //! and the metrics as Prometheus prints them.
 
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_core::telemetry::catalogue::{LATENCY, REQUESTS};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::{Cluster, Route};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 async fn each_route_follows_its_own_entry_and_a_route_turned_off_sends_nothing(host: Host) {
     let second = Upstream::start("canary", Behaviour::Answer).await;
     let second_port = second.port();
-    let rig = Rig::build_on(host, 
+    let rig = Rig::build_on(
+        host,
         r#"{
           "forward": {"mirror": {"destinationId": "shadow"}},
           "routes": {
@@ -92,14 +93,20 @@ async fn prometheus_prints_the_counter_with_route_and_destination_labels(host: H
         host.metric_name(&LATENCY)
     );
     assert!(
-        eventually(ARRIVAL, || rig.envoy.prometheus().lines().any(|l| l == histogram_count.as_str())).await,
+        eventually(ARRIVAL, || rig
+            .envoy
+            .prometheus()
+            .lines()
+            .any(|l| l == histogram_count.as_str()))
+        .await,
         "{}",
         rig.envoy.prometheus()
     );
 }
 
 async fn an_unnamed_route_gets_a_stable_label(host: Host) {
-    let rig = Rig::build_on(host, 
+    let rig = Rig::build_on(
+        host,
         r#"{"forward": {"mirror": {"destinationId": "shadow"}}}"#,
         Behaviour::Answer,
         |setup| {
@@ -124,7 +131,8 @@ async fn an_unnamed_route_gets_a_stable_label(host: Host) {
 async fn several_mirrors_each_get_a_copy(host: Host) {
     let second = Upstream::start("analytics", Behaviour::Answer).await;
     let port = second.port();
-    let rig = Rig::build_on(host, 
+    let rig = Rig::build_on(
+        host,
         r#"{"forward": {"mirrors": [
             {"destinationId": "shadow"},
             {"destinationId": "analytics", "removeHeaders": ["cookie"]}]}}"#,

@@ -4,16 +4,20 @@
 
 use bytes::Bytes;
 use std::collections::BTreeSet;
-use vrata_mirror_testkit::host::Host;
+use vrata_mirror_core::telemetry::catalogue::SKIPPED;
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
-use vrata_mirror_core::telemetry::catalogue::SKIPPED;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, mirrored, responses, Rig, ARRIVAL, QUIET};
 use vrata_mirror_testkit::sampling::binomial_bounds;
 use vrata_mirror_testkit::upstream::{Behaviour, Upstream};
 
 async fn zero_percent_sends_nothing(host: Host) {
-    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#).await;
+    let rig = Rig::start_on(
+        host,
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 0}}}"#,
+    )
+    .await;
     let replies = client::load(&rig.url("/api/x"), 200, 8, "POST", Bytes::from_static(b"body")).await;
     assert!(replies.iter().all(|r| r.status == 200));
     assert_eq!(rig.primary.count(), 200);
@@ -66,7 +70,11 @@ async fn hundred_percent_mirrors_every_request_under_load(host: Host) {
 }
 
 async fn ten_percent_lands_within_binomial_bounds(host: Host) {
-    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#).await;
+    let rig = Rig::start_on(
+        host,
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 10}}}"#,
+    )
+    .await;
     let replies = client::load(&rig.url("/sample"), 2000, 16, "GET", Bytes::new()).await;
     assert!(replies.iter().all(|r| r.status == 200));
     let mirrored = rig.shadow.settle(QUIET * 2).await.len() as u64;
@@ -76,7 +84,8 @@ async fn ten_percent_lands_within_binomial_bounds(host: Host) {
 }
 
 async fn sample_by_sends_the_same_key_the_same_way_every_time(host: Host) {
-    let rig = Rig::start_on(host, 
+    let rig = Rig::start_on(
+        host,
         r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 50, "sampleBy": "x-user-id"}}}"#,
     )
     .await;

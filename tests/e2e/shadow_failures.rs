@@ -3,9 +3,9 @@
 //! the run without mirroring, and the mirror metrics say what happened.
 
 use bytes::Bytes;
-use vrata_mirror_testkit::host::Host;
 use vrata_mirror_core::telemetry::catalogue::LATENCY;
 use vrata_mirror_testkit::client::{self, Reply};
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::rig::{eventually, Rig, ARRIVAL, MIRROR_OFF, QUIET};
 use vrata_mirror_testkit::upstream::{closed_port, Behaviour};
 
@@ -67,7 +67,8 @@ async fn a_shadow_that_refuses_connections(host: Host) {
 }
 
 async fn a_stuck_shadow_is_held_to_the_in_flight_cap(host: Host) {
-    let rig = Rig::build_on(host, 
+    let rig = Rig::build_on(
+        host,
         r#"{"forward": {"mirror": {"destinationId": "shadow", "timeoutMs": 10000, "maxInFlight": 4}}}"#,
         Behaviour::Stuck,
         |_| {},
@@ -144,7 +145,11 @@ async fn a_shadow_that_resets_is_counted_as_reset(host: Host) {
 /// A body larger than maxBodyBytes: the primary gets all of it and answers
 /// 200, no 413 anywhere, the mirror is skipped and counted.
 async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored(host: Host) {
-    let rig = Rig::start_on(host, r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1048576}}}"#).await;
+    let rig = Rig::start_on(
+        host,
+        r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1048576}}}"#,
+    )
+    .await;
     let body: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
     // Declared length: refused before any byte is copied.
     let reply = client::http1("POST", &rig.url("/api/big"), &[], body.clone()).await;

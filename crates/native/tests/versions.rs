@@ -41,7 +41,8 @@ async fn envoy_1_39_loads_the_module_with_an_abi_deprecation_warning_and_it_mirr
     };
     let yaml = bootstrap.render();
     let envoy = tokio::task::spawn_blocking(move || {
-        Envoy::try_start_binary(Host::Native, &binary, &yaml, 1, &[], &[]).unwrap_or_else(|f| panic!("Envoy 1.39.3:\n{}", f.log))
+        Envoy::try_start_binary(Host::Native, &binary, &yaml, 1, &[], &[])
+            .unwrap_or_else(|f| panic!("Envoy 1.39.3:\n{}", f.log))
     })
     .await
     .unwrap();

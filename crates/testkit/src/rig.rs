@@ -41,12 +41,7 @@ impl Rig {
     }
 
     /// As [`Rig::build`], with the filter on `host`.
-    pub async fn build_on(
-        host: Host,
-        plugin_json: &str,
-        shadow: Behaviour,
-        customize: impl FnOnce(&mut Setup),
-    ) -> Rig {
+    pub async fn build_on(host: Host, plugin_json: &str, shadow: Behaviour, customize: impl FnOnce(&mut Setup)) -> Rig {
         let primary = Upstream::start("primary", Behaviour::Answer).await;
         let shadow = Upstream::start("shadow", shadow).await;
         let mut setup = Setup::new(plugin_json, primary.port(), shadow.port()).on(host);

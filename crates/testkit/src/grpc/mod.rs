@@ -23,8 +23,8 @@ mod server;
 pub use client::{GrpcClient, Outcome, Rpc};
 pub use codec::RawCodec;
 pub use config::{
-    mirrored, response_classes, responses, skipped, start_envoy_for_grpc, start_envoy_for_grpc_on, start_envoy_for_grpc_with,
-    timed_responses,
+    mirrored, response_classes, responses, skipped, start_envoy_for_grpc, start_envoy_for_grpc_on,
+    start_envoy_for_grpc_with, timed_responses,
 };
 pub use grpcio::{grpcio_python, GrpcioCall, GrpcioServer};
 pub use server::{always_ok, replies, Answer, Call, GrpcServer, Policy};
