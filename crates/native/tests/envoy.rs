@@ -632,6 +632,18 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
         shadow.count(),
         envoy_lines(&envoy)
     );
+    // Envoy shows a histogram once its stats flush (5 s) merged it.
+    let latencies = |route: &str| {
+        envoy.metric(
+            "envoy_vrata_mirror_response_time_ms_count",
+            &[("route", route), ("destination", "shadow")],
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(12), || latencies("api") == 20.0).await,
+        "the latency histogram of route api: {}",
+        latencies("api")
+    );
     let series_before = envoy_lines(&envoy);
 
     let updates = envoy.stat("listener_manager.lds.update_success");
@@ -660,6 +672,13 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
         envoy_lines(&envoy)
     );
     assert!(went_on, "the counters did not go on from their values");
+    // A histogram series is created in a scope only by a sample, and none came between the push
+    // and the old configs' end: this one starts again (series.rs). Its samples after the push are
+    // each counted once, wherever the host recorded them.
+    // 10: restarted, 30: carried; anything else is a sample lost or counted twice.
+    let once = eventually(Duration::from_secs(12), || [10.0, 30.0].contains(&latencies("api"))).await;
+    eprintln!("latency histogram of route api after the push: count {}", latencies("api"));
+    assert!(once, "count {}", latencies("api"));
     assert_eq!(requests(&envoy, "api"), api_copies as f64, "requests_total{{route=api}} != what the shadow received");
     assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
 }
