@@ -6,7 +6,9 @@
 //! - `config.rs`: one config per worker (why: crates/native/NOTES.md), the plugin JSON through the
 //!   one parser;
 //! - `native_host.rs`: the worker core's host traits (clock, telemetry, dispatch) over Envoy's
-//!   calls, and the request view the worker decides on.
+//!   calls, and the request view the worker decides on;
+//! - `series.rs`: the catalogue's labelled series kept in every live config's stats scope, so
+//!   that a push does not restart them.
 //!
 //! Lifetimes, from abi.h and filter_config.cc/filter.h: a config lives from
 //! `on_http_filter_config_new` until `on_http_filter_config_destroy`, and every filter holds a
