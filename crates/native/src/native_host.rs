@@ -8,6 +8,7 @@
 
 use crate::abi::{attribute_id, header_type, log_level};
 use crate::host::{self, ConfigHandle, Hook};
+use crate::series::Series as CarriedSeries;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::collections::HashMap;
@@ -19,7 +20,6 @@ use vrata_mirror_core::mirror::decide::RequestView;
 use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;
 use vrata_mirror_core::rate::{SharedStore, StoreError};
-use crate::series::Series as CarriedSeries;
 use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, Metric, MetricKind, Point, METRICS};
 use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;

@@ -189,7 +189,11 @@ impl Series {
         }
         self.counted.entry(metric, labels, || ());
         let mut registry = registry();
-        if registry.counters.entry(metric, labels, || ()).is_some_and(|(_, new)| new) {
+        if registry
+            .counters
+            .entry(metric, labels, || ())
+            .is_some_and(|(_, new)| new)
+        {
             for other in registry.live.iter().filter(|l| l.serial != self.serial) {
                 if let Some(id) = other.ids.get(metric).copied().flatten() {
                     let _ = other.envoy.increment_counter(id, labels, 0);

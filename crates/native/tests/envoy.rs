@@ -648,11 +648,19 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
 
     let updates = envoy.stat("listener_manager.lds.update_success");
     lds.publish(&bootstrap_for(pushed));
-    assert!(eventually(Duration::from_secs(10), || envoy.stat("listener_manager.lds.update_success") > updates).await);
+    assert!(
+        eventually(Duration::from_secs(10), || envoy
+            .stat("listener_manager.lds.update_success")
+            > updates)
+        .await
+    );
     // The old filter chains drain (1 s) and their configs go; Envoy frees their scopes on the
     // main thread soon after.
     assert!(
-        eventually(Duration::from_secs(10), || envoy.stat("listener_manager.total_filter_chains_draining") == 0).await,
+        eventually(Duration::from_secs(10), || envoy
+            .stat("listener_manager.total_filter_chains_draining")
+            == 0)
+        .await,
         "the old filter chains did not drain"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -677,8 +685,15 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
     // each counted once, wherever the host recorded them.
     // 10: restarted, 30: carried; anything else is a sample lost or counted twice.
     let once = eventually(Duration::from_secs(12), || [10.0, 30.0].contains(&latencies("api"))).await;
-    eprintln!("latency histogram of route api after the push: count {}", latencies("api"));
+    eprintln!(
+        "latency histogram of route api after the push: count {}",
+        latencies("api")
+    );
     assert!(once, "count {}", latencies("api"));
-    assert_eq!(requests(&envoy, "api"), api_copies as f64, "requests_total{{route=api}} != what the shadow received");
+    assert_eq!(
+        requests(&envoy, "api"),
+        api_copies as f64,
+        "requests_total{{route=api}} != what the shadow received"
+    );
     assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
 }

@@ -103,9 +103,16 @@ pub fn log_health(log: &str, windows: &[(usize, usize)]) -> LogHealth {
         }
         let refusal = REFUSALS.iter().any(|r| lower.contains(r));
         let in_window = windows.iter().any(|(a, b)| start >= *a && start < *b);
-        let trap = ["panick", "panic caught", "panic at ", "uncaught", "unreachable", "crash"]
-            .iter()
-            .any(|w| lower.contains(w));
+        let trap = [
+            "panick",
+            "panic caught",
+            "panic at ",
+            "uncaught",
+            "unreachable",
+            "crash",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
         if refusal && in_window && !trap {
             health.refusals += 1;
         } else {
@@ -178,8 +185,18 @@ mod tests {
                       initialize dynamic module\n";
         let log = format!("{rejected}{update}");
         let health = log_health(&log, &[(0, log.len())]);
-        assert_eq!(health, LogHealth { unexpected: vec![], refusals: 2 });
-        assert_eq!(log_health(&log, &[]).unexpected.len(), 2, "outside a window they fail the run");
+        assert_eq!(
+            health,
+            LogHealth {
+                unexpected: vec![],
+                refusals: 2
+            }
+        );
+        assert_eq!(
+            log_health(&log, &[]).unexpected.len(),
+            2,
+            "outside a window they fail the run"
+        );
         let panic = "[t][1][error][dynamic_modules] vrata-mirror: panic caught in http_filter_request_headers \
                      (the request goes on): Failed to initialize dynamic module\n";
         assert_eq!(
