@@ -110,6 +110,8 @@ pub struct WorkerState {
 pub struct NativeConfig {
     pub envoy: ConfigHandle,
     pub metrics: MetricIds,
+    /// This config's number in the process-wide series registry (series.rs).
+    pub series_serial: u64,
     pub worker: WorkerCell<WorkerState>,
     /// Copies in flight on the owner worker, as of its last hook: what the destroy waits for.
     pub in_flight: AtomicUsize,
@@ -200,7 +202,7 @@ impl NativeConfig {
     /// Defines the metrics (inside `on_http_filter_config_new`).
     pub fn define_metrics(envoy: &ConfigHandle) -> MetricIds {
         MetricIds {
-            panics: envoy.define_counter("panics_total", &[]),
+            panics: envoy.define_counter(vrata_mirror_core::telemetry::names::NATIVE_PANICS_TOTAL, &[]),
             catalogue: crate::native_host::define_catalogue(envoy),
         }
     }

@@ -6,7 +6,9 @@
 //! - `config.rs`: one config per worker (why: crates/native/NOTES.md), the plugin JSON through the
 //!   one parser;
 //! - `native_host.rs`: the worker core's host traits (clock, telemetry, dispatch) over Envoy's
-//!   calls, and the request view the worker decides on.
+//!   calls, and the request view the worker decides on;
+//! - `series.rs`: the catalogue's labelled series kept in every live config's stats scope, so
+//!   that a push does not restart them.
 //!
 //! Lifetimes, from abi.h and filter_config.cc/filter.h: a config lives from
 //! `on_http_filter_config_new` until `on_http_filter_config_destroy`, and every filter holds a
@@ -24,6 +26,7 @@ mod guard;
 #[allow(dead_code)]
 mod host;
 mod native_host;
+mod series;
 
 use abi::{
     body_type, header_type, ConfigEnvoyPtr, ConfigModulePtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr,
@@ -201,14 +204,18 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 config::teardown_wait(&active.config),
             )
         });
+        // Last before returning: from here on other configs reach this one's scope (series.rs).
+        let series = series::Series::register(envoy, metrics.catalogue);
+        let series_serial = series.serial();
         let state = WorkerState {
-            host: NativeHost::new(envoy, metrics.catalogue, compare_keep),
+            host: NativeHost::new(envoy, series, compare_keep),
             worker,
             rng: native_host::worker_rng(),
         };
         let native = Box::new(NativeConfig {
             envoy,
             metrics,
+            series_serial,
             worker: WorkerCell::new(owner, state),
             in_flight: AtomicUsize::new(0),
             teardown_wait,
@@ -228,6 +235,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(modu
         // SAFETY: our config from `Box::into_raw`; Envoy calls this once, after the last filter
         // holding its config is gone, and calls no hook for it afterwards.
         let config = unsafe { Box::from_raw(module.cast::<NativeConfig>().cast_mut()) };
+        // First: no other config may reach this one's scope once the hook returns.
+        series::unregister(config.series_serial);
         // Copies still in flight would be reset by Envoy after this hook, from this thread,
         // with no hook: wait for them (bounded) when this is not their worker.
         let in_flight_before = config.in_flight.load(Ordering::Acquire);

@@ -8,6 +8,7 @@
 
 use crate::abi::{attribute_id, header_type, log_level};
 use crate::host::{self, ConfigHandle, Hook};
+use crate::series::Series as CarriedSeries;
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::collections::HashMap;
@@ -20,14 +21,10 @@ use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;
 use vrata_mirror_core::rate::{SharedStore, StoreError};
 use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, Metric, MetricKind, Point, METRICS};
+use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;
 use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
 use vrata_mirror_core::worker::{CallTiming, Worker};
-
-/// The prefix of the catalogue's names that the config's `metrics_namespace` (`vrata_mirror`)
-/// already gives: `vrata_mirror_requests_total` is defined as `requests_total`, which
-/// `/stats/prometheus` shows as `envoy_vrata_mirror_requests_total` (crates/native/NOTES.md).
-const CATALOGUE_PREFIX: &str = "vrata_mirror_";
 
 /// This config's worker.
 pub type NativeWorker = Worker<NativeHost>;
@@ -36,10 +33,13 @@ pub type NativeWorker = Worker<NativeHost>;
 pub type CatalogueIds = [Option<usize>; METRICS.len()];
 
 /// Defines one Envoy metric per catalogue metric, with its label names (inside
-/// `on_http_filter_config_new`: Envoy freezes definitions after it).
+/// `on_http_filter_config_new`: Envoy freezes definitions after it). The names lose the
+/// catalogue's namespace, which the config's `metrics_namespace` (`NATIVE_NAMESPACE`) gives
+/// back: `vrata_mirror_requests_total` is defined as `requests_total`, which
+/// `/stats/prometheus` shows as `envoy_vrata_mirror_requests_total` (crates/native/NOTES.md).
 pub fn define_catalogue(envoy: &ConfigHandle) -> CatalogueIds {
     METRICS.map(|metric| {
-        let name = metric.name.strip_prefix(CATALOGUE_PREFIX).unwrap_or(metric.name);
+        let name = names::native_short_name(metric.name).unwrap_or(metric.name);
         let labels: Vec<&str> = metric.labels.iter().map(|l| l.name()).collect();
         match metric.kind {
             MetricKind::Counter => envoy.define_counter(name, &labels),
@@ -72,7 +72,8 @@ struct Answer {
 
 pub struct NativeHost {
     envoy: ConfigHandle,
-    ids: CatalogueIds,
+    /// The catalogue's series, kept in every live config's scope (series.rs).
+    series: CarriedSeries,
     /// Set by `wake`; the glue checks it right after each request hook and sends the queue.
     woken: bool,
     /// The copies in flight, by stream id.
@@ -82,10 +83,10 @@ pub struct NativeHost {
 }
 
 impl NativeHost {
-    pub fn new(envoy: ConfigHandle, ids: CatalogueIds, compare_keep: usize) -> NativeHost {
+    pub fn new(envoy: ConfigHandle, series: CarriedSeries, compare_keep: usize) -> NativeHost {
         NativeHost {
             envoy,
-            ids,
+            series,
             woken: false,
             answers: HashMap::new(),
             compare_keep,
@@ -188,12 +189,9 @@ impl NativeHost {
 }
 
 impl NativeHost {
-    /// The Envoy metric id of a catalogue metric.
-    fn id_of(&self, metric: &Metric) -> Option<usize> {
-        METRICS
-            .iter()
-            .position(|m| m.name == metric.name)
-            .and_then(|i| self.ids.get(i).copied().flatten())
+    /// The catalogue index of a metric.
+    fn index_of(metric: &Metric) -> Option<usize> {
+        METRICS.iter().position(|m| m.name == metric.name)
     }
 }
 
@@ -215,27 +213,27 @@ impl Telemetry for NativeHost {
     type Ids = ();
 
     fn measure(&mut self, series: &Series<()>, point: Point, measure: Measure) {
-        let Some(id) = self.id_of(point.metric) else {
+        let Some(index) = Self::index_of(point.metric) else {
             return;
         };
         let mut labels: Vec<&[u8]> = vec![series.route().as_bytes(), series.destination().as_bytes()];
         labels.extend(point.value.map(str::as_bytes));
         labels.truncate(point.metric.labels.len());
-        // Metrics never fail a request: a refused count is dropped.
-        let _ = match measure {
-            Measure::Increment => self.envoy.increment_counter(id, &labels, 1),
-            Measure::Record(value) => self.envoy.record_histogram(id, &labels, value),
-        };
+        // Metrics never fail a request: a refused count is dropped (series.rs).
+        match measure {
+            Measure::Increment => self.series.count(index, &labels, 1),
+            Measure::Record(value) => self.series.record(index, &labels, value),
+        }
     }
 
     fn count_labelled(&mut self, series: &Series<()>, point: LabelledPoint<'_>) {
-        let Some(id) = self.id_of(point.metric) else {
+        let Some(index) = Self::index_of(point.metric) else {
             return;
         };
         let mut labels: Vec<&[u8]> = vec![series.route().as_bytes(), series.destination().as_bytes()];
         labels.extend(point.values.iter().map(|v| v.as_bytes()));
         labels.truncate(point.metric.labels.len());
-        let _ = self.envoy.increment_counter(id, &labels, 1);
+        self.series.count(index, &labels, 1);
     }
 
     fn mismatch_log_enabled(&mut self) -> bool {

@@ -208,3 +208,115 @@ async fn a_push_while_copies_are_in_flight_leaves_envoy_up_and_counts_every_copy
     let after = client::http1("GET", &envoy.url("/after"), &[], Bytes::new()).await;
     assert_eq!(after.status, 200);
 }
+
+/// Series across a push (series.rs): each config has its own Envoy stats scope, and Envoy
+/// frees a labelled counter when the last scope holding it goes, so a counter only the old
+/// configs had counted restarted at 0 once they were destroyed. Here nothing is sent between
+/// the push and the end of the old configs' drain: the counters must still be there after it,
+/// and go on from their values, equal to what the shadow received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
+    use vrata_mirror_testkit::lds::LdsConfig;
+    let before = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}},
+ "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "percentage": 100}}}}}"#;
+    let pushed = r#"{"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 4000}},
+ "routes": {"api": {"forward": {"mirror": {"destinationId": "shadow", "percentage": 100, "timeoutMs": 4000}}}}}"#;
+    let primary = Upstream::start("primary", Behaviour::Answer).await;
+    let shadow = Upstream::start("shadow", Behaviour::Answer).await;
+    let bootstrap_for = |plugin: &str| {
+        let mut bootstrap = Setup::new(plugin, primary.port(), shadow.port()).bootstrap();
+        bootstrap.mirroring = Mirroring::DynamicModule {
+            module: native_module().display().to_string(),
+            plugin: plugin.to_owned(),
+            workers: 2,
+        };
+        bootstrap
+    };
+    let lds = LdsConfig::new(&bootstrap_for(before), "native-series");
+    lds.publish(&bootstrap_for(before));
+    let yaml = lds.bootstrap.clone();
+    let envoy = tokio::task::spawn_blocking(move || {
+        Envoy::try_start_env(&yaml, 2, &["--drain-time-s", "1"], &[])
+            .unwrap_or_else(|f| panic!("Envoy did not start:\n{}", f.log))
+    })
+    .await
+    .unwrap();
+    let counted = |api: f64, default: f64| {
+        requests(&envoy, "api") == api
+            && requests(&envoy, "default") == default
+            && responses(&envoy, "api", "2xx") == api
+            && responses(&envoy, "default", "2xx") == default
+    };
+    client::load(&envoy.url("/api/a"), 20, 4, "GET", Bytes::new()).await;
+    client::load(&envoy.url("/d"), 10, 4, "GET", Bytes::new()).await;
+    assert!(
+        eventually(Duration::from_secs(10), || shadow.count() == 30 && counted(20.0, 10.0)).await,
+        "before the push: shadow {}, series {:?}",
+        shadow.count(),
+        envoy_lines(&envoy)
+    );
+    // Envoy shows a histogram once its stats flush (5 s) merged it.
+    let latencies = |route: &str| {
+        envoy.metric(
+            "envoy_vrata_mirror_response_time_ms_count",
+            &[("route", route), ("destination", "shadow")],
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(12), || latencies("api") == 20.0).await,
+        "the latency histogram of route api: {}",
+        latencies("api")
+    );
+    let series_before = envoy_lines(&envoy);
+
+    let updates = envoy.stat("listener_manager.lds.update_success");
+    lds.publish(&bootstrap_for(pushed));
+    assert!(
+        eventually(Duration::from_secs(10), || envoy
+            .stat("listener_manager.lds.update_success")
+            > updates)
+        .await
+    );
+    // The old filter chains drain (1 s) and their configs go; Envoy frees their scopes on the
+    // main thread soon after.
+    assert!(
+        eventually(Duration::from_secs(10), || envoy
+            .stat("listener_manager.total_filter_chains_draining")
+            == 0)
+        .await,
+        "the old filter chains did not drain"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let series_after = envoy_lines(&envoy);
+    eprintln!("series before the push: {series_before:?}\nafter it and the drain: {series_after:?}");
+    assert!(
+        counted(20.0, 10.0),
+        "the counters did not survive the push:\nbefore {series_before:?}\nafter {series_after:?}"
+    );
+
+    client::load(&envoy.url("/api/b"), 10, 4, "GET", Bytes::new()).await;
+    let went_on = eventually(Duration::from_secs(10), || shadow.count() == 40 && counted(30.0, 10.0)).await;
+    let api_copies = shadow.received().iter().filter(|c| c.uri.starts_with("/api")).count();
+    eprintln!(
+        "after 10 more: shadow {} ({api_copies} on /api), series {:?}",
+        shadow.count(),
+        envoy_lines(&envoy)
+    );
+    assert!(went_on, "the counters did not go on from their values");
+    // A histogram series is created in a scope only by a sample, and none came between the push
+    // and the old configs' end: this one starts again (series.rs). Its samples after the push are
+    // each counted once, wherever the host recorded them.
+    // 10: restarted, 30: carried; anything else is a sample lost or counted twice.
+    let once = eventually(Duration::from_secs(12), || [10.0, 30.0].contains(&latencies("api"))).await;
+    eprintln!(
+        "latency histogram of route api after the push: count {}",
+        latencies("api")
+    );
+    assert!(once, "count {}", latencies("api"));
+    assert_eq!(
+        requests(&envoy, "api"),
+        api_copies as f64,
+        "requests_total{{route=api}} != what the shadow received"
+    );
+    assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
+}

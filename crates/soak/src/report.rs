@@ -48,9 +48,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Words in an Envoy log line that mean a wasm VM or plugin failed.
-const FAILURE_WORDS: [&str; 8] = [
+/// Words in an Envoy log line that mean a wasm VM, a plugin or the native module failed.
+/// The native host's guard logs `vrata-mirror: panic caught in <hook>` and `vrata-mirror: panic
+/// at <place>` (crates/native/src/guard.rs), which `panick` alone does not match.
+const FAILURE_WORDS: [&str; 10] = [
     "panick",
+    "panic caught",
+    "panic at ",
     "uncaught",
     "unreachable",
     "crash",
@@ -58,6 +62,19 @@ const FAILURE_WORDS: [&str; 8] = [
     "failed to load",
     "failed to",
     "invalid plugin configuration",
+];
+
+/// Lowercase words of a line refusing a configuration: either host's own line (the one
+/// parser's `invalid plugin configuration`), the wasm host's VM/plugin refusal, and Envoy
+/// 1.40's for a dynamic module whose `on_http_filter_config_new` returned null (seen in the
+/// native soak: `lds: listener 'ingress' config rejected: Failed to create filter config:
+/// Failed to initialize dynamic module`, and the same after `Filesystem config update
+/// rejected: Error adding/updating listener(s) ingress:`).
+const REFUSALS: [&str; 4] = [
+    "invalid plugin configuration",
+    "failed to configure base wasm plugin",
+    "failed to load",
+    "failed to initialize dynamic module",
 ];
 
 /// What the log says about wasm health.
@@ -84,13 +101,18 @@ pub fn log_health(log: &str, windows: &[(usize, usize)]) -> LogHealth {
         if !FAILURE_WORDS.iter().any(|w| lower.contains(w)) {
             continue;
         }
-        let refusal = lower.contains("invalid plugin configuration")
-            || lower.contains("failed to configure base wasm plugin")
-            || lower.contains("failed to load");
+        let refusal = REFUSALS.iter().any(|r| lower.contains(r));
         let in_window = windows.iter().any(|(a, b)| start >= *a && start < *b);
-        let trap = ["panick", "uncaught", "unreachable", "crash"]
-            .iter()
-            .any(|w| lower.contains(w));
+        let trap = [
+            "panick",
+            "panic caught",
+            "panic at ",
+            "uncaught",
+            "unreachable",
+            "crash",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
         if refusal && in_window && !trap {
             health.refusals += 1;
         } else {
@@ -151,6 +173,37 @@ mod tests {
             "a trap is never excused"
         );
         assert_eq!(log_health(quiet, &[]), LogHealth::default());
+    }
+
+    #[test]
+    fn the_native_hosts_refusal_is_expected_only_while_an_invalid_push_is_rejected() {
+        // Envoy 1.40's lines for a refused dynamic-module config, as the native soak logged them.
+        let rejected = "[t][1][warning][upstream] [source/common/listener_manager/lds_api.cc:89] lds: listener \
+                        'ingress' config rejected: Failed to create filter config: Failed to initialize dynamic module\n";
+        let update = "[t][1][warning][config] [filesystem_subscription_impl.cc:81] Filesystem config update \
+                      rejected: Error adding/updating listener(s) ingress: Failed to create filter config: Failed to \
+                      initialize dynamic module\n";
+        let log = format!("{rejected}{update}");
+        let health = log_health(&log, &[(0, log.len())]);
+        assert_eq!(
+            health,
+            LogHealth {
+                unexpected: vec![],
+                refusals: 2
+            }
+        );
+        assert_eq!(
+            log_health(&log, &[]).unexpected.len(),
+            2,
+            "outside a window they fail the run"
+        );
+        let panic = "[t][1][error][dynamic_modules] vrata-mirror: panic caught in http_filter_request_headers \
+                     (the request goes on): Failed to initialize dynamic module\n";
+        assert_eq!(
+            log_health(panic, &[(0, panic.len())]).unexpected.len(),
+            1,
+            "a caught panic is never excused"
+        );
     }
 
     #[test]
