@@ -224,28 +224,18 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = Upstream::start("shadow", Behaviour::Answer).await;
     let bootstrap_for = |plugin: &str| {
-        let mut bootstrap = Setup::new(plugin, primary.port(), shadow.port()).bootstrap();
-        bootstrap.mirroring = Mirroring::DynamicModule {
-            module: native_module().display().to_string(),
-            plugin: plugin.to_owned(),
-            workers: 2,
-        };
-        bootstrap
+        let mut setup = Setup::new(plugin, primary.port(), shadow.port()).on(Host::Native);
+        setup.workers = 2;
+        setup.bootstrap()
     };
     let lds = LdsConfig::new(&bootstrap_for(before), "native-series");
     lds.publish(&bootstrap_for(before));
-    let yaml = lds.bootstrap.clone();
-    let envoy = tokio::task::spawn_blocking(move || {
-        Envoy::try_start_env(&yaml, 2, &["--drain-time-s", "1"], &[])
-            .unwrap_or_else(|f| panic!("Envoy did not start:\n{}", f.log))
-    })
-    .await
-    .unwrap();
+    let envoy = start_envoy_on(Host::Native, lds.bootstrap.clone(), 2, &["--drain-time-s", "1"]).await;
     let counted = |api: f64, default: f64| {
-        requests(&envoy, "api") == api
-            && requests(&envoy, "default") == default
-            && responses(&envoy, "api", "2xx") == api
-            && responses(&envoy, "default", "2xx") == default
+        mirrored(&envoy, "api", "shadow") == api
+            && mirrored(&envoy, "default", "shadow") == default
+            && responses(&envoy, "api", "shadow", "2xx") == api
+            && responses(&envoy, "default", "shadow", "2xx") == default
     };
     client::load(&envoy.url("/api/a"), 20, 4, "GET", Bytes::new()).await;
     client::load(&envoy.url("/d"), 10, 4, "GET", Bytes::new()).await;
@@ -314,9 +304,9 @@ async fn a_push_keeps_every_counter_series_going_on_from_its_value() {
     );
     assert!(once, "count {}", latencies("api"));
     assert_eq!(
-        requests(&envoy, "api"),
+        mirrored(&envoy, "api", "shadow"),
         api_copies as f64,
         "requests_total{{route=api}} != what the shadow received"
     );
-    assert!(alive(&envoy), "Envoy is not live:\n{}", envoy.log());
+    assert!(envoy.live(), "Envoy is not live:\n{}", envoy.log());
 }
