@@ -13,8 +13,10 @@ pub mod config;
 pub mod envoy;
 pub mod grpc;
 pub mod lds;
+pub mod native;
 pub mod rig;
 pub mod sampling;
+pub mod stream_shadow;
 pub mod upstream;
 
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! Per-destination bookkeeping in one worker VM: how many copies are
-//! outstanding (the `maxInFlight` cap) and whether the destination is in
-//! back-off after repeated delivery failures.
+//! outstanding (the `maxInFlight` cap), how many body bytes its streamed
+//! copies have in flight (their budget, see `mirror::body::Carriage`), and
+//! whether the destination is in back-off after repeated delivery failures.
 //!
 //! Every admitted copy holds a [`Slot`] that must end exactly once, in
 //! [`Slot::abandon`] (skipped after admission) or [`Slot::complete`] (the
@@ -39,6 +40,9 @@ pub struct Admission {
 pub struct Slot {
     destination: Rc<RefCell<DestinationState>>,
     admission: Admission,
+    /// Body bytes this copy holds of its destination's budget (streamed
+    /// copies only), released with the slot.
+    held: usize,
 }
 
 impl Slot {
@@ -52,19 +56,40 @@ impl Slot {
         Ok(Slot {
             destination: destination.clone(),
             admission,
+            held: 0,
         })
+    }
+
+    /// Makes this copy hold at least `total` body bytes of its
+    /// destination's budget for bytes in flight, if the destination's
+    /// copies together stay within `budget`. `false`: they would not, and
+    /// nothing changed.
+    pub fn hold_body(&mut self, total: usize, budget: usize) -> bool {
+        let extra = total.saturating_sub(self.held);
+        if extra == 0 {
+            return true;
+        }
+        let mut destination = self.destination.borrow_mut();
+        if destination.body_bytes.saturating_add(extra) > budget {
+            return false;
+        }
+        destination.body_bytes += extra;
+        self.held += extra;
+        true
     }
 
     /// The copy will not be sent.
     pub fn abandon(self) {
-        self.destination.borrow_mut().abandon(self.admission);
+        let mut destination = self.destination.borrow_mut();
+        destination.release_body(self.held);
+        destination.abandon(self.admission);
     }
 
     /// The copy's call ended (see [`DestinationState::complete`]).
     pub fn complete(self, delivered: bool, now_ms: u64) {
-        self.destination
-            .borrow_mut()
-            .complete(self.admission, delivered, now_ms);
+        let mut destination = self.destination.borrow_mut();
+        destination.release_body(self.held);
+        destination.complete(self.admission, delivered, now_ms);
     }
 }
 
@@ -81,6 +106,8 @@ enum Breaker {
 #[derive(Debug, Clone)]
 pub struct DestinationState {
     outstanding: u32,
+    /// Body bytes held by streamed copies in flight ([`Slot::hold_body`]).
+    body_bytes: usize,
     consecutive_failures: u32,
     breaker: Breaker,
 }
@@ -89,6 +116,7 @@ impl Default for DestinationState {
     fn default() -> Self {
         DestinationState {
             outstanding: 0,
+            body_bytes: 0,
             consecutive_failures: 0,
             breaker: Breaker::Closed,
         }
@@ -99,6 +127,15 @@ impl DestinationState {
     /// Copies admitted and not yet ended.
     pub fn outstanding(&self) -> u32 {
         self.outstanding
+    }
+
+    /// Body bytes held by streamed copies in flight.
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    fn release_body(&mut self, held: usize) {
+        self.body_bytes = self.body_bytes.saturating_sub(held);
     }
 
     /// Whether the back-off is open or probing.
@@ -247,6 +284,23 @@ mod tests {
         let probe = s.admit(100, || FIRST_WINDOW_MS).unwrap();
         s.abandon(probe);
         assert!(s.admit(100, || FIRST_WINDOW_MS).is_ok());
+    }
+
+    #[test]
+    fn streamed_copies_share_one_body_budget_and_free_it_with_their_slot() {
+        let destination = Rc::new(RefCell::new(DestinationState::default()));
+        let mut a = Slot::take(&destination, 10, no_clock).unwrap();
+        let mut b = Slot::take(&destination, 10, no_clock).unwrap();
+        assert!(a.hold_body(6, 10));
+        assert!(a.hold_body(4, 10), "already held: nothing more");
+        assert!(!b.hold_body(5, 10), "6 + 5 is over 10");
+        assert!(b.hold_body(4, 10));
+        assert_eq!(destination.borrow().body_bytes(), 10);
+        a.complete(true, 0);
+        assert_eq!(destination.borrow().body_bytes(), 4);
+        b.abandon();
+        assert_eq!(destination.borrow().body_bytes(), 0);
+        assert_eq!(destination.borrow().outstanding(), 0);
     }
 
     #[test]

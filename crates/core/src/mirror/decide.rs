@@ -29,7 +29,7 @@
 //! of its own), right after them in `admitted`; `copies` do not multiply it.
 //! It shares the candidate's sampling draw: the point is the same request.
 
-use super::body::BodyCopy;
+use super::body::{BodyCopy, Carriage};
 use super::request::RequestHead;
 use super::select::{sample, HeaderLookup, Memo};
 use crate::config::{MirrorPolicy, PluginConfig};
@@ -72,8 +72,9 @@ pub struct Skipped {
 /// What to copy, and for whom.
 pub struct Capture {
     pub head: RequestHead,
-    /// Sized for the largest `maxBodyBytes` of `admitted`.
-    pub body: BodyCopy,
+    /// Sized for the largest `maxBodyBytes` of `admitted`; `None` for a
+    /// streamed copy, whose body the worker does not keep.
+    pub body: Option<BodyCopy>,
     /// Never empty; in configuration order, a mirror's copies together.
     pub admitted: Vec<Admitted>,
     /// The request ended with its headers: the copy is complete now.
@@ -153,12 +154,15 @@ fn admit(
 }
 
 /// Decides which of the request's mirrors get a copy. `destinations` is
-/// aligned with `config.destinations` (a mirror's `destination_index`).
+/// aligned with `config.destinations` (a mirror's `destination_index`);
+/// `carriage` is how the host carries copies, which decides what a
+/// declared body length is checked against ([`Carriage::limit`]).
 pub fn decide(
     config: &PluginConfig,
     destinations: &[Rc<RefCell<DestinationState>>],
     view: &mut impl RequestView,
     end_of_stream: bool,
+    carriage: Carriage,
 ) -> Plan {
     let mut route = Memo::new();
     let policy = if config.needs_route_name() {
@@ -227,10 +231,10 @@ pub fn decide(
 
     // One copy of the body serves every mirror, sized for the largest cap:
     // when any mirror has room for a declared length, that one does.
-    let limit = admitted.iter().map(|a| a.mirror.max_body_bytes).max().unwrap_or(0);
+    let limit = admitted.iter().map(|a| carriage.limit(&a.mirror)).max().unwrap_or(0);
     let head = view.head();
     let body = match &head {
-        Some(head) if !head.upgrade => BodyCopy::start(limit, head.content_length).ok(),
+        Some(head) if !head.upgrade => carriage.start(limit, head.content_length).ok(),
         _ => None,
     };
     // A mirror keeps its copy when the head was read, is no upgrade, and
@@ -238,7 +242,7 @@ pub fn decide(
     let fits = |one: &Admitted| match (&head, &body) {
         (Some(head), Some(_)) => head
             .content_length
-            .is_none_or(|n| n <= one.mirror.max_body_bytes as u64),
+            .is_none_or(|n| n <= carriage.limit(&one.mirror) as u64),
         _ => false,
     };
     if !admitted.iter().all(fits) {
@@ -419,7 +423,7 @@ mod tests {
             route: Some("other"),
             ..get()
         };
-        let plan = decide(&cfg, &states(&cfg), &mut request, false);
+        let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none() && plan.skipped.is_empty());
         assert_eq!(request.reads, ["route"]);
     }
@@ -428,7 +432,7 @@ mod tests {
     fn no_mirrors_and_no_routes_read_nothing() {
         let cfg = config(r#"{"forward": {}}"#);
         let mut request = get();
-        let plan = decide(&cfg, &states(&cfg), &mut request, false);
+        let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none() && plan.route.is_none());
         assert!(request.reads.is_empty(), "{:?}", request.reads);
     }
@@ -441,7 +445,7 @@ mod tests {
             draw: u32::MAX,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none() && plan.skipped.is_empty() && plan.route.is_none());
         assert_eq!(request.reads, ["draw"]);
         assert_eq!(outstanding(&states), [0]);
@@ -460,7 +464,7 @@ mod tests {
             draw: 0,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["a", "b"]);
         assert!(plan.skipped.is_empty());
         assert_eq!(plan.route.as_deref(), Some(b"r1".as_slice()));
@@ -479,7 +483,7 @@ mod tests {
         assert!(!capture.complete);
         assert_eq!(capture.head, request.head.unwrap());
         let default_cap = cfg.default_policy.mirrors[0].max_body_bytes;
-        assert_eq!(capture.body.room(), default_cap.max(64));
+        assert_eq!(capture.body.as_ref().unwrap().room(), default_cap.max(64));
         assert_eq!(outstanding(&states), [1, 1], "each admitted copy holds a slot");
     }
 
@@ -491,7 +495,7 @@ mod tests {
         );
         for route in [Some("api"), Some("other"), None] {
             let mut request = FakeRequest { route, ..get() };
-            let plan = decide(&cfg, &states(&cfg), &mut request, false);
+            let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
             let expected = if route == Some("api") { "s" } else { "d" };
             assert_eq!(admitted(&plan), [expected]);
             assert_eq!(request.reads, ["route", MARKER, "head"], "{route:?}");
@@ -506,7 +510,7 @@ mod tests {
         back_off(&states[0]);
         let held = states[1].borrow_mut().admit(1, || 0).unwrap();
         let mut request = FakeRequest { now_ms: 1, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -532,7 +536,7 @@ mod tests {
             now_ms: 1,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -551,9 +555,9 @@ mod tests {
             headers: vec![("x-vrata-mirror", "")],
             ..get()
         };
-        assert_eq!(skipped(&decide(&cfg, &states, &mut request, false)).len(), 3);
+        assert_eq!(skipped(&decide(&cfg, &states, &mut request, false, Carriage::Buffered)).len(), 3);
         let mut request = get();
-        assert_eq!(admitted(&decide(&cfg, &states, &mut request, false)), ["a", "a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut request, false, Carriage::Buffered)), ["a", "a"]);
     }
 
     #[test]
@@ -564,14 +568,14 @@ mod tests {
             headers: vec![("x-vrata-mirror", "1")],
             ..get()
         };
-        let plan = decide(&renamed, &states(&renamed), &mut request, false);
+        let plan = decide(&renamed, &states(&renamed), &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["a"], "the default name is no marker once renamed");
         assert_eq!(request.reads, ["route", "header x-shadow-copy", "head"]);
         let mut request = FakeRequest {
             headers: vec![("x-shadow-copy", "1")],
             ..get()
         };
-        let plan = decide(&renamed, &states(&renamed), &mut request, false);
+        let plan = decide(&renamed, &states(&renamed), &mut request, false, Carriage::Buffered);
         assert_eq!(skipped(&plan), [("a", SkipReason::Loop)]);
 
         let off = config(&format!(r#"{{"loopMarker": false, {mirror}}}"#));
@@ -579,7 +583,7 @@ mod tests {
             headers: vec![("x-vrata-mirror", "1")],
             ..get()
         };
-        let plan = decide(&off, &states(&off), &mut request, false);
+        let plan = decide(&off, &states(&off), &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["a"]);
         assert_eq!(request.reads, ["route", "head"], "no marker, no read");
     }
@@ -590,7 +594,7 @@ mod tests {
         let states = states(&cfg);
         back_off(&states[0]);
         let mut request = FakeRequest { now_ms: 1, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(skipped(&plan), [("a", SkipReason::Backoff)]);
         assert_eq!(admitted(&plan), ["b"]);
         assert_eq!(request.reads, ["route", MARKER, "clock", "head"]);
@@ -604,7 +608,7 @@ mod tests {
             head: Some(head(&[(":method", "GET"), ("upgrade", "websocket")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(skipped(&plan), [("a", SkipReason::Upgrade), ("b", SkipReason::Upgrade)]);
         assert_eq!(outstanding(&states), [0, 0]);
@@ -623,20 +627,20 @@ mod tests {
             head: Some(head(&[(":method", "POST"), ("content-length", "20")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(
             skipped(&plan),
             [("small", SkipReason::BodyTooLarge), ("tiny", SkipReason::BodyTooLarge)]
         );
         assert_eq!(admitted(&plan), ["large", "medium"]);
-        assert_eq!(plan.capture.unwrap().body.room(), 100, "the largest cap of those kept");
+        assert_eq!(plan.capture.unwrap().body.unwrap().room(), 100, "the largest cap of those kept");
         assert_eq!(outstanding(&states), [0, 1, 0, 1]);
 
         let mut request = FakeRequest {
             head: Some(head(&[(":method", "POST"), ("content-length", "101")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(plan.skipped.len(), 4);
         assert!(plan.skipped.iter().all(|s| s.reason == SkipReason::BodyTooLarge));
@@ -648,12 +652,38 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_copy_holds_a_declared_length_against_its_budget_and_buffers_nothing() {
+        // The budget of a streamed copy: maxInFlight × maxBodyBytes (here 2 × 10 and 2 × 5).
+        let cfg = mirrors(
+            r#"[{"destinationId": "wide", "maxBodyBytes": 10, "maxInFlight": 2},
+                {"destinationId": "narrow", "maxBodyBytes": 5, "maxInFlight": 2}]"#,
+        );
+        let states = states(&cfg);
+        let mut request = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "15")])),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Streamed);
+        assert_eq!(skipped(&plan), [("narrow", SkipReason::BodyTooLarge)]);
+        assert_eq!(admitted(&plan), ["wide"], "15 is over wide's cap of 10, within its budget of 20");
+        assert!(plan.capture.unwrap().body.is_none(), "nothing buffered");
+        let mut over = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "21")])),
+            ..get()
+        };
+        let plan = decide(&cfg, &states, &mut over, false, Carriage::Streamed);
+        assert!(plan.capture.is_none());
+        assert_eq!(plan.skipped.len(), 2);
+        assert_eq!(outstanding(&states), [1, 0]);
+    }
+
+    #[test]
     fn a_request_ending_at_its_headers_is_complete() {
         let cfg = mirrors(r#"[{"destinationId": "a"}]"#);
-        let plan = decide(&cfg, &states(&cfg), &mut get(), true);
+        let plan = decide(&cfg, &states(&cfg), &mut get(), true, Carriage::Buffered);
         let capture = plan.capture.unwrap();
         assert!(capture.complete);
-        assert!(capture.body.is_empty());
+        assert!(capture.body.as_ref().unwrap().is_empty());
     }
 
     #[test]
@@ -661,7 +691,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b"}]"#);
         let states = states(&cfg);
         let mut request = FakeRequest { head: None, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -687,9 +717,10 @@ mod tests {
                 ..get()
             },
             false,
+            Carriage::Buffered,
         );
         assert_eq!(admitted(&first), ["s"]);
-        let second = decide(&cfg, &states, &mut get(), false);
+        let second = decide(&cfg, &states, &mut get(), false, Carriage::Buffered);
         assert_eq!(skipped(&second), [("s", SkipReason::InFlightLimit)]);
     }
 
@@ -698,7 +729,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxInFlight": 2}]"#);
         let states = states(&cfg);
         let mut request = get();
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["a", "a"]);
         assert_eq!(skipped(&plan), [("a", SkipReason::InFlightLimit)]);
         assert_eq!(outstanding(&states), [2]);
@@ -710,7 +741,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxRequestsPerSecond": 1, "burst": 2}]"#);
         let states = states(&cfg);
         let mut request = FakeRequest { now_ms: 5_000, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["a", "a"]);
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
         assert_eq!(outstanding(&states), [2], "the copy over the rate gave its slot back");
@@ -728,12 +759,12 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "maxRequestsPerSecond": 1}]"#);
         let states = states(&cfg);
         let mut first = get();
-        assert_eq!(admitted(&decide(&cfg, &states, &mut first, false)), ["a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut first, false, Carriage::Buffered)), ["a"]);
         let mut second = FakeRequest {
             shared: first.shared.clone(),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut second, false);
+        let plan = decide(&cfg, &states, &mut second, false, Carriage::Buffered);
         assert!(plan.capture.is_none());
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
         assert_eq!(
@@ -747,7 +778,7 @@ mod tests {
             now_ms: 1_000,
             ..get()
         };
-        assert_eq!(admitted(&decide(&cfg, &states, &mut later, false)), ["a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut later, false, Carriage::Buffered)), ["a"]);
     }
 
     #[test]
@@ -762,7 +793,7 @@ mod tests {
             draw: u32::MAX,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut out, false);
+        let plan = decide(&cfg, &states, &mut out, false, Carriage::Buffered);
         assert_eq!(skipped(&plan), [("b", SkipReason::Backoff)]);
         assert!(
             !out.reads.iter().any(|r| r.starts_with("shared")),
@@ -781,7 +812,7 @@ mod tests {
         let states = states(&cfg);
         assert_eq!(cfg.destinations, ["stable", "canary", "other"]);
         let mut request = FakeRequest { now_ms: 5_000, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false);
+        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["canary", "canary", "stable", "other"]);
         assert_eq!(outstanding(&states), [1, 2, 1]);
         let canary = &cfg.default_policy.mirrors[0];
@@ -802,7 +833,7 @@ mod tests {
             shared: request.shared.clone(),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut again, false);
+        let plan = decide(&cfg, &states, &mut again, false, Carriage::Buffered);
         assert_eq!(
             skipped(&plan),
             [("canary", SkipReason::RateLimited), ("canary", SkipReason::RateLimited)]
@@ -812,7 +843,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "canary", "compare": {"body": "json", "secondary": "stable"}}]"#);
         let fresh = super::tests::states(&cfg);
         back_off(&fresh[0]);
-        let plan = decide(&cfg, &fresh, &mut FakeRequest { now_ms: 1, ..get() }, false);
+        let plan = decide(&cfg, &fresh, &mut FakeRequest { now_ms: 1, ..get() }, false, Carriage::Buffered);
         assert_eq!(admitted(&plan), ["canary"]);
         assert_eq!(skipped(&plan), [("stable", SkipReason::Backoff)]);
     }
@@ -827,7 +858,7 @@ mod tests {
                 shared_fault: Some(fault),
                 ..get()
             };
-            let plan = decide(&cfg, &states, &mut request, false);
+            let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
             assert_eq!(
                 skipped(&plan),
                 [("a", SkipReason::RateUnavailable), ("a", SkipReason::RateUnavailable)],

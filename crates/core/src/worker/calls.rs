@@ -7,7 +7,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A copy the host accepted, until its call ends.
 pub struct InFlight<I> {
     pub copy: MirrorCopy<I>,
+    /// When it was sent, or for a streamed copy when its request part
+    /// ended (its open, until then): what its latency and timeout run from.
     pub started_ms: u64,
+    /// Body bytes a streamed copy has sent so far.
+    pub body_sent: usize,
 }
 
 /// Calls in flight, by token.

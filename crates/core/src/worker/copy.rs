@@ -17,6 +17,7 @@ use super::host::{Reporting, Telemetry};
 use crate::config::MirrorPolicy;
 use crate::dispatch::destination::Slot;
 use crate::dispatch::outcome::CallEnd;
+use crate::mirror::body::Carriage;
 use crate::telemetry::catalogue::Event;
 use crate::telemetry::series::{report, Series};
 use crate::telemetry::SkipReason;
@@ -62,6 +63,14 @@ impl<I> MirrorCopy<I> {
 
     pub fn compare(&self) -> &CopyCompare {
         &self.compare
+    }
+
+    /// Makes this streamed copy hold `total` body bytes of its destination's
+    /// budget ([`Carriage::Streamed`](crate::mirror::body::Carriage)).
+    /// `false`: over the budget (or the copy already took its exit).
+    pub fn hold_body(&mut self, total: usize) -> bool {
+        let budget = Carriage::Streamed.limit(&self.mirror);
+        self.slot.as_mut().is_some_and(|slot| slot.hold_body(total, budget))
     }
 
     /// Opens this copy's pair, if its mirror compares.

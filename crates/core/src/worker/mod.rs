@@ -141,9 +141,14 @@ impl<H: Host> Worker<H> {
             match host.send(outgoing) {
                 Ok(token) => {
                     copy.sent(host);
-                    self.calls
-                        .borrow_mut()
-                        .insert(token, InFlight { copy, started_ms: now });
+                    self.calls.borrow_mut().insert(
+                        token,
+                        InFlight {
+                            copy,
+                            started_ms: now,
+                            body_sent: 0,
+                        },
+                    );
                 }
                 Err(Refused) => copy.refused(host, &self.pairs, now),
             }
@@ -163,7 +168,7 @@ impl<H: Host> Worker<H> {
         body_size: usize,
         read_body: impl FnOnce() -> Option<Vec<u8>>,
     ) {
-        let Some(InFlight { copy, started_ms }) = self.calls.borrow_mut().remove(&token) else {
+        let Some(InFlight { copy, started_ms, .. }) = self.calls.borrow_mut().remove(&token) else {
             return;
         };
         let now = host.now_ms();
