@@ -16,6 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vrata_mirror_core::config::PluginConfig;
 use vrata_mirror_core::dispatch::outcome::{AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::http::HeaderList;
 use vrata_mirror_core::mirror::decide::RequestView;
 use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;

@@ -214,37 +214,43 @@ async fn answers_of_20_mib_are_dropped_chunk_by_chunk_and_envoys_memory_stays_bo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_outgrowing_its_budget_under_way_is_reset_and_counted_and_the_primary_gets_it_all() {
-    // Budget: maxInFlight × maxBodyBytes = 1 × 64 KiB. The copy opens, carries the first two
-    // pieces of 32 KiB, and is reset at the third; the primary gets all four.
-    let plugin = plugin(r#", "maxBodyBytes": 65536, "maxInFlight": 1"#);
+async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_primary_gets_it_all() {
+    // The shadow takes the copy's head and never reads: Envoy would hold every byte sent. The
+    // budget is maxInFlight × maxBodyBytes = 2 × 1 MiB (the default cap): the copy carries 2 MiB
+    // of the 8 MiB upload and is reset at the next chunk; the primary gets all 8 MiB.
+    let plugin = plugin(r#", "maxInFlight": 2, "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
-    let shadow = StreamShadow::start(Answer::Small).await;
+    let shadow = StreamShadow::start(Answer::Stall).await;
     let envoy = start(bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(), 1, &[]).await;
-    let pieces: Vec<Bytes> = (0..4).map(|i| piece(i, 32 * 1024)).collect();
-    let reply = client::http1_slow_chunked(&envoy.url("/api/cap"), pieces, Duration::from_millis(100)).await;
+    let pieces: Vec<Bytes> = (0..16).map(|i| piece(i, MIB / 2)).collect();
+    let started = Instant::now();
+    let reply = client::http1_slow_chunked(&envoy.url("/api/cap"), pieces, Duration::from_millis(20)).await;
+    let took = started.elapsed();
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.text(), answer_text("primary", "POST", "/api/cap", 128 * 1024));
+    assert_eq!(reply.text(), answer_text("primary", "POST", "/api/cap", 8 * MIB));
     let cut = eventually(Duration::from_secs(5), || {
         responses(&envoy, "api", "body_too_large") == 1.0 && requests(&envoy, "api") == 1.0
     })
     .await;
     assert!(cut, "{}", envoy.prometheus());
-    let seen = shadow.wait(Duration::from_millis(500), |_| false).await;
     eprintln!(
-        "over the budget under way: shadow saw {} head(s), {} whole; the copy had carried {} bytes",
-        seen.len(),
+        "a shadow that does not read, 8 MiB upload: primary answered in {} ms; shadow saw {} head(s), {} whole; \
+         the copy was reset as body_too_large; Envoy VmHWM {} MiB",
+        took.as_millis(),
+        shadow.heads(),
         shadow.whole(),
-        seen.first().map_or(0, |s| s.body.len)
+        envoy.peak_rss_bytes() / MIB as u64
     );
-    assert_eq!(seen.len(), 1, "the copy opened: {seen:?}");
+    assert!(took < Duration::from_secs(10), "the primary was held up: {took:?}");
+    assert_eq!(shadow.heads(), 1, "the copy opened");
     assert_eq!(shadow.whole(), 0, "and never ended whole");
-    assert!(seen[0].body.len <= 64 * 1024, "{:?}", seen[0].body);
     assert_eq!(skipped_any(&envoy, "api"), 0.0, "sent, then cut: not a skip");
-    // The budget is free again: the next copy of a small body goes whole.
+    // The budget is free again: the next copy is admitted and opens (it stalls too).
     let small = client::http1("POST", &envoy.url("/api/after"), &[], Bytes::from_static(b"small")).await;
     assert_eq!(small.status, 200);
-    assert!(eventually(Duration::from_secs(5), || responses(&envoy, "api", "2xx") == 1.0).await);
+    assert!(eventually(Duration::from_secs(5), || requests(&envoy, "api") == 2.0).await);
+    assert_eq!(shadow.heads(), 2);
+    assert_eq!(skipped_any(&envoy, "api"), 0.0);
 }
 
 /// Four workers, uploads streaming in all the time, and three LDS pushes that replace the
@@ -292,8 +298,11 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
     }
     let sent = statuses.len();
     assert!(statuses.iter().all(|s| *s == 200), "a primary answer was not 200");
+    // Every copy is accounted for by `requests_total`. `responses_total` is printed, not
+    // checked: a series counted only by a config that is then destroyed is freed with it
+    // (crates/native/NOTES.md, "A push loses the old config's series"; the series task).
     let settled = eventually(Duration::from_secs(15), || {
-        shadow.whole() == sent && responses(&envoy, "default", "2xx") == sent as f64
+        shadow.whole() == sent && requests(&envoy, "default") == sent as f64
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;

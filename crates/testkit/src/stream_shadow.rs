@@ -85,6 +85,9 @@ pub enum Answer {
     After(u64),
     /// 200 with this many bytes of body, streamed in 64 KiB frames.
     Large(usize),
+    /// Takes the head, then never reads the body nor answers: Envoy must hold (or drop)
+    /// whatever is sent to it.
+    Stall,
 }
 
 /// A running shadow on 127.0.0.1. Dropping it stops accepting.
@@ -179,6 +182,9 @@ async fn handle(
         });
         seen.len() - 1
     };
+    if matches!(answer, Answer::Stall) {
+        std::future::pending::<()>().await;
+    }
     let mut body = req.into_body();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(std::io::Error::other)?;
@@ -201,6 +207,7 @@ async fn handle(
             0
         }
         Answer::Large(n) => n,
+        Answer::Stall => 0,
     };
     let small = if left == 0 { Some(Bytes::from_static(b"stream shadow\n")) } else { None };
     Ok(Response::builder()
