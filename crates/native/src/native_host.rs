@@ -255,6 +255,8 @@ impl Dispatch for NativeHost {
 /// module keeps nothing), the trailers at `send_trailers`. Envoy gives no backpressure on such
 /// streams; the worker bounds what they hold (`mirror::body::Carriage::Streamed`).
 impl Stream for NativeHost {
+    const STREAMS: bool = true;
+
     fn streams(&self) -> bool {
         true
     }

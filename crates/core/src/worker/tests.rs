@@ -121,6 +121,8 @@ impl Dispatch for FakeHost {
 }
 
 impl Stream for FakeHost {
+    const STREAMS: bool = true;
+
     fn streams(&self) -> bool {
         self.streams
     }
