@@ -262,7 +262,11 @@ impl Stream for NativeHost {
     }
 
     fn open(&mut self, copy: Opening<'_>) -> Result<u64, Refused> {
-        let headers: Vec<(&[u8], &[u8])> = copy.headers.iter().collect();
+        let mut headers: Vec<(&[u8], &[u8])> = copy.headers.iter().collect();
+        let length = copy.content_length.map(|n| n.to_string());
+        if let Some(length) = &length {
+            headers.push((b"content-length", length.as_bytes()));
+        }
         let id = self
             .envoy
             .start_stream(

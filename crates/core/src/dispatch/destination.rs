@@ -40,9 +40,6 @@ pub struct Admission {
 pub struct Slot {
     destination: Rc<RefCell<DestinationState>>,
     admission: Admission,
-    /// Body bytes this copy holds of its destination's budget (streamed
-    /// copies only), released with the slot.
-    held: usize,
 }
 
 impl Slot {
@@ -56,40 +53,41 @@ impl Slot {
         Ok(Slot {
             destination: destination.clone(),
             admission,
-            held: 0,
         })
     }
 
-    /// Makes this copy hold at least `total` body bytes of its
-    /// destination's budget for bytes in flight, if the destination's
-    /// copies together stay within `budget`. `false`: they would not, and
-    /// nothing changed.
-    pub fn hold_body(&mut self, total: usize, budget: usize) -> bool {
-        let extra = total.saturating_sub(self.held);
-        if extra == 0 {
-            return true;
-        }
+    /// Adds `extra` body bytes to what its destination's streamed copies
+    /// hold, if they stay within `budget` together. `false`: they would
+    /// not, and nothing changed. What a copy holds is its own count (the
+    /// worker's, for a call in flight), given back with
+    /// [`Slot::release_body`] before the slot ends: a buffering host never
+    /// pays for it.
+    pub fn hold_body(&self, extra: usize, budget: usize) -> bool {
         let mut destination = self.destination.borrow_mut();
-        if destination.body_bytes.saturating_add(extra) > budget {
-            return false;
+        match destination.body_bytes.checked_add(extra) {
+            Some(total) if total <= budget => {
+                destination.body_bytes = total;
+                true
+            }
+            _ => false,
         }
-        destination.body_bytes += extra;
-        self.held += extra;
-        true
+    }
+
+    /// Gives back `held` bytes taken with [`Slot::hold_body`].
+    pub fn release_body(&self, held: usize) {
+        self.destination.borrow_mut().release_body(held);
     }
 
     /// The copy will not be sent.
     pub fn abandon(self) {
-        let mut destination = self.destination.borrow_mut();
-        destination.release_body(self.held);
-        destination.abandon(self.admission);
+        self.destination.borrow_mut().abandon(self.admission);
     }
 
     /// The copy's call ended (see [`DestinationState::complete`]).
     pub fn complete(self, delivered: bool, now_ms: u64) {
-        let mut destination = self.destination.borrow_mut();
-        destination.release_body(self.held);
-        destination.complete(self.admission, delivered, now_ms);
+        self.destination
+            .borrow_mut()
+            .complete(self.admission, delivered, now_ms);
     }
 }
 
@@ -287,17 +285,19 @@ mod tests {
     }
 
     #[test]
-    fn streamed_copies_share_one_body_budget_and_free_it_with_their_slot() {
+    fn streamed_copies_share_one_body_budget() {
         let destination = Rc::new(RefCell::new(DestinationState::default()));
-        let mut a = Slot::take(&destination, 10, no_clock).unwrap();
-        let mut b = Slot::take(&destination, 10, no_clock).unwrap();
+        let a = Slot::take(&destination, 10, no_clock).unwrap();
+        let b = Slot::take(&destination, 10, no_clock).unwrap();
         assert!(a.hold_body(6, 10));
-        assert!(a.hold_body(4, 10), "already held: nothing more");
         assert!(!b.hold_body(5, 10), "6 + 5 is over 10");
         assert!(b.hold_body(4, 10));
+        assert!(!a.hold_body(usize::MAX, usize::MAX), "no overflow");
         assert_eq!(destination.borrow().body_bytes(), 10);
+        a.release_body(6);
         a.complete(true, 0);
         assert_eq!(destination.borrow().body_bytes(), 4);
+        b.release_body(4);
         b.abandon();
         assert_eq!(destination.borrow().body_bytes(), 0);
         assert_eq!(destination.borrow().outstanding(), 0);

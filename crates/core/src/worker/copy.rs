@@ -65,12 +65,19 @@ impl<I> MirrorCopy<I> {
         &self.compare
     }
 
-    /// Makes this streamed copy hold `total` body bytes of its destination's
-    /// budget ([`Carriage::Streamed`](crate::mirror::body::Carriage)).
+    /// Makes this streamed copy hold `extra` more body bytes of its
+    /// destination's budget ([`Carriage::Streamed`](crate::mirror::body::Carriage)).
     /// `false`: over the budget (or the copy already took its exit).
-    pub fn hold_body(&mut self, total: usize) -> bool {
+    pub fn hold_body(&self, extra: usize) -> bool {
         let budget = Carriage::Streamed.limit(&self.mirror);
-        self.slot.as_mut().is_some_and(|slot| slot.hold_body(total, budget))
+        self.slot.as_ref().is_some_and(|slot| slot.hold_body(extra, budget))
+    }
+
+    /// Gives back what it held ([`MirrorCopy::hold_body`]), before its exit.
+    pub fn release_body(&self, held: usize) {
+        if let Some(slot) = &self.slot {
+            slot.release_body(held);
+        }
     }
 
     /// Opens this copy's pair, if its mirror compares.

@@ -76,8 +76,12 @@ impl<T: Clock + Telemetry + SharedStore> Reporting for T {}
 pub struct Opening<'a> {
     /// The cluster.
     pub destination: &'a str,
-    /// With `content-length` when the request declared one.
+    /// Shaped as for a buffered copy: no framing headers.
     pub headers: &'a HeaderList,
+    /// The request's declared body length (not 0), which the copy carries
+    /// as its `content-length`; `None`: the host frames it (chunked on
+    /// HTTP/1.1).
+    pub content_length: Option<u64>,
     /// The request ended with its headers: the copy is whole now.
     pub end_stream: bool,
     pub timeout_ms: u32,

@@ -3,7 +3,7 @@
 //! streams, opened at its headers and fed each chunk as it passes), and the
 //! primary's answer watched when a copy compares.
 
-use super::calls::InFlight;
+use super::calls::{InFlight, StreamBytes};
 use super::compare::{CopyCompare, Watch};
 use super::copy::MirrorCopy;
 use super::host::{Host, Opening, Refused};
@@ -119,13 +119,10 @@ struct Shaper<'a> {
     head: &'a mut RequestHead,
     one_mirror: bool,
     shaped: Option<(Rc<MirrorPolicy>, Rc<HeaderList>)>,
-    /// A streamed copy carries the declared length (a buffered one is
-    /// framed by its host, which has the whole body).
-    content_length: Option<String>,
 }
 
 impl<'a> Shaper<'a> {
-    fn new<I>(head: &'a mut RequestHead, copies: &[MirrorCopy<I>], content_length: Option<u64>) -> Shaper<'a> {
+    fn new<I>(head: &'a mut RequestHead, copies: &[MirrorCopy<I>]) -> Shaper<'a> {
         let one_mirror = copies
             .windows(2)
             .all(|pair| matches!(pair, [a, b] if Rc::ptr_eq(a.mirror(), b.mirror())));
@@ -133,7 +130,6 @@ impl<'a> Shaper<'a> {
             head,
             one_mirror,
             shaped: None,
-            content_length: content_length.map(|n| n.to_string()),
         }
     }
 
@@ -146,11 +142,7 @@ impl<'a> Shaper<'a> {
                 } else {
                     self.head.headers.clone()
                 };
-                let mut headers = shape_headers(captured, mirror);
-                if let Some(length) = &self.content_length {
-                    headers.push("content-length", length);
-                }
-                let headers = Rc::new(headers);
+                let headers = Rc::new(shape_headers(captured, mirror));
                 self.shaped = Some((mirror.clone(), headers.clone()));
                 headers
             }
@@ -369,7 +361,7 @@ impl<H: Host> Worker<H> {
         let body = Rc::new(body.into_bytes());
         let trailers = Rc::new(trailers);
         let mut ready = Vec::with_capacity(copies.len());
-        let mut shaper = Shaper::new(&mut head, &copies, None);
+        let mut shaper = Shaper::new(&mut head, &copies);
         for mut copy in copies {
             if body.len() > copy.mirror().max_body_bytes {
                 copy.skip(host, &self.pairs, SkipReason::BodyTooLarge);
@@ -408,9 +400,9 @@ impl<H: Host> Worker<H> {
         }
         let declared = head.content_length.filter(|n| *n > 0 && !complete);
         let held = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let mut shaper = Shaper::new(&mut head, &copies, declared);
+        let mut shaper = Shaper::new(&mut head, &copies);
         for mut copy in copies {
-            if !copy.hold_body(held) {
+            if held > 0 && !copy.hold_body(held) {
                 copy.skip(host, &self.pairs, SkipReason::BodyTooLarge);
                 continue;
             }
@@ -419,25 +411,27 @@ impl<H: Host> Worker<H> {
             let opening = Opening {
                 destination: &copy.mirror().destination,
                 headers: &headers,
+                content_length: declared,
                 end_stream: complete,
                 timeout_ms: copy.mirror().timeout_ms,
             };
             match host.open(opening) {
                 Ok(token) => {
                     copy.sent(host);
-                    self.calls.borrow_mut().insert(
-                        token,
-                        InFlight {
-                            copy,
-                            started_ms: now,
-                            body_sent: 0,
-                        },
-                    );
+                    self.calls
+                        .borrow_mut()
+                        .insert(token, InFlight { copy, started_ms: now });
+                    self.streamed
+                        .borrow_mut()
+                        .insert(token, StreamBytes { sent: 0, held });
                     if !complete {
                         request.push_stream(token);
                     }
                 }
-                Err(Refused) => copy.refused(host, &self.pairs, now),
+                Err(Refused) => {
+                    copy.release_body(held);
+                    copy.refused(host, &self.pairs, now);
+                }
             }
         }
     }
@@ -455,16 +449,20 @@ impl<H: Host> Worker<H> {
     ) {
         let now = end_stream.then(|| host.now_ms());
         for token in request.take_streams() {
-            let fits = match self.calls.borrow_mut().get_mut(&token) {
-                None => continue,
-                Some(call) => {
-                    let total = call.body_sent.saturating_add(chunk.len());
-                    let fits = call.copy.hold_body(total);
-                    if fits {
-                        call.body_sent = total;
-                    }
-                    fits
+            let fits = {
+                let calls = self.calls.borrow();
+                let mut streamed = self.streamed.borrow_mut();
+                let (Some(call), Some(bytes)) = (calls.get(&token), streamed.get_mut(&token)) else {
+                    continue;
+                };
+                let total = bytes.sent.saturating_add(chunk.len());
+                let extra = total.saturating_sub(bytes.held);
+                let fits = extra == 0 || call.copy.hold_body(extra);
+                if fits {
+                    bytes.sent = total;
+                    bytes.held += extra;
                 }
+                fits
             };
             if !fits {
                 self.cut(host, token, CallEnd::BodyTooLarge);
@@ -507,9 +505,12 @@ impl<H: Host> Worker<H> {
     /// The worker ends a streamed copy in flight: the host resets it (and
     /// reports nothing more for it), and the copy ends `end`.
     fn cut(&self, host: &mut H, token: H::Token, end: CallEnd) {
-        let Some(InFlight { copy, started_ms, .. }) = self.calls.borrow_mut().remove(&token) else {
+        let Some(InFlight { copy, started_ms }) = self.calls.borrow_mut().remove(&token) else {
             return;
         };
+        if let Some(bytes) = self.streamed.borrow_mut().remove(&token) {
+            copy.release_body(bytes.held);
+        }
         host.reset(token);
         let now = host.now_ms();
         copy.finish(host, &self.pairs, &end, now.saturating_sub(started_ms), now, 0, || None);

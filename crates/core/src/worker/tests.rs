@@ -138,10 +138,7 @@ impl Stream for FakeHost {
                 copy.destination,
                 String::from_utf8_lossy(copy.headers.get(":path").unwrap_or_default())
             ),
-            content_length: copy
-                .headers
-                .get("content-length")
-                .map(|v| String::from_utf8_lossy(v).into_owned()),
+            content_length: copy.content_length.map(|n| n.to_string()),
             ended: copy.end_stream,
             ..Carried::default()
         };
