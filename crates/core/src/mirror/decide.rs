@@ -153,11 +153,35 @@ fn admit(
     admitted.len().saturating_sub(first)
 }
 
-/// Decides which of the request's mirrors get a copy. `destinations` is
-/// aligned with `config.destinations` (a mirror's `destination_index`);
-/// `carriage` is how the host carries copies, which decides what a
-/// declared body length is checked against ([`Carriage::limit`]).
+/// Decides which of the request's mirrors get a copy, for a host that
+/// buffers copies. `destinations` is aligned with `config.destinations` (a
+/// mirror's `destination_index`).
 pub fn decide(
+    config: &PluginConfig,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    end_of_stream: bool,
+) -> Plan {
+    plan(config, destinations, view, end_of_stream, Carriage::Buffered)
+}
+
+/// [`decide`] for a host that streams copies: a declared body length is
+/// checked against the streamed budget ([`Carriage::limit`]) and no body
+/// buffer is made.
+pub fn decide_streamed(
+    config: &PluginConfig,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    end_of_stream: bool,
+) -> Plan {
+    plan(config, destinations, view, end_of_stream, Carriage::Streamed)
+}
+
+/// Both, by `carriage`: inlined into each, so that a buffering host's
+/// `decide` carries no streaming branch (the wasm filter is built for size,
+/// and a runtime `carriage` showed in its instruction count).
+#[inline(always)]
+fn plan(
     config: &PluginConfig,
     destinations: &[Rc<RefCell<DestinationState>>],
     view: &mut impl RequestView,
@@ -423,7 +447,7 @@ mod tests {
             route: Some("other"),
             ..get()
         };
-        let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states(&cfg), &mut request, false);
         assert!(plan.capture.is_none() && plan.skipped.is_empty());
         assert_eq!(request.reads, ["route"]);
     }
@@ -432,7 +456,7 @@ mod tests {
     fn no_mirrors_and_no_routes_read_nothing() {
         let cfg = config(r#"{"forward": {}}"#);
         let mut request = get();
-        let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states(&cfg), &mut request, false);
         assert!(plan.capture.is_none() && plan.route.is_none());
         assert!(request.reads.is_empty(), "{:?}", request.reads);
     }
@@ -445,7 +469,7 @@ mod tests {
             draw: u32::MAX,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none() && plan.skipped.is_empty() && plan.route.is_none());
         assert_eq!(request.reads, ["draw"]);
         assert_eq!(outstanding(&states), [0]);
@@ -464,7 +488,7 @@ mod tests {
             draw: 0,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(admitted(&plan), ["a", "b"]);
         assert!(plan.skipped.is_empty());
         assert_eq!(plan.route.as_deref(), Some(b"r1".as_slice()));
@@ -495,7 +519,7 @@ mod tests {
         );
         for route in [Some("api"), Some("other"), None] {
             let mut request = FakeRequest { route, ..get() };
-            let plan = decide(&cfg, &states(&cfg), &mut request, false, Carriage::Buffered);
+            let plan = decide(&cfg, &states(&cfg), &mut request, false);
             let expected = if route == Some("api") { "s" } else { "d" };
             assert_eq!(admitted(&plan), [expected]);
             assert_eq!(request.reads, ["route", MARKER, "head"], "{route:?}");
@@ -510,7 +534,7 @@ mod tests {
         back_off(&states[0]);
         let held = states[1].borrow_mut().admit(1, || 0).unwrap();
         let mut request = FakeRequest { now_ms: 1, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -536,7 +560,7 @@ mod tests {
             now_ms: 1,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -555,9 +579,9 @@ mod tests {
             headers: vec![("x-vrata-mirror", "")],
             ..get()
         };
-        assert_eq!(skipped(&decide(&cfg, &states, &mut request, false, Carriage::Buffered)).len(), 3);
+        assert_eq!(skipped(&decide(&cfg, &states, &mut request, false)).len(), 3);
         let mut request = get();
-        assert_eq!(admitted(&decide(&cfg, &states, &mut request, false, Carriage::Buffered)), ["a", "a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut request, false)), ["a", "a"]);
     }
 
     #[test]
@@ -568,14 +592,14 @@ mod tests {
             headers: vec![("x-vrata-mirror", "1")],
             ..get()
         };
-        let plan = decide(&renamed, &states(&renamed), &mut request, false, Carriage::Buffered);
+        let plan = decide(&renamed, &states(&renamed), &mut request, false);
         assert_eq!(admitted(&plan), ["a"], "the default name is no marker once renamed");
         assert_eq!(request.reads, ["route", "header x-shadow-copy", "head"]);
         let mut request = FakeRequest {
             headers: vec![("x-shadow-copy", "1")],
             ..get()
         };
-        let plan = decide(&renamed, &states(&renamed), &mut request, false, Carriage::Buffered);
+        let plan = decide(&renamed, &states(&renamed), &mut request, false);
         assert_eq!(skipped(&plan), [("a", SkipReason::Loop)]);
 
         let off = config(&format!(r#"{{"loopMarker": false, {mirror}}}"#));
@@ -583,7 +607,7 @@ mod tests {
             headers: vec![("x-vrata-mirror", "1")],
             ..get()
         };
-        let plan = decide(&off, &states(&off), &mut request, false, Carriage::Buffered);
+        let plan = decide(&off, &states(&off), &mut request, false);
         assert_eq!(admitted(&plan), ["a"]);
         assert_eq!(request.reads, ["route", "head"], "no marker, no read");
     }
@@ -594,7 +618,7 @@ mod tests {
         let states = states(&cfg);
         back_off(&states[0]);
         let mut request = FakeRequest { now_ms: 1, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(skipped(&plan), [("a", SkipReason::Backoff)]);
         assert_eq!(admitted(&plan), ["b"]);
         assert_eq!(request.reads, ["route", MARKER, "clock", "head"]);
@@ -608,7 +632,7 @@ mod tests {
             head: Some(head(&[(":method", "GET"), ("upgrade", "websocket")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
         assert_eq!(skipped(&plan), [("a", SkipReason::Upgrade), ("b", SkipReason::Upgrade)]);
         assert_eq!(outstanding(&states), [0, 0]);
@@ -627,7 +651,7 @@ mod tests {
             head: Some(head(&[(":method", "POST"), ("content-length", "20")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(
             skipped(&plan),
             [("small", SkipReason::BodyTooLarge), ("tiny", SkipReason::BodyTooLarge)]
@@ -640,7 +664,7 @@ mod tests {
             head: Some(head(&[(":method", "POST"), ("content-length", "101")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
         assert_eq!(plan.skipped.len(), 4);
         assert!(plan.skipped.iter().all(|s| s.reason == SkipReason::BodyTooLarge));
@@ -663,7 +687,7 @@ mod tests {
             head: Some(head(&[(":method", "POST"), ("content-length", "15")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Streamed);
+        let plan = decide_streamed(&cfg, &states, &mut request, false);
         assert_eq!(skipped(&plan), [("narrow", SkipReason::BodyTooLarge)]);
         assert_eq!(admitted(&plan), ["wide"], "15 is over wide's cap of 10, within its budget of 20");
         assert!(plan.capture.unwrap().body.is_none(), "nothing buffered");
@@ -671,7 +695,7 @@ mod tests {
             head: Some(head(&[(":method", "POST"), ("content-length", "21")])),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut over, false, Carriage::Streamed);
+        let plan = decide_streamed(&cfg, &states, &mut over, false);
         assert!(plan.capture.is_none());
         assert_eq!(plan.skipped.len(), 2);
         assert_eq!(outstanding(&states), [1, 0]);
@@ -680,7 +704,7 @@ mod tests {
     #[test]
     fn a_request_ending_at_its_headers_is_complete() {
         let cfg = mirrors(r#"[{"destinationId": "a"}]"#);
-        let plan = decide(&cfg, &states(&cfg), &mut get(), true, Carriage::Buffered);
+        let plan = decide(&cfg, &states(&cfg), &mut get(), true);
         let capture = plan.capture.unwrap();
         assert!(capture.complete);
         assert!(capture.body.as_ref().unwrap().is_empty());
@@ -691,7 +715,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a"}, {"destinationId": "b"}]"#);
         let states = states(&cfg);
         let mut request = FakeRequest { head: None, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert!(plan.capture.is_none());
         assert_eq!(
             skipped(&plan),
@@ -717,10 +741,9 @@ mod tests {
                 ..get()
             },
             false,
-            Carriage::Buffered,
         );
         assert_eq!(admitted(&first), ["s"]);
-        let second = decide(&cfg, &states, &mut get(), false, Carriage::Buffered);
+        let second = decide(&cfg, &states, &mut get(), false);
         assert_eq!(skipped(&second), [("s", SkipReason::InFlightLimit)]);
     }
 
@@ -729,7 +752,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxInFlight": 2}]"#);
         let states = states(&cfg);
         let mut request = get();
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(admitted(&plan), ["a", "a"]);
         assert_eq!(skipped(&plan), [("a", SkipReason::InFlightLimit)]);
         assert_eq!(outstanding(&states), [2]);
@@ -741,7 +764,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "copies": 3, "maxRequestsPerSecond": 1, "burst": 2}]"#);
         let states = states(&cfg);
         let mut request = FakeRequest { now_ms: 5_000, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(admitted(&plan), ["a", "a"]);
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
         assert_eq!(outstanding(&states), [2], "the copy over the rate gave its slot back");
@@ -759,12 +782,12 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "a", "maxRequestsPerSecond": 1}]"#);
         let states = states(&cfg);
         let mut first = get();
-        assert_eq!(admitted(&decide(&cfg, &states, &mut first, false, Carriage::Buffered)), ["a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut first, false)), ["a"]);
         let mut second = FakeRequest {
             shared: first.shared.clone(),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut second, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut second, false);
         assert!(plan.capture.is_none());
         assert_eq!(skipped(&plan), [("a", SkipReason::RateLimited)]);
         assert_eq!(
@@ -778,7 +801,7 @@ mod tests {
             now_ms: 1_000,
             ..get()
         };
-        assert_eq!(admitted(&decide(&cfg, &states, &mut later, false, Carriage::Buffered)), ["a"]);
+        assert_eq!(admitted(&decide(&cfg, &states, &mut later, false)), ["a"]);
     }
 
     #[test]
@@ -793,7 +816,7 @@ mod tests {
             draw: u32::MAX,
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut out, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut out, false);
         assert_eq!(skipped(&plan), [("b", SkipReason::Backoff)]);
         assert!(
             !out.reads.iter().any(|r| r.starts_with("shared")),
@@ -812,7 +835,7 @@ mod tests {
         let states = states(&cfg);
         assert_eq!(cfg.destinations, ["stable", "canary", "other"]);
         let mut request = FakeRequest { now_ms: 5_000, ..get() };
-        let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut request, false);
         assert_eq!(admitted(&plan), ["canary", "canary", "stable", "other"]);
         assert_eq!(outstanding(&states), [1, 2, 1]);
         let canary = &cfg.default_policy.mirrors[0];
@@ -833,7 +856,7 @@ mod tests {
             shared: request.shared.clone(),
             ..get()
         };
-        let plan = decide(&cfg, &states, &mut again, false, Carriage::Buffered);
+        let plan = decide(&cfg, &states, &mut again, false);
         assert_eq!(
             skipped(&plan),
             [("canary", SkipReason::RateLimited), ("canary", SkipReason::RateLimited)]
@@ -843,7 +866,7 @@ mod tests {
         let cfg = mirrors(r#"[{"destinationId": "canary", "compare": {"body": "json", "secondary": "stable"}}]"#);
         let fresh = super::tests::states(&cfg);
         back_off(&fresh[0]);
-        let plan = decide(&cfg, &fresh, &mut FakeRequest { now_ms: 1, ..get() }, false, Carriage::Buffered);
+        let plan = decide(&cfg, &fresh, &mut FakeRequest { now_ms: 1, ..get() }, false);
         assert_eq!(admitted(&plan), ["canary"]);
         assert_eq!(skipped(&plan), [("stable", SkipReason::Backoff)]);
     }
@@ -858,7 +881,7 @@ mod tests {
                 shared_fault: Some(fault),
                 ..get()
             };
-            let plan = decide(&cfg, &states, &mut request, false, Carriage::Buffered);
+            let plan = decide(&cfg, &states, &mut request, false);
             assert_eq!(
                 skipped(&plan),
                 [("a", SkipReason::RateUnavailable), ("a", SkipReason::RateUnavailable)],

@@ -11,7 +11,7 @@ use super::Worker;
 use crate::config::MirrorPolicy;
 use crate::dispatch::outcome::{AnswerHead, CallEnd};
 use crate::http::HeaderList;
-use crate::mirror::body::{BodyCopy, Carriage, TooLarge};
+use crate::mirror::body::{BodyCopy, TooLarge};
 use crate::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
 use crate::mirror::request::{shape_headers, RequestHead};
 use crate::telemetry::catalogue::Event;
@@ -163,16 +163,15 @@ impl<H: Host> Worker<H> {
         let Some(active) = self.active() else {
             return MirroredRequest::default();
         };
-        let carriage = if H::STREAMS && host.streams() {
-            Carriage::Streamed
-        } else {
-            Carriage::Buffered
-        };
         let Plan {
             route,
             skipped,
             capture,
-        } = decide(&active.config, &active.destinations, view, end_of_stream, carriage);
+        } = if H::STREAMS && host.streams() {
+            decide::decide_streamed(&active.config, &active.destinations, view, end_of_stream)
+        } else {
+            decide(&active.config, &active.destinations, view, end_of_stream)
+        };
         let route = route.as_deref();
         for Skipped { mirror, reason } in &skipped {
             report(host, &active.series.series(route, mirror), Event::Skipped(*reason));
