@@ -139,7 +139,11 @@ impl NativeConfig {
         if !self.has_missed_ends.swap(false, Ordering::Relaxed) {
             return;
         }
-        let missed = self.missed_ends.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+        let missed = self
+            .missed_ends
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
         for (id, reset) in missed {
             NativeHost::call_ended(&state.worker, &mut state.host, id, reset);
         }

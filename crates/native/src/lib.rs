@@ -648,10 +648,15 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's headers, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_headers", module, None, |_config, state| {
-            let headers = host::hook_headers(headers, headers_size);
-            state.host.answer_headers(stream_id, &headers);
-        });
+        config_hook(
+            "http_filter_config_http_stream_headers",
+            module,
+            None,
+            |_config, state| {
+                let headers = host::hook_headers(headers, headers_size);
+                state.host.answer_headers(stream_id, &headers);
+            },
+        );
     }
 }
 
@@ -686,10 +691,15 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's trailers, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_trailers", module, None, |_config, state| {
-            let trailers = host::hook_headers(trailers, trailers_size);
-            state.host.answer_trailers(stream_id, &trailers);
-        });
+        config_hook(
+            "http_filter_config_http_stream_trailers",
+            module,
+            None,
+            |_config, state| {
+                let trailers = host::hook_headers(trailers, trailers_size);
+                state.host.answer_trailers(stream_id, &trailers);
+            },
+        );
     }
 }
 
@@ -703,9 +713,14 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config.
     unsafe {
-        config_hook("http_filter_config_http_stream_complete", module, Some((stream_id, false)), |_config, state| {
-            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
-        });
+        config_hook(
+            "http_filter_config_http_stream_complete",
+            module,
+            Some((stream_id, false)),
+            |_config, state| {
+                NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
+            },
+        );
     }
 }
 
@@ -720,8 +735,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config. The reason is always `LocalReset` (abi.rs), so it is not read.
     unsafe {
-        config_hook("http_filter_config_http_stream_reset", module, Some((stream_id, true)), |_config, state| {
-            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
-        });
+        config_hook(
+            "http_filter_config_http_stream_reset",
+            module,
+            Some((stream_id, true)),
+            |_config, state| {
+                NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
+            },
+        );
     }
 }

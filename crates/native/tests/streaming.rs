@@ -38,7 +38,12 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     let plugin = plugin(r#", "timeoutMs": 10000"#);
     let primary = Upstream::start_counting("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(), 1, &[]).await;
+    let envoy = start(
+        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+        1,
+        &[],
+    )
+    .await;
     let pieces: Vec<Bytes> = (0..64).map(|i| piece(i, MIB)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -47,7 +52,9 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.text(), answer_text("primary", "POST", "/api/big", 64 * MIB));
     let seen = shadow
-        .wait(Duration::from_secs(20), |seen| seen.iter().any(|s| s.ended_at.is_some()))
+        .wait(Duration::from_secs(20), |seen| {
+            seen.iter().any(|s| s.ended_at.is_some())
+        })
         .await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     let copy = &seen[0];
@@ -72,7 +79,12 @@ async fn a_slow_uploads_copy_has_its_headers_at_the_shadow_before_the_upload_end
     let plugin = plugin("");
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(), 1, &[]).await;
+    let envoy = start(
+        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+        1,
+        &[],
+    )
+    .await;
     let pieces: Vec<Bytes> = (0..10).map(|i| piece(i, 1000)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -125,7 +137,11 @@ async fn http1_with_trailers(addr: std::net::SocketAddr, path: &str) -> String {
         }
         answer.extend_from_slice(&buf[..n]);
     }
-    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn has_checksum(trailers: &[(String, Vec<u8>)]) -> bool {
@@ -140,7 +156,12 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     // HTTP/1.1 client, HTTP/1.1 shadow (chunked, trailers enabled on both sides).
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(), 1, &[]).await;
+    let envoy = start(
+        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+        1,
+        &[],
+    )
+    .await;
     let status = http1_with_trailers(envoy.listener, "/api/h1").await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let seen = shadow
@@ -151,7 +172,10 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     assert_eq!(seen[0].header("x-case"), Some("h1-trailers"));
     assert!(has_checksum(&seen[0].trailers), "HTTP/1.1: {:?}", seen[0].trailers);
     let primary_trailers = primary.received()[0].trailers.clone();
-    assert!(has_checksum(&primary_trailers), "the primary got them too: {primary_trailers:?}");
+    assert!(
+        has_checksum(&primary_trailers),
+        "the primary got them too: {primary_trailers:?}"
+    );
     drop(envoy);
 
     // h2c client, HTTP/2 shadow.
@@ -221,7 +245,12 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     let plugin = plugin(r#", "maxInFlight": 2, "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Stall).await;
-    let envoy = start(bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(), 1, &[]).await;
+    let envoy = start(
+        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+        1,
+        &[],
+    )
+    .await;
     let pieces: Vec<Bytes> = (0..16).map(|i| piece(i, MIB / 2)).collect();
     let started = Instant::now();
     let reply = client::http1_slow_chunked(&envoy.url("/api/cap"), pieces, Duration::from_millis(20)).await;
@@ -282,7 +311,11 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
                 // A new connection each time (the chunked client's own): uploads land on the
                 // config in force, old connections drain with the old one.
                 let pieces = (0..4).map(|p| piece(t * 1000 + i + p, 4096)).collect();
-                statuses.push(client::http1_slow_chunked(&url, pieces, Duration::from_millis(10)).await.status);
+                statuses.push(
+                    client::http1_slow_chunked(&url, pieces, Duration::from_millis(10))
+                        .await
+                        .status,
+                );
                 i += 1;
             }
             statuses
@@ -332,11 +365,21 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
         destroys.join("\n")
     );
     assert!(alive(&envoy), "Envoy died:\n{log}");
-    assert!(envoy.stat("listener_manager.lds.update_success") >= 4, "every push taken");
-    assert!(per_worker.iter().all(|n| *n > 0), "every worker took uploads: {per_worker:?}");
+    assert!(
+        envoy.stat("listener_manager.lds.update_success") >= 4,
+        "every push taken"
+    );
+    assert!(
+        per_worker.iter().all(|n| *n > 0),
+        "every worker took uploads: {per_worker:?}"
+    );
     assert!(settled, "copies lost or miscounted:\n{}", envoy.prometheus());
     assert_eq!(shadow.heads(), sent, "a copy opened that never ended whole");
-    assert_eq!(requests(&envoy, "default"), sent as f64, "the counter equals what the shadow got");
+    assert_eq!(
+        requests(&envoy, "default"),
+        sent as f64,
+        "the counter equals what the shadow got"
+    );
     assert_eq!(skipped_any(&envoy, "default"), 0.0);
     assert!(waited_for > 0, "no destroy had copies in flight to wait for:\n{log}");
     assert_eq!(left, 0, "a destroy left copies in flight:\n{log}");

@@ -99,7 +99,9 @@ pub struct StreamShadow {
 
 impl StreamShadow {
     pub async fn start(answer: Answer) -> StreamShadow {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind the stream shadow");
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind the stream shadow");
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let accept = tokio::spawn(accept_loop(listener, seen.clone(), answer));
@@ -122,7 +124,12 @@ impl StreamShadow {
 
     /// Requests whose body ended whole.
     pub fn whole(&self) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| s.ended_at.is_some()).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.ended_at.is_some())
+            .count()
     }
 
     /// Waits until `check` holds of what was seen (or `timeout` passed); what was seen.
@@ -209,7 +216,11 @@ async fn handle(
         Answer::Large(n) => n,
         Answer::Stall => 0,
     };
-    let small = if left == 0 { Some(Bytes::from_static(b"stream shadow\n")) } else { None };
+    let small = if left == 0 {
+        Some(Bytes::from_static(b"stream shadow\n"))
+    } else {
+        None
+    };
     Ok(Response::builder()
         .status(200)
         .header("content-type", "application/octet-stream")

@@ -657,7 +657,11 @@ mod tests {
             [("small", SkipReason::BodyTooLarge), ("tiny", SkipReason::BodyTooLarge)]
         );
         assert_eq!(admitted(&plan), ["large", "medium"]);
-        assert_eq!(plan.capture.unwrap().body.unwrap().room(), 100, "the largest cap of those kept");
+        assert_eq!(
+            plan.capture.unwrap().body.unwrap().room(),
+            100,
+            "the largest cap of those kept"
+        );
         assert_eq!(outstanding(&states), [0, 1, 0, 1]);
 
         let mut request = FakeRequest {
@@ -689,7 +693,11 @@ mod tests {
         };
         let plan = decide_streamed(&cfg, &states, &mut request, false);
         assert_eq!(skipped(&plan), [("narrow", SkipReason::BodyTooLarge)]);
-        assert_eq!(admitted(&plan), ["wide"], "15 is over wide's cap of 10, within its budget of 20");
+        assert_eq!(
+            admitted(&plan),
+            ["wide"],
+            "15 is over wide's cap of 10, within its budget of 20"
+        );
         assert!(plan.capture.unwrap().body.is_none(), "nothing buffered");
         let mut over = FakeRequest {
             head: Some(head(&[(":method", "POST"), ("content-length", "21")])),

@@ -420,9 +420,7 @@ impl<H: Host> Worker<H> {
                     self.calls
                         .borrow_mut()
                         .insert(token, InFlight { copy, started_ms: now });
-                    self.streamed
-                        .borrow_mut()
-                        .insert(token, StreamBytes { sent: 0, held });
+                    self.streamed.borrow_mut().insert(token, StreamBytes { sent: 0, held });
                     if !complete {
                         request.push_stream(token);
                     }

@@ -164,7 +164,12 @@ impl Stream for FakeHost {
                 assert!(!carried.ended && !carried.reset, "trailers after the copy's end");
                 carried.trailers = trailers
                     .iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned()))
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        )
+                    })
                     .collect();
                 carried.ended = true;
                 true

@@ -17,7 +17,13 @@ fn post(worker: &Worker<FakeHost>, host: &mut FakeHost, content_length: Option<u
     worker.request_headers(host, &mut FakeRequest::new("POST", "/up", content_length), false)
 }
 
-fn chunk(worker: &Worker<FakeHost>, host: &mut FakeHost, request: &mut MirroredRequest<(), u32>, bytes: &'static [u8], end: bool) {
+fn chunk(
+    worker: &Worker<FakeHost>,
+    host: &mut FakeHost,
+    request: &mut MirroredRequest<(), u32>,
+    bytes: &'static [u8],
+    end: bool,
+) {
     worker.request_body(host, request, bytes.len(), || Some(bytes.to_vec()), end);
 }
 
@@ -37,17 +43,30 @@ fn a_copy_opens_at_the_headers_and_each_chunk_goes_as_it_passes() {
     let mut request = post(&worker, &mut host, None);
     assert_eq!(carried(&host, 1).head, "shadow /up", "the head left at once");
     assert_eq!(host.sent_count("shadow"), 1, "counted as sent when it opens");
-    assert_eq!((worker.copies_pending(), host.wakes, worker.calls_in_flight()), (0, 0, 1));
+    assert_eq!(
+        (worker.copies_pending(), host.wakes, worker.calls_in_flight()),
+        (0, 0, 1)
+    );
     assert!(request.is_capturing());
     chunk(&worker, &mut host, &mut request, b"abc", false);
-    assert_eq!(carried(&host, 1).body, b"abc", "the chunk went before the request's end");
+    assert_eq!(
+        carried(&host, 1).body,
+        b"abc",
+        "the chunk went before the request's end"
+    );
     chunk(&worker, &mut host, &mut request, b"de", true);
-    assert_eq!((carried(&host, 1).body.as_slice(), carried(&host, 1).ended), (b"abcde".as_slice(), true));
+    assert_eq!(
+        (carried(&host, 1).body.as_slice(), carried(&host, 1).ended),
+        (b"abcde".as_slice(), true)
+    );
     assert!(!request.is_capturing());
     assert!(host.sent.is_empty(), "nothing handed over whole");
     end_call(&worker, &mut host, 1, answered("201"), b"");
     assert_eq!(host.answered("shadow", ResponseClass::Success), 1);
-    assert_eq!((worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)), (0, 0, 0));
+    assert_eq!(
+        (worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)),
+        (0, 0, 0)
+    );
     worker.request_gone(&mut host, &mut request);
     assert_no_leak();
 }
@@ -80,7 +99,11 @@ fn a_declared_length_is_carried_and_held_from_the_open() {
     let worker = worker(&one_mirror(r#", "maxBodyBytes": 4, "maxInFlight": 2"#));
     let mut host = streaming();
     let mut first = post(&worker, &mut host, Some(6));
-    assert_eq!(carried(&host, 1).content_length.as_deref(), Some("6"), "framed as declared");
+    assert_eq!(
+        carried(&host, 1).content_length.as_deref(),
+        Some("6"),
+        "framed as declared"
+    );
     assert_eq!(held(&worker), 6, "6 is over the cap of 4, within the budget of 8");
     let mut second = post(&worker, &mut host, Some(3));
     assert_eq!(
@@ -112,7 +135,10 @@ fn exit_cut_a_body_outgrowing_the_budget_is_reset_and_counted_once() {
     assert_eq!(host.answered("shadow", ResponseClass::BodyTooLarge), 1);
     assert_eq!(host.sent_count("shadow"), 1);
     assert!(host.recorded.is_empty(), "no latency for a copy the filter cut");
-    assert_eq!((worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)), (0, 0, 0));
+    assert_eq!(
+        (worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)),
+        (0, 0, 0)
+    );
     assert!(!request.is_capturing());
     chunk(&worker, &mut host, &mut request, b"f", true);
     worker.request_gone(&mut host, &mut request);
@@ -135,7 +161,10 @@ fn copies_of_one_request_share_the_budget_and_each_holds_its_bytes() {
     // The first copy no longer fits and is cut, which frees its 3 bytes: the second fits.
     assert_eq!(host.answered("shadow", ResponseClass::BodyTooLarge), 1);
     assert!(carried(&host, 1).reset);
-    assert_eq!((carried(&host, 2).body.as_slice(), carried(&host, 2).ended), (b"abcd".as_slice(), true));
+    assert_eq!(
+        (carried(&host, 2).body.as_slice(), carried(&host, 2).ended),
+        (b"abcd".as_slice(), true)
+    );
     assert_eq!(held(&worker), 4);
     end_call(&worker, &mut host, 2, answered("200"), b"");
     assert_eq!((held(&worker), outstanding(&worker, 0)), (0, 0));
@@ -152,7 +181,10 @@ fn exit_cut_a_request_gone_before_its_end_resets_its_copies_as_incomplete() {
     assert!(carried(&host, 1).reset && carried(&host, 2).reset);
     assert_eq!(host.answered("shadow", ResponseClass::Incomplete), 2);
     assert_eq!(host.skipped("shadow", SkipReason::Incomplete), 0, "they were sent");
-    assert_eq!((worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)), (0, 0, 0));
+    assert_eq!(
+        (worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)),
+        (0, 0, 0)
+    );
     // Envoy reports nothing for a stream the worker reset; a late report is ignored.
     end_call(&worker, &mut host, 1, CallEnd::Reset, b"");
     assert_eq!(host.answered("shadow", ResponseClass::Reset), 0);
@@ -171,7 +203,10 @@ fn exit_cut_a_body_the_host_refuses_or_a_stream_it_lost_is_incomplete() {
     chunk(&worker, &mut host, &mut lost, b"abc", false);
     assert_eq!(host.answered("shadow", ResponseClass::Incomplete), 2);
     assert!(!lost.is_capturing());
-    assert_eq!((worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)), (0, 0, 0));
+    assert_eq!(
+        (worker.calls_in_flight(), outstanding(&worker, 0), held(&worker)),
+        (0, 0, 0)
+    );
     worker.request_gone(&mut host, &mut refused);
     worker.request_gone(&mut host, &mut lost);
     assert_no_leak();
@@ -203,7 +238,10 @@ fn trailers_end_a_streamed_copy_and_none_to_carry_end_it_with_its_body() {
     chunk(&worker, &mut host, &mut request, b"x", false);
     worker.request_trailers(&mut host, &mut request, || HeaderList::from_iter([("x-checksum", "1")]));
     let copy = carried(&host, 1);
-    assert_eq!((copy.trailers, copy.ended), (vec![("x-checksum".to_owned(), "1".to_owned())], true));
+    assert_eq!(
+        (copy.trailers, copy.ended),
+        (vec![("x-checksum".to_owned(), "1".to_owned())], true)
+    );
     worker.request_trailers(&mut host, &mut request, || panic!("not read once ended"));
     let mut empty = post(&worker, &mut host, None);
     worker.request_trailers(&mut host, &mut empty, HeaderList::default);
@@ -242,7 +280,11 @@ fn a_reconfiguration_while_copies_stream_keeps_them_fed_and_accounted() {
     worker
         .configure(one_mirror(r#", "maxBodyBytes": 1, "maxInFlight": 1"#).as_bytes())
         .unwrap();
-    assert_eq!(held(&worker), 2, "the copy's bytes are still held in the state in force");
+    assert_eq!(
+        held(&worker),
+        2,
+        "the copy's bytes are still held in the state in force"
+    );
     chunk(&worker, &mut host, &mut request, b"cd", true);
     assert_eq!(carried(&host, 1).body, b"abcd", "held to its own mirror's budget");
     end_call(&worker, &mut host, 1, answered("200"), b"");
