@@ -38,13 +38,17 @@ impl Carriage {
     }
 
     /// Starts the copy of a body of up to `limit` bytes (declared with
-    /// `content_length`, if it is): a buffer for a buffered copy, nothing
-    /// for a streamed one. A declared length over `limit` is refused.
-    pub fn start(self, limit: usize, content_length: Option<u64>) -> Result<Option<BodyCopy>, TooLarge> {
+    /// `content_length`, if it is): a buffer for a buffered copy, an empty
+    /// one that is never filled for a streamed one. A declared length over
+    /// `limit` is refused.
+    pub fn start(self, limit: usize, content_length: Option<u64>) -> Result<BodyCopy, TooLarge> {
         match self {
-            Carriage::Buffered => BodyCopy::start(limit, content_length).map(Some),
+            Carriage::Buffered => BodyCopy::start(limit, content_length),
             Carriage::Streamed if content_length.is_some_and(|n| n > limit as u64) => Err(TooLarge),
-            Carriage::Streamed => Ok(None),
+            Carriage::Streamed => Ok(BodyCopy {
+                bytes: Vec::new(),
+                limit: 0,
+            }),
         }
     }
 }
@@ -142,10 +146,11 @@ mod tests {
         let mirror = &config.default_policy.mirrors[0];
         assert_eq!(Carriage::Buffered.limit(mirror), 10);
         assert_eq!(Carriage::Streamed.limit(mirror), 30);
-        assert!(matches!(Carriage::Streamed.start(30, Some(30)), Ok(None)));
-        assert!(matches!(Carriage::Streamed.start(30, None), Ok(None)));
+        let streamed = Carriage::Streamed.start(30, Some(30)).unwrap();
+        assert_eq!((streamed.room(), streamed.bytes.capacity()), (0, 0), "nothing reserved");
+        assert!(Carriage::Streamed.start(30, None).is_ok());
         assert_eq!(Carriage::Streamed.start(30, Some(31)).unwrap_err(), TooLarge);
-        assert!(matches!(Carriage::Buffered.start(10, Some(4)), Ok(Some(_))));
+        assert_eq!(Carriage::Buffered.start(10, Some(4)).unwrap().room(), 10);
     }
 
     #[test]

@@ -72,9 +72,9 @@ pub struct Skipped {
 /// What to copy, and for whom.
 pub struct Capture {
     pub head: RequestHead,
-    /// Sized for the largest `maxBodyBytes` of `admitted`; `None` for a
-    /// streamed copy, whose body the worker does not keep.
-    pub body: Option<BodyCopy>,
+    /// Sized for the largest `maxBodyBytes` of `admitted`; empty and never
+    /// filled for a streamed copy, whose body the worker does not keep.
+    pub body: BodyCopy,
     /// Never empty; in configuration order, a mirror's copies together.
     pub admitted: Vec<Admitted>,
     /// The request ended with its headers: the copy is complete now.
@@ -507,7 +507,7 @@ mod tests {
         assert!(!capture.complete);
         assert_eq!(capture.head, request.head.unwrap());
         let default_cap = cfg.default_policy.mirrors[0].max_body_bytes;
-        assert_eq!(capture.body.as_ref().unwrap().room(), default_cap.max(64));
+        assert_eq!(capture.body.room(), default_cap.max(64));
         assert_eq!(outstanding(&states), [1, 1], "each admitted copy holds a slot");
     }
 
@@ -658,7 +658,7 @@ mod tests {
         );
         assert_eq!(admitted(&plan), ["large", "medium"]);
         assert_eq!(
-            plan.capture.unwrap().body.unwrap().room(),
+            plan.capture.unwrap().body.room(),
             100,
             "the largest cap of those kept"
         );
@@ -698,7 +698,7 @@ mod tests {
             ["wide"],
             "15 is over wide's cap of 10, within its budget of 20"
         );
-        assert!(plan.capture.unwrap().body.is_none(), "nothing buffered");
+        assert_eq!(plan.capture.unwrap().body.room(), 0, "nothing buffered");
         let mut over = FakeRequest {
             head: Some(head(&[(":method", "POST"), ("content-length", "21")])),
             ..get()
@@ -715,7 +715,7 @@ mod tests {
         let plan = decide(&cfg, &states(&cfg), &mut get(), true);
         let capture = plan.capture.unwrap();
         assert!(capture.complete);
-        assert!(capture.body.as_ref().unwrap().is_empty());
+        assert!(capture.body.is_empty());
     }
 
     #[test]

@@ -163,11 +163,12 @@ impl<H: Host> Worker<H> {
         let Some(active) = self.active() else {
             return MirroredRequest::default();
         };
+        let streams = H::STREAMS && host.streams();
         let Plan {
             route,
             skipped,
             capture,
-        } = if H::STREAMS && host.streams() {
+        } = if streams {
             decide::decide_streamed(&active.config, &active.destinations, view, end_of_stream)
         } else {
             decide(&active.config, &active.destinations, view, end_of_stream)
@@ -194,18 +195,14 @@ impl<H: Host> Worker<H> {
             copies.push(MirrorCopy::new(mirror, series, slot, compare));
         }
         let watch = Watch::for_mirrors(copies.iter().map(|c| (&**c.mirror(), c.compare())));
-        let Some(body) = body else {
-            if !H::STREAMS {
-                // Never so: a buffering host's capture always has a body.
-                return MirroredRequest::default();
-            }
+        if streams {
             let mut request = MirroredRequest {
                 copying: Copying::None,
                 watch,
             };
             self.open_streams(host, &mut request, head, copies, complete);
             return request;
-        };
+        }
         let mut request = MirroredRequest {
             copying: Copying::Buffered(Capture { head, body, copies }),
             watch,
