@@ -657,11 +657,7 @@ mod tests {
             [("small", SkipReason::BodyTooLarge), ("tiny", SkipReason::BodyTooLarge)]
         );
         assert_eq!(admitted(&plan), ["large", "medium"]);
-        assert_eq!(
-            plan.capture.unwrap().body.room(),
-            100,
-            "the largest cap of those kept"
-        );
+        assert_eq!(plan.capture.unwrap().body.room(), 100, "the largest cap of those kept");
         assert_eq!(outstanding(&states), [0, 1, 0, 1]);
 
         let mut request = FakeRequest {
