@@ -24,7 +24,7 @@ pub struct MirrorStream {
     worker: Rc<VmWorker>,
     /// Its root context's: a copy wakes the root that owns its worker.
     host: ProxyWasm,
-    request: MirroredRequest<MetricIds>,
+    request: MirroredRequest<MetricIds, u32>,
 }
 
 /// The request being decided on, as the host reports it.

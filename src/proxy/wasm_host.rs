@@ -15,7 +15,7 @@ use vrata_mirror_core::rate::{SharedStore, StoreError};
 use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, MetricKind, Point};
 use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;
-use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
+use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Stream, Telemetry};
 use vrata_mirror_core::worker::Worker;
 
 /// The host of one root context and its HTTP contexts: how they wake the
@@ -169,6 +169,10 @@ impl ProxyWasm {
         self.waker.set(waker);
     }
 }
+
+/// proxy-wasm cannot stream a copy (`dispatch_http_call` takes it whole):
+/// the worker buffers each copy and sends it with `Dispatch::send`.
+impl Stream for ProxyWasm {}
 
 impl Dispatch for ProxyWasm {
     type Token = u32;

@@ -600,6 +600,8 @@ mod tests {
             ("reset", true),
             ("connect_failure", true),
             ("too_large_or_reset", true),
+            ("body_too_large", false),
+            ("incomplete", false),
         ] {
             assert_eq!(class_is_error(label), error, "{label}");
         }

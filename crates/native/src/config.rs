@@ -11,8 +11,8 @@ use crate::host::ConfigHandle;
 use crate::native_host::{CatalogueIds, NativeHost, NativeWorker};
 use rand::rngs::SmallRng;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -118,9 +118,39 @@ pub struct NativeConfig {
     /// The longest a copy of this config can be in flight (its largest `timeoutMs`) plus a
     /// margin: the destroy's bound.
     pub teardown_wait: Duration,
+    /// Stream ends (id, by a reset) Envoy reported while the worker was busy: from inside
+    /// one of the worker's own calls to Envoy (`send_data`, `send_trailers`, `reset_stream`),
+    /// when the state is borrowed. Settled right after ([`NativeConfig::settle_missed_ends`]).
+    /// A `Mutex` for `Sync`; only the owner worker touches it, never across a host call.
+    pub missed_ends: Mutex<Vec<(u64, bool)>>,
+    pub has_missed_ends: AtomicBool,
 }
 
 impl NativeConfig {
+    /// Keeps a stream end the worker could not take (see `missed_ends`).
+    pub fn missed_end(&self, end: (u64, bool)) {
+        if let Ok(mut missed) = self.missed_ends.lock() {
+            missed.push(end);
+            self.has_missed_ends.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the copies whose end Envoy reported while the worker was busy. A stream the host
+    /// forgot first (the worker's own reset) is not in flight any more and is ignored.
+    pub fn settle_missed_ends(&self, state: &mut WorkerState) {
+        if !self.has_missed_ends.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let missed = self
+            .missed_ends
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default();
+        for (id, reset) in missed {
+            NativeHost::call_ended(&state.worker, &mut state.host, id, reset);
+        }
+    }
+
     /// Publishes the owner worker's in-flight count (after each of its hooks).
     pub fn publish_in_flight(&self, state: &WorkerState) {
         self.in_flight.store(state.host.in_flight(), Ordering::Release);

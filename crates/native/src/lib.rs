@@ -51,7 +51,7 @@ struct Filter {
     poisoned: bool,
     test_panic: Option<TestPanic>,
     /// This request's copies, as the worker hands them back.
-    request: MirroredRequest<()>,
+    request: MirroredRequest<(), u64>,
 }
 
 /// What `on_http_filter_new` returns on a worker the config does not act on, and after a
@@ -122,21 +122,33 @@ unsafe fn filter_hook(
     }
 }
 
-/// Runs `f` on the owner worker's state for a filter hook, then sends what the worker queued
-/// (`Dispatch::wake` only sets a flag: the worker is never re-entered from inside itself).
-fn on_worker(config: &NativeConfig, filter: &mut Filter, f: impl FnOnce(&mut WorkerState, &mut MirroredRequest<()>)) {
+/// Runs `f` on the owner worker's state for a filter hook (copies open and are fed inside it:
+/// this host streams), then ends any copy whose end Envoy reported from inside it.
+fn on_worker(
+    config: &NativeConfig,
+    filter: &mut Filter,
+    f: impl FnOnce(&mut WorkerState, &mut MirroredRequest<(), u64>),
+) {
     config.worker.on(filter.worker, |state| {
         f(state, &mut filter.request);
-        NativeHost::dispatch_if_woken(&state.worker, &mut state.host);
+        config.settle_missed_ends(state);
         config.publish_in_flight(state);
     });
 }
 
-/// Runs a config stream hook's body on the owner worker's state.
+/// Runs a config stream hook's body on the owner worker's state. `end`: this hook ends stream
+/// `.0` (`.1`: by a reset); if it arrives while the worker is busy (Envoy calling it from
+/// inside one of the worker's own stream calls), the end is kept and settled once the worker
+/// is done, so that no copy is left in flight without an exit.
 ///
 /// # Safety
 /// `module` is a config from our `on_http_filter_config_new`, not destroyed.
-unsafe fn config_hook(name: &'static str, module: ConfigModulePtr, body: impl FnOnce(&NativeConfig, &mut WorkerState)) {
+unsafe fn config_hook(
+    name: &'static str,
+    module: ConfigModulePtr,
+    end: Option<(u64, bool)>,
+    body: impl FnOnce(&NativeConfig, &mut WorkerState),
+) {
     if module.is_null() {
         return;
     }
@@ -144,10 +156,14 @@ unsafe fn config_hook(name: &'static str, module: ConfigModulePtr, body: impl Fn
     let config = unsafe { &*module.cast::<NativeConfig>() };
     let ok = guard(name, false, || {
         // Stream hooks run on the worker that started the stream: the owner.
-        config.worker.on_owner_thread(|state| {
+        let ran = config.worker.on_owner_thread(|state| {
             body(config, state);
+            config.settle_missed_ends(state);
             config.publish_in_flight(state);
         });
+        if let (None, Some(end), true) = (ran, end, config.worker.on_owner_thread_now()) {
+            config.missed_end(end);
+        }
         true
     });
     if !ok {
@@ -219,6 +235,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
             worker: WorkerCell::new(owner, state),
             in_flight: AtomicUsize::new(0),
             teardown_wait,
+            missed_ends: std::sync::Mutex::new(Vec::new()),
+            has_missed_ends: std::sync::atomic::AtomicBool::new(false),
         });
         Box::into_raw(native).cast_const().cast()
     })
@@ -639,10 +657,15 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's headers, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_headers", module, |_config, state| {
-            let headers = host::hook_headers(headers, headers_size);
-            state.host.answer_headers(stream_id, &headers);
-        });
+        config_hook(
+            "http_filter_config_http_stream_headers",
+            module,
+            None,
+            |_config, state| {
+                let headers = host::hook_headers(headers, headers_size);
+                state.host.answer_headers(stream_id, &headers);
+            },
+        );
     }
 }
 
@@ -659,7 +682,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's slices, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_data", module, |_config, state| {
+        config_hook("http_filter_config_http_stream_data", module, None, |_config, state| {
             state.host.answer_data(stream_id, &host::hook_data(data, data_count));
         });
     }
@@ -677,10 +700,15 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's trailers, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_trailers", module, |_config, state| {
-            let trailers = host::hook_headers(trailers, trailers_size);
-            state.host.answer_trailers(stream_id, &trailers);
-        });
+        config_hook(
+            "http_filter_config_http_stream_trailers",
+            module,
+            None,
+            |_config, state| {
+                let trailers = host::hook_headers(trailers, trailers_size);
+                state.host.answer_trailers(stream_id, &trailers);
+            },
+        );
     }
 }
 
@@ -694,9 +722,14 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config.
     unsafe {
-        config_hook("http_filter_config_http_stream_complete", module, |_config, state| {
-            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
-        });
+        config_hook(
+            "http_filter_config_http_stream_complete",
+            module,
+            Some((stream_id, false)),
+            |_config, state| {
+                NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
+            },
+        );
     }
 }
 
@@ -711,8 +744,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config. The reason is always `LocalReset` (abi.rs), so it is not read.
     unsafe {
-        config_hook("http_filter_config_http_stream_reset", module, |_config, state| {
-            NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
-        });
+        config_hook(
+            "http_filter_config_http_stream_reset",
+            module,
+            Some((stream_id, true)),
+            |_config, state| {
+                NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
+            },
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The worker core's host traits (`vrata_mirror_core::worker::host`) over Envoy's dynamic-module
 //! calls, for one per-worker config: the clock, the catalogue's metrics as labelled Envoy
 //! metrics counted through the config (answers arrive after their request is gone), the
-//! mismatch log in Envoy's log, and each copy sent whole as a config-level stream.
+//! mismatch log in Envoy's log, and each copy streamed as a config-level stream (opened with
+//! the request's head, fed each chunk and the trailers as they pass; the worker decides when).
 //!
 //! Everything here is touched only on the config's owner worker (`config::WorkerCell`), and
 //! at its destroy (`NativeHost::teardown`).
@@ -16,6 +17,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use vrata_mirror_core::config::PluginConfig;
 use vrata_mirror_core::dispatch::outcome::{headerless_end, AnswerHead, CallEnd, ENVOY_REPLY_PREFIX};
+use vrata_mirror_core::http::HeaderList;
 use vrata_mirror_core::mirror::decide::RequestView;
 use vrata_mirror_core::mirror::request::RequestHead;
 use vrata_mirror_core::mirror::select::HeaderLookup;
@@ -23,7 +25,7 @@ use vrata_mirror_core::rate::{SharedStore, StoreError};
 use vrata_mirror_core::telemetry::catalogue::{LabelledPoint, Measure, Metric, MetricKind, Point, METRICS};
 use vrata_mirror_core::telemetry::names;
 use vrata_mirror_core::telemetry::series::Series;
-use vrata_mirror_core::worker::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
+use vrata_mirror_core::worker::host::{Clock, Dispatch, Opening, Outgoing, Refused, Stream, Telemetry};
 use vrata_mirror_core::worker::{CallTiming, Worker};
 
 /// This config's worker.
@@ -74,8 +76,6 @@ pub struct NativeHost {
     envoy: ConfigHandle,
     /// The catalogue's series, kept in every live config's scope (series.rs).
     series: CarriedSeries,
-    /// Set by `wake`; the glue checks it right after each request hook and sends the queue.
-    woken: bool,
     /// The copies in flight, by stream id.
     answers: HashMap<u64, Answer>,
     /// See [`compare_keep_bytes`].
@@ -87,7 +87,6 @@ impl NativeHost {
         NativeHost {
             envoy,
             series,
-            woken: false,
             answers: HashMap::new(),
             compare_keep,
         }
@@ -96,14 +95,6 @@ impl NativeHost {
     /// Copies sent and not yet ended.
     pub fn in_flight(&self) -> usize {
         self.answers.len()
-    }
-
-    /// Sends what the worker queued if a request hook woke it. Never called from inside the
-    /// worker (only by the glue, after the worker's call returned).
-    pub fn dispatch_if_woken(worker: &NativeWorker, host: &mut NativeHost) {
-        if std::mem::take(&mut host.woken) {
-            worker.dispatch_pending(host);
-        }
     }
 
     /// The answer's headers (stream `id`).
@@ -248,16 +239,33 @@ impl Telemetry for NativeHost {
 impl Dispatch for NativeHost {
     type Token = u64;
 
-    /// One config-level stream per copy: headers and body at the start (ending it when there
-    /// are no trailers), then the trailers, which end it.
-    fn send(&mut self, copy: Outgoing<'_>) -> Result<u64, Refused> {
-        let end_stream = copy.trailers.is_empty();
+    /// Never called: this host streams ([`Stream::streams`]), so the worker opens each copy
+    /// with [`Stream::open`] instead of handing it over whole.
+    fn send(&mut self, _copy: Outgoing<'_>) -> Result<u64, Refused> {
+        Err(Refused)
+    }
+
+    /// Never called either (nothing is queued): a copy opens in the request hook itself.
+    fn wake(&mut self) -> bool {
+        false
+    }
+}
+
+/// Each copy is one config-level stream, on this worker (crates/native/NOTES.md): its headers
+/// leave at `open`, each chunk at `send_data` (Envoy copies it into its own buffer, so the
+/// module keeps nothing), the trailers at `send_trailers`. Envoy gives no backpressure on such
+/// streams; the worker bounds what they hold (`mirror::body::Carriage::Streamed`).
+impl Stream for NativeHost {
+    const STREAMS: bool = true;
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn open(&mut self, copy: Opening<'_>) -> Result<u64, Refused> {
         let mut headers: Vec<(&[u8], &[u8])> = copy.headers.iter().collect();
-        // The worker leaves framing headers out of the copy; the wasm host's one-shot
-        // `dispatch_http_call` has Envoy set `content-length` for the whole body, a stream does
-        // not, so it is set here (not with trailers: those need chunked framing on HTTP/1.1).
-        let length = copy.body.len().to_string();
-        if end_stream && !copy.body.is_empty() {
+        let length = copy.content_length.map(|n| n.to_string());
+        if let Some(length) = &length {
             headers.push((b"content-length", length.as_bytes()));
         }
         let id = self
@@ -265,8 +273,8 @@ impl Dispatch for NativeHost {
             .start_stream(
                 copy.destination,
                 &headers,
-                copy.body,
-                end_stream,
+                &[],
+                copy.end_stream,
                 u64::from(copy.timeout_ms),
             )
             .map_err(|refused| {
@@ -282,16 +290,24 @@ impl Dispatch for NativeHost {
                 Refused
             })?;
         self.answers.insert(id, Answer::default());
-        if !end_stream {
-            let trailers: Vec<(&[u8], &[u8])> = copy.trailers.iter().collect();
-            self.envoy.send_trailers(id, &trailers);
-        }
         Ok(id)
     }
 
-    fn wake(&mut self) -> bool {
-        self.woken = true;
-        true
+    fn send_data(&mut self, id: u64, chunk: &[u8], end_stream: bool) -> bool {
+        self.answers.contains_key(&id) && self.envoy.send_data(id, chunk, end_stream)
+    }
+
+    fn send_trailers(&mut self, id: u64, trailers: &HeaderList) -> bool {
+        let trailers: Vec<(&[u8], &[u8])> = trailers.iter().collect();
+        self.answers.contains_key(&id) && self.envoy.send_trailers(id, &trailers)
+    }
+
+    /// Forgets the stream first, so that the reset hook Envoy calls from inside
+    /// `reset_stream` (re-entrant, and dropped by the glue) finds nothing to report.
+    fn reset(&mut self, id: u64) {
+        if self.answers.remove(&id).is_some() {
+            self.envoy.reset_stream(id);
+        }
     }
 }
 

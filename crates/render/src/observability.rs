@@ -31,6 +31,8 @@ pub fn is_error(class: ResponseClass) -> bool {
         | ResponseClass::Success
         | ResponseClass::Redirection
         | ResponseClass::ClientError => false,
+        // A streamed copy the filter itself cut (native host): not the shadow's doing.
+        ResponseClass::BodyTooLarge | ResponseClass::Incomplete => false,
         ResponseClass::Grpc(code) => code != GrpcCode::Ok,
         ResponseClass::ServerError
         | ResponseClass::GrpcMissingStatus

@@ -459,6 +459,11 @@ impl Envoy {
         self.proc_status_bytes("VmRSS")
     }
 
+    /// The most resident memory the Envoy process ever had (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.proc_status_bytes("VmHWM")
+    }
+
     /// Resident anonymous memory (heap, V8 and wasm memories), in bytes:
     /// RSS without the pages of Envoy's binary, which the kernel pages in
     /// as code paths first run and may drop at any time.

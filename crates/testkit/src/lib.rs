@@ -14,8 +14,10 @@ pub mod envoy;
 pub mod grpc;
 pub mod host;
 pub mod lds;
+pub mod native;
 pub mod rig;
 pub mod sampling;
+pub mod stream_shadow;
 pub mod upstream;
 
 use std::path::Path;

@@ -60,7 +60,8 @@ pub enum Status {
     Grpc(Option<GrpcCode>),
     /// No (whole) answer: the class is `Reset`, `Timeout`, `ConnectFailure`
     /// or `TooLargeOrReset` (an answer Envoy cut off at its buffer limit, or
-    /// the shadow reset mid-answer: there is nothing whole to compare).
+    /// the shadow reset mid-answer: there is nothing whole to compare), or
+    /// `BodyTooLarge` / `Incomplete` (a streamed copy the filter cut).
     NoAnswer(ResponseClass),
 }
 
@@ -75,7 +76,9 @@ impl Status {
             ResponseClass::Reset
             | ResponseClass::Timeout
             | ResponseClass::ConnectFailure
-            | ResponseClass::TooLargeOrReset => Status::NoAnswer(class),
+            | ResponseClass::TooLargeOrReset
+            | ResponseClass::BodyTooLarge
+            | ResponseClass::Incomplete => Status::NoAnswer(class),
             ResponseClass::Informational
             | ResponseClass::Success
             | ResponseClass::Redirection

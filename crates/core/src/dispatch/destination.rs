@@ -1,6 +1,7 @@
 //! Per-destination bookkeeping in one worker VM: how many copies are
-//! outstanding (the `maxInFlight` cap) and whether the destination is in
-//! back-off after repeated delivery failures.
+//! outstanding (the `maxInFlight` cap), how many body bytes its streamed
+//! copies have in flight (their budget, see `mirror::body::Carriage`), and
+//! whether the destination is in back-off after repeated delivery failures.
 //!
 //! Every admitted copy holds a [`Slot`] that must end exactly once, in
 //! [`Slot::abandon`] (skipped after admission) or [`Slot::complete`] (the
@@ -55,6 +56,28 @@ impl Slot {
         })
     }
 
+    /// Adds `extra` body bytes to what its destination's streamed copies
+    /// hold, if they stay within `budget` together. `false`: they would
+    /// not, and nothing changed. What a copy holds is its own count (the
+    /// worker's, for a call in flight), given back with
+    /// [`Slot::release_body`] before the slot ends: a buffering host never
+    /// pays for it.
+    pub fn hold_body(&self, extra: usize, budget: usize) -> bool {
+        let mut destination = self.destination.borrow_mut();
+        match destination.body_bytes.checked_add(extra) {
+            Some(total) if total <= budget => {
+                destination.body_bytes = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives back `held` bytes taken with [`Slot::hold_body`].
+    pub fn release_body(&self, held: usize) {
+        self.destination.borrow_mut().release_body(held);
+    }
+
     /// The copy will not be sent.
     pub fn abandon(self) {
         self.destination.borrow_mut().abandon(self.admission);
@@ -81,6 +104,8 @@ enum Breaker {
 #[derive(Debug, Clone)]
 pub struct DestinationState {
     outstanding: u32,
+    /// Body bytes held by streamed copies in flight ([`Slot::hold_body`]).
+    body_bytes: usize,
     consecutive_failures: u32,
     breaker: Breaker,
 }
@@ -89,6 +114,7 @@ impl Default for DestinationState {
     fn default() -> Self {
         DestinationState {
             outstanding: 0,
+            body_bytes: 0,
             consecutive_failures: 0,
             breaker: Breaker::Closed,
         }
@@ -99,6 +125,15 @@ impl DestinationState {
     /// Copies admitted and not yet ended.
     pub fn outstanding(&self) -> u32 {
         self.outstanding
+    }
+
+    /// Body bytes held by streamed copies in flight.
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    fn release_body(&mut self, held: usize) {
+        self.body_bytes = self.body_bytes.saturating_sub(held);
     }
 
     /// Whether the back-off is open or probing.
@@ -247,6 +282,25 @@ mod tests {
         let probe = s.admit(100, || FIRST_WINDOW_MS).unwrap();
         s.abandon(probe);
         assert!(s.admit(100, || FIRST_WINDOW_MS).is_ok());
+    }
+
+    #[test]
+    fn streamed_copies_share_one_body_budget() {
+        let destination = Rc::new(RefCell::new(DestinationState::default()));
+        let a = Slot::take(&destination, 10, no_clock).unwrap();
+        let b = Slot::take(&destination, 10, no_clock).unwrap();
+        assert!(a.hold_body(6, 10));
+        assert!(!b.hold_body(5, 10), "6 + 5 is over 10");
+        assert!(b.hold_body(4, 10));
+        assert!(!a.hold_body(usize::MAX, usize::MAX), "no overflow");
+        assert_eq!(destination.borrow().body_bytes(), 10);
+        a.release_body(6);
+        a.complete(true, 0);
+        assert_eq!(destination.borrow().body_bytes(), 4);
+        b.release_body(4);
+        b.abandon();
+        assert_eq!(destination.borrow().body_bytes(), 0);
+        assert_eq!(destination.borrow().outstanding(), 0);
     }
 
     #[test]

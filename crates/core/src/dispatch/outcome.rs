@@ -191,6 +191,10 @@ pub enum CallEnd {
     /// The answer began and was cut short before `timeoutMs`: over Envoy's
     /// buffer for the call, or reset mid-answer.
     CutShort,
+    /// A streamed copy the worker reset: its body went over the budget.
+    BodyTooLarge,
+    /// A streamed copy the worker reset: it could not be finished.
+    Incomplete,
 }
 
 impl CallEnd {
@@ -201,6 +205,8 @@ impl CallEnd {
             CallEnd::Reset => ResponseClass::Reset,
             CallEnd::Timeout => ResponseClass::Timeout,
             CallEnd::CutShort => ResponseClass::TooLargeOrReset,
+            CallEnd::BodyTooLarge => ResponseClass::BodyTooLarge,
+            CallEnd::Incomplete => ResponseClass::Incomplete,
         }
     }
 

@@ -29,7 +29,7 @@
 //! of its own), right after them in `admitted`; `copies` do not multiply it.
 //! It shares the candidate's sampling draw: the point is the same request.
 
-use super::body::BodyCopy;
+use super::body::{BodyCopy, Carriage};
 use super::request::RequestHead;
 use super::select::{sample, HeaderLookup, Memo};
 use crate::config::{MirrorPolicy, PluginConfig};
@@ -72,7 +72,8 @@ pub struct Skipped {
 /// What to copy, and for whom.
 pub struct Capture {
     pub head: RequestHead,
-    /// Sized for the largest `maxBodyBytes` of `admitted`.
+    /// Sized for the largest `maxBodyBytes` of `admitted`; empty and never
+    /// filled for a streamed copy, whose body the worker does not keep.
     pub body: BodyCopy,
     /// Never empty; in configuration order, a mirror's copies together.
     pub admitted: Vec<Admitted>,
@@ -152,13 +153,40 @@ fn admit(
     admitted.len().saturating_sub(first)
 }
 
-/// Decides which of the request's mirrors get a copy. `destinations` is
-/// aligned with `config.destinations` (a mirror's `destination_index`).
+/// Decides which of the request's mirrors get a copy, for a host that
+/// buffers copies. `destinations` is aligned with `config.destinations` (a
+/// mirror's `destination_index`).
 pub fn decide(
     config: &PluginConfig,
     destinations: &[Rc<RefCell<DestinationState>>],
     view: &mut impl RequestView,
     end_of_stream: bool,
+) -> Plan {
+    plan(config, destinations, view, end_of_stream, Carriage::Buffered)
+}
+
+/// [`decide`] for a host that streams copies: a declared body length is
+/// checked against the streamed budget ([`Carriage::limit`]) and no body
+/// buffer is made.
+pub fn decide_streamed(
+    config: &PluginConfig,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    end_of_stream: bool,
+) -> Plan {
+    plan(config, destinations, view, end_of_stream, Carriage::Streamed)
+}
+
+/// Both, by `carriage`: inlined into each, so that a buffering host's
+/// `decide` carries no streaming branch (the wasm filter is built for size,
+/// and a runtime `carriage` showed in its instruction count).
+#[inline(always)]
+fn plan(
+    config: &PluginConfig,
+    destinations: &[Rc<RefCell<DestinationState>>],
+    view: &mut impl RequestView,
+    end_of_stream: bool,
+    carriage: Carriage,
 ) -> Plan {
     let mut route = Memo::new();
     let policy = if config.needs_route_name() {
@@ -227,10 +255,10 @@ pub fn decide(
 
     // One copy of the body serves every mirror, sized for the largest cap:
     // when any mirror has room for a declared length, that one does.
-    let limit = admitted.iter().map(|a| a.mirror.max_body_bytes).max().unwrap_or(0);
+    let limit = admitted.iter().map(|a| carriage.limit(&a.mirror)).max().unwrap_or(0);
     let head = view.head();
     let body = match &head {
-        Some(head) if !head.upgrade => BodyCopy::start(limit, head.content_length).ok(),
+        Some(head) if !head.upgrade => carriage.start(limit, head.content_length).ok(),
         _ => None,
     };
     // A mirror keeps its copy when the head was read, is no upgrade, and
@@ -238,7 +266,7 @@ pub fn decide(
     let fits = |one: &Admitted| match (&head, &body) {
         (Some(head), Some(_)) => head
             .content_length
-            .is_none_or(|n| n <= one.mirror.max_body_bytes as u64),
+            .is_none_or(|n| n <= carriage.limit(&one.mirror) as u64),
         _ => false,
     };
     if !admitted.iter().all(fits) {
@@ -645,6 +673,36 @@ mod tests {
             [0, 1, 0, 1],
             "unchanged: every new admission ended"
         );
+    }
+
+    #[test]
+    fn a_streamed_copy_holds_a_declared_length_against_its_budget_and_buffers_nothing() {
+        // The budget of a streamed copy: maxInFlight × maxBodyBytes (here 2 × 10 and 2 × 5).
+        let cfg = mirrors(
+            r#"[{"destinationId": "wide", "maxBodyBytes": 10, "maxInFlight": 2},
+                {"destinationId": "narrow", "maxBodyBytes": 5, "maxInFlight": 2}]"#,
+        );
+        let states = states(&cfg);
+        let mut request = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "15")])),
+            ..get()
+        };
+        let plan = decide_streamed(&cfg, &states, &mut request, false);
+        assert_eq!(skipped(&plan), [("narrow", SkipReason::BodyTooLarge)]);
+        assert_eq!(
+            admitted(&plan),
+            ["wide"],
+            "15 is over wide's cap of 10, within its budget of 20"
+        );
+        assert_eq!(plan.capture.unwrap().body.room(), 0, "nothing buffered");
+        let mut over = FakeRequest {
+            head: Some(head(&[(":method", "POST"), ("content-length", "21")])),
+            ..get()
+        };
+        let plan = decide_streamed(&cfg, &states, &mut over, false);
+        assert!(plan.capture.is_none());
+        assert_eq!(plan.skipped.len(), 2);
+        assert_eq!(outstanding(&states), [1, 0]);
     }
 
     #[test]

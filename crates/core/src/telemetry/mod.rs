@@ -102,11 +102,22 @@ pub enum ResponseClass {
     /// stream mid-answer. Envoy reports both alike; see
     /// `dispatch::outcome::classify_headerless`. Not a delivery failure.
     TooLargeOrReset,
+    /// A streamed copy (the native host), already sent, whose body went
+    /// over its worker's budget for bytes in flight (`maxBodyBytes`, see
+    /// [`crate::mirror::body::Carriage`]): the filter reset it. The wasm
+    /// host buffers copies and skips such a body before sending it
+    /// ([`SkipReason::BodyTooLarge`]). Not a delivery failure.
+    BodyTooLarge,
+    /// A streamed copy, already sent, that could not be finished: its
+    /// request ended before its body did (a client abort or reset), or the
+    /// host refused its body. The filter reset it. The wasm host skips
+    /// such a copy ([`SkipReason::Incomplete`]). Not a delivery failure.
+    Incomplete,
 }
 
 impl ResponseClass {
     /// How many classes there are.
-    pub const COUNT: usize = 5 + GrpcCode::ALL.len() + 5;
+    pub const COUNT: usize = 5 + GrpcCode::ALL.len() + 7;
 
     /// A dense index in `0..COUNT`, in the order of [`ResponseClass::all`],
     /// for per-class tables.
@@ -125,6 +136,8 @@ impl ResponseClass {
             ResponseClass::Timeout => AFTER_GRPC + 2,
             ResponseClass::ConnectFailure => AFTER_GRPC + 3,
             ResponseClass::TooLargeOrReset => AFTER_GRPC + 4,
+            ResponseClass::BodyTooLarge => AFTER_GRPC + 5,
+            ResponseClass::Incomplete => AFTER_GRPC + 6,
         }
     }
 
@@ -137,12 +150,14 @@ impl ResponseClass {
             ResponseClass::ClientError,
             ResponseClass::ServerError,
         ];
-        const REST: [ResponseClass; 5] = [
+        const REST: [ResponseClass; 7] = [
             ResponseClass::GrpcMissingStatus,
             ResponseClass::Reset,
             ResponseClass::Timeout,
             ResponseClass::ConnectFailure,
             ResponseClass::TooLargeOrReset,
+            ResponseClass::BodyTooLarge,
+            ResponseClass::Incomplete,
         ];
         HTTP.into_iter()
             .chain(GrpcCode::ALL.into_iter().map(ResponseClass::Grpc))
@@ -162,13 +177,20 @@ impl ResponseClass {
             ResponseClass::Timeout => "timeout",
             ResponseClass::ConnectFailure => "connect_failure",
             ResponseClass::TooLargeOrReset => "too_large_or_reset",
+            ResponseClass::BodyTooLarge => "body_too_large",
+            ResponseClass::Incomplete => "incomplete",
         }
     }
 
     /// The shadow answered (whatever it said): its latency is meaningful.
-    /// An answer cut short is neither a whole answer nor a delivery failure.
+    /// An answer cut short, or a copy the filter cut, is neither a whole
+    /// answer nor a delivery failure.
     pub fn is_answer(self) -> bool {
-        !self.is_delivery_failure() && self != ResponseClass::TooLargeOrReset
+        !self.is_delivery_failure()
+            && !matches!(
+                self,
+                ResponseClass::TooLargeOrReset | ResponseClass::BodyTooLarge | ResponseClass::Incomplete
+            )
     }
 
     /// The copy did not get an answer from the shadow: feeds the back-off.

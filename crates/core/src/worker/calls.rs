@@ -7,11 +7,28 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A copy the host accepted, until its call ends.
 pub struct InFlight<I> {
     pub copy: MirrorCopy<I>,
+    /// When it was sent, or for a streamed copy when its request part
+    /// ended (its open, until then): what its latency and timeout run from.
     pub started_ms: u64,
 }
 
 /// Calls in flight, by token.
 pub type Calls<T, I> = HashMap<T, InFlight<I>, BuildHasherDefault<TokenHasher>>;
+
+/// A streamed copy's body bytes, while it is in flight. Beside the calls,
+/// not in [`InFlight`]: a buffering host never makes one, and a larger
+/// `InFlight` showed in the wasm filter's instruction count.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamBytes {
+    /// Sent so far.
+    pub sent: usize,
+    /// Held of its destination's budget: what it sent, or its declared
+    /// length from the open; given back at its end.
+    pub held: usize,
+}
+
+/// Streamed copies in flight, by token.
+pub type Streamed<T> = HashMap<T, StreamBytes, BuildHasherDefault<TokenHasher>>;
 
 /// Tokens (and pair ids) are small integers handed out in sequence;
 /// Fibonacci hashing spreads them well. (std's SipHash would add its code

@@ -17,6 +17,7 @@ use super::host::{Reporting, Telemetry};
 use crate::config::MirrorPolicy;
 use crate::dispatch::destination::Slot;
 use crate::dispatch::outcome::CallEnd;
+use crate::mirror::body::Carriage;
 use crate::telemetry::catalogue::Event;
 use crate::telemetry::series::{report, Series};
 use crate::telemetry::SkipReason;
@@ -62,6 +63,21 @@ impl<I> MirrorCopy<I> {
 
     pub fn compare(&self) -> &CopyCompare {
         &self.compare
+    }
+
+    /// Makes this streamed copy hold `extra` more body bytes of its
+    /// destination's budget ([`Carriage::Streamed`](crate::mirror::body::Carriage)).
+    /// `false`: over the budget (or the copy already took its exit).
+    pub fn hold_body(&self, extra: usize) -> bool {
+        let budget = Carriage::Streamed.limit(&self.mirror);
+        self.slot.as_ref().is_some_and(|slot| slot.hold_body(extra, budget))
+    }
+
+    /// Gives back what it held ([`MirrorCopy::hold_body`]), before its exit.
+    pub fn release_body(&self, held: usize) {
+        if let Some(slot) = &self.slot {
+            slot.release_body(held);
+        }
     }
 
     /// Opens this copy's pair, if its mirror compares.

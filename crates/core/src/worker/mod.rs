@@ -34,7 +34,7 @@ pub use copy::leaked_copies;
 pub use request::MirroredRequest;
 
 use self::active::ActiveConfig;
-use self::calls::{Calls, InFlight};
+use self::calls::{Calls, InFlight, Streamed};
 use self::compare::Pairs;
 use self::host::{Host, Outgoing, Refused};
 use self::request::ReadyCopy;
@@ -62,6 +62,8 @@ pub struct Worker<H: Host> {
     /// Copies handed over, waiting to be sent, in order.
     pending: RefCell<VecDeque<ReadyCopy<H::Ids>>>,
     calls: RefCell<Calls<H::Token, H::Ids>>,
+    /// The body bytes of the streamed calls among them.
+    streamed: RefCell<Streamed<H::Token>>,
     /// Copies sent with `compare`, waiting for both answers.
     pairs: RefCell<Pairs<H::Ids>>,
 }
@@ -72,6 +74,7 @@ impl<H: Host> Default for Worker<H> {
             active: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             calls: RefCell::new(Calls::default()),
+            streamed: RefCell::new(Streamed::default()),
             pairs: RefCell::new(Pairs::default()),
         }
     }
@@ -166,6 +169,11 @@ impl<H: Host> Worker<H> {
         let Some(InFlight { copy, started_ms }) = self.calls.borrow_mut().remove(&token) else {
             return;
         };
+        if H::STREAMS {
+            if let Some(bytes) = self.streamed.borrow_mut().remove(&token) {
+                copy.release_body(bytes.held);
+            }
+        }
         let now = host.now_ms();
         let elapsed_ms = now.saturating_sub(started_ms);
         let end = end(CallTiming {

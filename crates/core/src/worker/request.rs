@@ -1,13 +1,15 @@
 //! One request on a worker: the decision at its headers, its body copied as
-//! it streams past, its copies handed over at its end, and the primary's
-//! answer watched when a copy compares.
+//! it streams past, its copies handed over at its end (or, on a host that
+//! streams, opened at its headers and fed each chunk as it passes), and the
+//! primary's answer watched when a copy compares.
 
+use super::calls::{InFlight, StreamBytes};
 use super::compare::{CopyCompare, Watch};
 use super::copy::MirrorCopy;
-use super::host::Host;
+use super::host::{Host, Opening, Refused};
 use super::Worker;
 use crate::config::MirrorPolicy;
-use crate::dispatch::outcome::AnswerHead;
+use crate::dispatch::outcome::{AnswerHead, CallEnd};
 use crate::http::HeaderList;
 use crate::mirror::body::{BodyCopy, TooLarge};
 use crate::mirror::decide::{self, decide, Admitted, Plan, RequestView, Skipped};
@@ -19,12 +21,24 @@ use std::rc::Rc;
 
 /// One request's copies. Made by [`Worker::request_headers`]; its host
 /// hands it back with each later callback, and to
-/// [`Worker::request_gone`] when the request is gone.
-pub struct MirroredRequest<I> {
-    /// The copies while the body is being copied.
-    capture: Option<Capture<I>>,
+/// [`Worker::request_gone`] when the request is gone. `T` is the host's
+/// token (a streamed copy's).
+pub struct MirroredRequest<I, T> {
+    copying: Copying<I, T>,
     /// The primary's answer, when a copy compares.
     watch: Watch,
+}
+
+/// Its copies while the request's body passes. One field, not two: the
+/// wasm filter moves this struct by value, and its size shows in the
+/// instruction count of every request (measured: +120 for a Vec more).
+enum Copying<I, T> {
+    None,
+    /// Buffered copies, while the body is being copied.
+    Buffered(Capture<I>),
+    /// Streamed copies open and not yet ended by their request: each chunk
+    /// goes to them. Their state is the worker's, in its calls.
+    Streamed(Vec<T>),
 }
 
 struct Capture<I> {
@@ -33,24 +47,58 @@ struct Capture<I> {
     copies: Vec<MirrorCopy<I>>,
 }
 
-impl<I> Default for MirroredRequest<I> {
+impl<I, T> Default for MirroredRequest<I, T> {
     fn default() -> Self {
         MirroredRequest {
-            capture: None,
+            copying: Copying::None,
             watch: Watch::default(),
         }
     }
 }
 
-impl<I> MirroredRequest<I> {
-    /// Whether its body is still being copied.
+impl<I, T> MirroredRequest<I, T> {
+    /// Whether its body is still being copied (buffered or streamed).
     pub fn is_capturing(&self) -> bool {
-        self.capture.is_some()
+        match &self.copying {
+            Copying::None => false,
+            Copying::Buffered(_) => true,
+            Copying::Streamed(streams) => !streams.is_empty(),
+        }
     }
 
     /// Whether the host should pass on the primary's answer.
     pub fn watches_response(&self) -> bool {
         self.watch.is_watching()
+    }
+
+    fn has_streams(&self) -> bool {
+        matches!(&self.copying, Copying::Streamed(streams) if !streams.is_empty())
+    }
+
+    fn take_capture(&mut self) -> Option<Capture<I>> {
+        // Looked at in place first: moving the whole state out and back
+        // costs the wasm filter a copy of it on every request.
+        if !matches!(self.copying, Copying::Buffered(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.copying, Copying::None) {
+            Copying::Buffered(capture) => Some(capture),
+            Copying::None | Copying::Streamed(_) => None,
+        }
+    }
+
+    fn take_streams(&mut self) -> Vec<T> {
+        match &mut self.copying {
+            Copying::Streamed(streams) => std::mem::take(streams),
+            _ => Vec::new(),
+        }
+    }
+
+    fn push_stream(&mut self, token: T) {
+        match &mut self.copying {
+            Copying::Streamed(streams) => streams.push(token),
+            _ => self.copying = Copying::Streamed(vec![token]),
+        }
     }
 }
 
@@ -63,6 +111,45 @@ pub(super) struct ReadyCopy<I> {
     pub trailers: Rc<HeaderList>,
 }
 
+/// The headers of each mirror's copies, shaped once per mirror: a mirror's
+/// `copies` share them. One mirror (the usual case, also with `copies`)
+/// shapes the captured headers themselves: moved, not copied (a copy of
+/// every header was about an eighth of the work of a mirrored GET).
+struct Shaper<'a> {
+    head: &'a mut RequestHead,
+    one_mirror: bool,
+    shaped: Option<(Rc<MirrorPolicy>, Rc<HeaderList>)>,
+}
+
+impl<'a> Shaper<'a> {
+    fn new<I>(head: &'a mut RequestHead, copies: &[MirrorCopy<I>]) -> Shaper<'a> {
+        let one_mirror = copies
+            .windows(2)
+            .all(|pair| matches!(pair, [a, b] if Rc::ptr_eq(a.mirror(), b.mirror())));
+        Shaper {
+            head,
+            one_mirror,
+            shaped: None,
+        }
+    }
+
+    fn headers(&mut self, mirror: &Rc<MirrorPolicy>) -> Rc<HeaderList> {
+        match &self.shaped {
+            Some((shaped_for, headers)) if Rc::ptr_eq(shaped_for, mirror) => headers.clone(),
+            _ => {
+                let captured = if self.one_mirror {
+                    std::mem::take(&mut self.head.headers)
+                } else {
+                    self.head.headers.clone()
+                };
+                let headers = Rc::new(shape_headers(captured, mirror));
+                self.shaped = Some((mirror.clone(), headers.clone()));
+                headers
+            }
+        }
+    }
+}
+
 impl<H: Host> Worker<H> {
     /// The request's headers: decides which mirrors get a copy (reading the
     /// request through `view`), counts the skips, and starts the copies, or
@@ -72,15 +159,20 @@ impl<H: Host> Worker<H> {
         host: &mut H,
         view: &mut impl RequestView,
         end_of_stream: bool,
-    ) -> MirroredRequest<H::Ids> {
+    ) -> MirroredRequest<H::Ids, H::Token> {
         let Some(active) = self.active() else {
             return MirroredRequest::default();
         };
+        let streams = H::STREAMS && host.streams();
         let Plan {
             route,
             skipped,
             capture,
-        } = decide(&active.config, &active.destinations, view, end_of_stream);
+        } = if streams {
+            decide::decide_streamed(&active.config, &active.destinations, view, end_of_stream)
+        } else {
+            decide(&active.config, &active.destinations, view, end_of_stream)
+        };
         let route = route.as_deref();
         for Skipped { mirror, reason } in &skipped {
             report(host, &active.series.series(route, mirror), Event::Skipped(*reason));
@@ -103,8 +195,16 @@ impl<H: Host> Worker<H> {
             copies.push(MirrorCopy::new(mirror, series, slot, compare));
         }
         let watch = Watch::for_mirrors(copies.iter().map(|c| (&**c.mirror(), c.compare())));
+        if streams {
+            let mut request = MirroredRequest {
+                copying: Copying::None,
+                watch,
+            };
+            self.open_streams(host, &mut request, head, copies, complete);
+            return request;
+        }
         let mut request = MirroredRequest {
-            capture: Some(Capture { head, body, copies }),
+            copying: Copying::Buffered(Capture { head, body, copies }),
             watch,
         };
         if complete {
@@ -119,12 +219,22 @@ impl<H: Host> Worker<H> {
     pub fn request_body(
         &self,
         host: &mut H,
-        request: &mut MirroredRequest<H::Ids>,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
         size: usize,
         read: impl FnOnce() -> Option<Vec<u8>>,
         end_of_stream: bool,
     ) {
-        let Some(capture) = request.capture.as_mut() else {
+        if H::STREAMS && host.streams() && request.has_streams() {
+            let chunk = match (size, read) {
+                (0, _) => Vec::new(),
+                (_, read) => match read() {
+                    Some(chunk) => chunk,
+                    None => return self.cut_streams(host, request, CallEnd::Incomplete),
+                },
+            };
+            return self.stream_chunk(host, request, &chunk, end_of_stream);
+        }
+        let Copying::Buffered(capture) = &mut request.copying else {
             return;
         };
         if size > 0 {
@@ -151,10 +261,24 @@ impl<H: Host> Worker<H> {
     pub fn request_trailers(
         &self,
         host: &mut H,
-        request: &mut MirroredRequest<H::Ids>,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
         read: impl FnOnce() -> HeaderList,
     ) {
-        if request.is_capturing() {
+        if H::STREAMS && host.streams() && request.has_streams() {
+            let trailers = read();
+            if trailers.is_empty() {
+                // None the copy may carry: its body ends here instead.
+                return self.stream_chunk(host, request, &[], true);
+            }
+            let now = host.now_ms();
+            for token in request.take_streams() {
+                if self.calls.borrow().contains_key(&token) {
+                    let sent = host_sent(host.send_trailers(token, &trailers));
+                    self.stream_sent(host, token, sent, Some(now));
+                }
+            }
+            request.watch.request_ended(now);
+        } else if request.is_capturing() {
             let trailers = read();
             self.hand_over(host, request, trailers);
         }
@@ -164,7 +288,7 @@ impl<H: Host> Worker<H> {
     pub fn response_headers(
         &self,
         host: &mut H,
-        request: &mut MirroredRequest<H::Ids>,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
         read: impl FnOnce() -> AnswerHead,
         end_of_stream: bool,
     ) {
@@ -178,7 +302,7 @@ impl<H: Host> Worker<H> {
     pub fn response_body(
         &self,
         host: &mut H,
-        request: &mut MirroredRequest<H::Ids>,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
         size: usize,
         read: impl FnOnce() -> Option<Vec<u8>>,
         end_of_stream: bool,
@@ -192,7 +316,7 @@ impl<H: Host> Worker<H> {
     pub fn response_trailers(
         &self,
         host: &mut H,
-        request: &mut MirroredRequest<H::Ids>,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
         num_trailers: usize,
         read: impl FnOnce(&str) -> Option<Vec<u8>>,
     ) {
@@ -202,14 +326,17 @@ impl<H: Host> Worker<H> {
     /// The request is gone. A copy still being captured belongs to a
     /// request that ended early (`incomplete`); a primary whose answer had
     /// not ended leaves its pairs `primary_incomplete`.
-    pub fn request_gone(&self, host: &mut H, request: &mut MirroredRequest<H::Ids>) {
+    pub fn request_gone(&self, host: &mut H, request: &mut MirroredRequest<H::Ids, H::Token>) {
         self.abandon(host, request, SkipReason::Incomplete);
+        if H::STREAMS && host.streams() {
+            self.cut_streams(host, request, CallEnd::Incomplete);
+        }
         request.watch.gone(&self.pairs, host);
     }
 
     /// Ends every copy still being captured, for `reason`.
-    fn abandon(&self, host: &mut H, request: &mut MirroredRequest<H::Ids>, reason: SkipReason) {
-        if let Some(capture) = request.capture.take() {
+    fn abandon(&self, host: &mut H, request: &mut MirroredRequest<H::Ids, H::Token>, reason: SkipReason) {
+        if let Some(capture) = request.take_capture() {
             for copy in capture.copies {
                 copy.skip(host, &self.pairs, reason);
             }
@@ -218,42 +345,25 @@ impl<H: Host> Worker<H> {
 
     /// Builds each copy and queues it. Every copy shares the one body; a
     /// mirror's `copies` share their headers too.
-    fn hand_over(&self, host: &mut H, request: &mut MirroredRequest<H::Ids>, trailers: HeaderList) {
-        let Some(Capture { mut head, body, copies }) = request.capture.take() else {
+    fn hand_over(&self, host: &mut H, request: &mut MirroredRequest<H::Ids, H::Token>, trailers: HeaderList) {
+        let Some(Capture { mut head, body, copies }) = request.take_capture() else {
             return;
         };
         if request.watch.is_watching() {
             let now = host.now_ms();
-            request.watch.request_ended(&head, now);
+            request.watch.describe(&head);
+            request.watch.request_ended(now);
         }
         let body = Rc::new(body.into_bytes());
         let trailers = Rc::new(trailers);
         let mut ready = Vec::with_capacity(copies.len());
-        let mut shaped: Option<(Rc<MirrorPolicy>, Rc<HeaderList>)> = None;
-        // One mirror (the usual case, also with `copies`) shapes the captured
-        // headers themselves: moved, not copied (a copy of every header was
-        // about an eighth of the work of a mirrored GET).
-        let one_mirror = copies
-            .windows(2)
-            .all(|pair| matches!(pair, [a, b] if Rc::ptr_eq(a.mirror(), b.mirror())));
+        let mut shaper = Shaper::new(&mut head, &copies);
         for mut copy in copies {
             if body.len() > copy.mirror().max_body_bytes {
                 copy.skip(host, &self.pairs, SkipReason::BodyTooLarge);
                 continue;
             }
-            let headers = match &shaped {
-                Some((mirror, headers)) if Rc::ptr_eq(mirror, copy.mirror()) => headers.clone(),
-                _ => {
-                    let captured = if one_mirror {
-                        std::mem::take(&mut head.headers)
-                    } else {
-                        head.headers.clone()
-                    };
-                    let headers = Rc::new(shape_headers(captured, copy.mirror()));
-                    shaped = Some((copy.mirror().clone(), headers.clone()));
-                    headers
-                }
-            };
+            let headers = shaper.headers(copy.mirror());
             copy.pair(&self.pairs, &mut request.watch);
             ready.push(ReadyCopy {
                 copy,
@@ -263,6 +373,141 @@ impl<H: Host> Worker<H> {
             });
         }
         self.submit(host, ready);
+    }
+
+    /// Opens each streamed copy with the request's head (host that streams):
+    /// it is sent now, in flight from here, and fed the request's chunks
+    /// unless the request ended with its headers. A declared body holds its
+    /// length of the destination's budget from the start, so it is never
+    /// cut for size; a copy whose declared body does not fit what its
+    /// destination's copies hold now is skipped as `body_too_large`.
+    fn open_streams(
+        &self,
+        host: &mut H,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
+        mut head: RequestHead,
+        copies: Vec<MirrorCopy<H::Ids>>,
+        complete: bool,
+    ) {
+        let now = host.now_ms();
+        request.watch.describe(&head);
+        if complete {
+            request.watch.request_ended(now);
+        }
+        let declared = head.content_length.filter(|n| *n > 0 && !complete);
+        let held = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut shaper = Shaper::new(&mut head, &copies);
+        for mut copy in copies {
+            if held > 0 && !copy.hold_body(held) {
+                copy.skip(host, &self.pairs, SkipReason::BodyTooLarge);
+                continue;
+            }
+            let headers = shaper.headers(copy.mirror());
+            copy.pair(&self.pairs, &mut request.watch);
+            let opening = Opening {
+                destination: &copy.mirror().destination,
+                headers: &headers,
+                content_length: declared,
+                end_stream: complete,
+                timeout_ms: copy.mirror().timeout_ms,
+            };
+            match host.open(opening) {
+                Ok(token) => {
+                    copy.sent(host);
+                    self.calls
+                        .borrow_mut()
+                        .insert(token, InFlight { copy, started_ms: now });
+                    self.streamed.borrow_mut().insert(token, StreamBytes { sent: 0, held });
+                    if !complete {
+                        request.push_stream(token);
+                    }
+                }
+                Err(Refused) => {
+                    copy.release_body(held);
+                    copy.refused(host, &self.pairs, now);
+                }
+            }
+        }
+    }
+
+    /// One chunk for every streamed copy of the request: each that still
+    /// fits its budget gets it, each that no longer does is reset and ends
+    /// `body_too_large`. A copy whose call already ended (its answer came
+    /// first) is left out.
+    fn stream_chunk(
+        &self,
+        host: &mut H,
+        request: &mut MirroredRequest<H::Ids, H::Token>,
+        chunk: &[u8],
+        end_stream: bool,
+    ) {
+        let now = end_stream.then(|| host.now_ms());
+        for token in request.take_streams() {
+            let fits = {
+                let calls = self.calls.borrow();
+                let mut streamed = self.streamed.borrow_mut();
+                let (Some(call), Some(bytes)) = (calls.get(&token), streamed.get_mut(&token)) else {
+                    continue;
+                };
+                let total = bytes.sent.saturating_add(chunk.len());
+                let extra = total.saturating_sub(bytes.held);
+                let fits = extra == 0 || call.copy.hold_body(extra);
+                if fits {
+                    bytes.sent = total;
+                    bytes.held += extra;
+                }
+                fits
+            };
+            if !fits {
+                self.cut(host, token, CallEnd::BodyTooLarge);
+                continue;
+            }
+            let sent = match (chunk.is_empty(), end_stream) {
+                (true, false) => Ok(()),
+                _ => host_sent(host.send_data(token, chunk, end_stream)),
+            };
+            if self.stream_sent(host, token, sent, now) && !end_stream {
+                request.push_stream(token);
+            }
+        }
+        if let Some(now) = now {
+            request.watch.request_ended(now);
+        }
+    }
+
+    /// After a send to a streamed copy: one the host no longer has ends
+    /// `incomplete`; one whose request part ended (`ended_at`) times its
+    /// answer from there. Whether the copy is still being fed.
+    fn stream_sent(&self, host: &mut H, token: H::Token, sent: Result<(), Refused>, ended_at: Option<u64>) -> bool {
+        if sent.is_err() {
+            self.cut(host, token, CallEnd::Incomplete);
+            return false;
+        }
+        if let (Some(now), Some(call)) = (ended_at, self.calls.borrow_mut().get_mut(&token)) {
+            call.started_ms = now;
+        }
+        true
+    }
+
+    /// Resets every streamed copy the request still feeds: each ends `end`.
+    fn cut_streams(&self, host: &mut H, request: &mut MirroredRequest<H::Ids, H::Token>, end: CallEnd) {
+        for token in request.take_streams() {
+            self.cut(host, token, end.clone());
+        }
+    }
+
+    /// The worker ends a streamed copy in flight: the host resets it (and
+    /// reports nothing more for it), and the copy ends `end`.
+    fn cut(&self, host: &mut H, token: H::Token, end: CallEnd) {
+        let Some(InFlight { copy, started_ms }) = self.calls.borrow_mut().remove(&token) else {
+            return;
+        };
+        if let Some(bytes) = self.streamed.borrow_mut().remove(&token) {
+            copy.release_body(bytes.held);
+        }
+        host.reset(token);
+        let now = host.now_ms();
+        copy.finish(host, &self.pairs, &end, now.saturating_sub(started_ms), now, 0, || None);
     }
 
     /// Queues finished copies. Only the transition from empty to non-empty
@@ -285,5 +530,14 @@ impl<H: Host> Worker<H> {
                 ready.copy.skip(host, &self.pairs, SkipReason::DispatchFailed);
             }
         }
+    }
+}
+
+/// A host's `send_*` answer as a result.
+fn host_sent(sent: bool) -> Result<(), Refused> {
+    if sent {
+        Ok(())
+    } else {
+        Err(Refused)
     }
 }

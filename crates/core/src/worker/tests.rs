@@ -3,7 +3,7 @@
 //! copies in flight. Each test ends by checking that no copy was dropped
 //! without an exit.
 
-use super::host::{Clock, Dispatch, Outgoing, Refused, Telemetry};
+use super::host::{Clock, Dispatch, Opening, Outgoing, Refused, Stream, Telemetry};
 use super::*;
 #[cfg(feature = "compare")]
 use crate::compare::CompareResult;
@@ -35,6 +35,25 @@ struct FakeHost {
     mismatch_lines: Vec<String>,
     /// Shared data (the noise tables).
     shared: Store,
+    /// Stream copies (`Stream`) instead of taking them whole.
+    streams: bool,
+    /// Streamed copies by token, as the host carried them.
+    streamed: BTreeMap<u32, Carried>,
+    /// Tokens whose stream the host lost: their sends fail.
+    lost: Vec<u32>,
+}
+
+/// One streamed copy as the fake host carried it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Carried {
+    /// `destination path`.
+    head: String,
+    content_length: Option<String>,
+    body: Vec<u8>,
+    trailers: Vec<(String, String)>,
+    /// Its request part ended (end of stream, or trailers).
+    ended: bool,
+    reset: bool,
 }
 
 impl SharedStore for FakeHost {
@@ -98,6 +117,71 @@ impl Dispatch for FakeHost {
     fn wake(&mut self) -> bool {
         self.wakes += 1;
         !self.wake_fails
+    }
+}
+
+impl Stream for FakeHost {
+    const STREAMS: bool = true;
+
+    fn streams(&self) -> bool {
+        self.streams
+    }
+
+    fn open(&mut self, copy: Opening<'_>) -> Result<u32, Refused> {
+        if self.refuse {
+            return Err(Refused);
+        }
+        self.next_token += 1;
+        let carried = Carried {
+            head: format!(
+                "{} {}",
+                copy.destination,
+                String::from_utf8_lossy(copy.headers.get(":path").unwrap_or_default())
+            ),
+            content_length: copy.content_length.map(|n| n.to_string()),
+            ended: copy.end_stream,
+            ..Carried::default()
+        };
+        self.streamed.insert(self.next_token, carried);
+        Ok(self.next_token)
+    }
+
+    fn send_data(&mut self, token: u32, chunk: &[u8], end_stream: bool) -> bool {
+        match self.streamed.get_mut(&token) {
+            Some(carried) if !self.lost.contains(&token) => {
+                assert!(!carried.ended && !carried.reset, "data after the copy's end");
+                carried.body.extend_from_slice(chunk);
+                carried.ended = end_stream;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn send_trailers(&mut self, token: u32, trailers: &HeaderList) -> bool {
+        match self.streamed.get_mut(&token) {
+            Some(carried) if !self.lost.contains(&token) => {
+                assert!(!carried.ended && !carried.reset, "trailers after the copy's end");
+                carried.trailers = trailers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        )
+                    })
+                    .collect();
+                carried.ended = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn reset(&mut self, token: u32) {
+        if let Some(carried) = self.streamed.get_mut(&token) {
+            carried.reset = true;
+        }
     }
 }
 
@@ -216,7 +300,7 @@ fn outstanding(worker: &Worker<FakeHost>, destination: usize) -> u32 {
         .outstanding()
 }
 
-fn get(worker: &Worker<FakeHost>, host: &mut FakeHost) -> MirroredRequest<()> {
+fn get(worker: &Worker<FakeHost>, host: &mut FakeHost) -> MirroredRequest<(), u32> {
     worker.request_headers(host, &mut FakeRequest::new("GET", "/get", None), true)
 }
 
@@ -489,3 +573,5 @@ mod compare;
 
 #[cfg(feature = "compare")]
 mod noise;
+
+mod stream;

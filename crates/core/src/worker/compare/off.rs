@@ -86,7 +86,9 @@ impl Watch {
         false
     }
 
-    pub fn request_ended(&mut self, _: &RequestHead, _: u64) {}
+    pub fn describe(&mut self, _: &RequestHead) {}
+
+    pub fn request_ended(&mut self, _: u64) {}
 
     pub fn response_headers<H: Reporting>(&mut self, _: &RefCell<Pairs<H::Ids>>, _: &mut H, _: AnswerHead, _: bool) {}
 

@@ -649,9 +649,11 @@ struct Watching {
     pairs: Vec<PairId>,
     /// Pairs opened for mirrors with a secondary, which joins them.
     opened: Vec<(Rc<MirrorPolicy>, PairId)>,
-    /// The request, once it ended (its copies were handed over).
+    /// The request, once its copies were handed over (buffered) or opened
+    /// (streamed).
     request: Option<Rc<RequestInfo>>,
-    request_end_ms: u64,
+    /// When the request ended, once it did.
+    request_end_ms: Option<u64>,
     /// The largest body any comparing mirror keeps; `None`: bodies are not compared.
     max_body: Option<usize>,
     head: Option<AnswerHead>,
@@ -679,7 +681,7 @@ impl Watch {
                 pairs: Vec::new(),
                 opened: Vec::new(),
                 request: None,
-                request_end_ms: 0,
+                request_end_ms: None,
                 max_body,
                 head: None,
                 body: KeptBody::Bytes(Vec::new()),
@@ -694,11 +696,18 @@ impl Watch {
         self.0.as_ref().is_some_and(|w| w.end.is_none())
     }
 
-    /// The request ended at `now_ms`: its copies are handed over.
-    pub fn request_ended(&mut self, head: &RequestHead, now_ms: u64) {
+    /// The request's copies are handed over or opened: what their pairs'
+    /// mismatch lines say about it.
+    pub fn describe(&mut self, head: &RequestHead) {
         if let Some(watching) = self.0.as_deref_mut() {
             watching.request = Some(Rc::new(RequestInfo::of(head)));
-            watching.request_end_ms = now_ms;
+        }
+    }
+
+    /// The request ended at `now_ms`: the primary's latency runs from here.
+    pub fn request_ended(&mut self, now_ms: u64) {
+        if let Some(watching) = self.0.as_deref_mut() {
+            watching.request_end_ms = Some(now_ms);
         }
     }
 
@@ -783,10 +792,7 @@ impl Watch {
             return;
         };
         let now = host.now_ms();
-        let latency_ms = match watching.request {
-            Some(_) => now.saturating_sub(watching.request_end_ms),
-            None => 0,
-        };
+        let latency_ms = watching.request_end_ms.map_or(0, |end| now.saturating_sub(end));
         let status = primary_status(watching.head.as_ref());
         let body = std::mem::replace(&mut watching.body, KeptBody::Unavailable);
         let end = PrimaryEnd::Complete {

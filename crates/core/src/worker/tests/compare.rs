@@ -9,7 +9,7 @@ const COMPARED: &str = r#", "compare": {"body": "json"}"#;
 fn primary_answers(
     worker: &Worker<FakeHost>,
     host: &mut FakeHost,
-    request: &mut MirroredRequest<()>,
+    request: &mut MirroredRequest<(), u32>,
     status: &str,
     body: &'static [u8],
 ) {

@@ -12,7 +12,7 @@ fn noisy(min: u64, extra: &str) -> String {
     ))
 }
 
-fn primary_answers(worker: &Worker<FakeHost>, host: &mut FakeHost, request: &mut MirroredRequest<()>, body: &str) {
+fn primary_answers(worker: &Worker<FakeHost>, host: &mut FakeHost, request: &mut MirroredRequest<(), u32>, body: &str) {
     worker.response_headers(
         host,
         request,
