@@ -442,25 +442,47 @@ async fn calls_over_max_body_bytes_are_skipped_and_counted(host: Host) {
     let rpcs: Vec<Rpc> = at_cap.iter().chain(&over_cap).cloned().collect();
     let outcomes = GrpcClient::connect(&envoy.url("")).await.run(&rpcs).await;
 
-    let copies = shadow.wait_for(at_cap.len(), ARRIVAL).await;
-    for rpc in &at_cap {
+    // The README's table, row "copy's body": the native host streams the
+    // copy, and `maxBodyBytes` bounds what a worker's unfinished copies hold
+    // (`maxInFlight` x `maxBodyBytes`: 128 x 1 KiB here), not a call's size:
+    // every call is mirrored there but the 256 KiB one, which outgrows the
+    // bound under way and is reset (counted as an end, `body_too_large`).
+    // The wasm host buffers, and skips what is over the cap.
+    let too_big = at_cap.len() + 3; // rpcs' index of the 256 KiB call
+    let mirrored_rpcs: Vec<&Rpc> = match host {
+        Host::Wasm => at_cap.iter().collect(),
+        Host::Native => rpcs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != too_big)
+            .map(|(_, rpc)| rpc)
+            .collect(),
+    };
+    let (sent, reset) = match host {
+        Host::Wasm => (at_cap.len(), 0.0),
+        Host::Native => (rpcs.len(), 1.0),
+    };
+    let copies = shadow.wait_for(mirrored_rpcs.len(), ARRIVAL).await;
+    for rpc in &mirrored_rpcs {
         find(&copies, rpc);
     }
     let copies = shadow.settle(QUIET).await;
-    assert_eq!(copies.len(), at_cap.len(), "nothing over the cap reaches the shadow");
+    assert_eq!(copies.len(), mirrored_rpcs.len(), "what reaches the shadow");
     let originals = primary.calls();
     for rpc in &rpcs {
         find(&originals, rpc);
     }
     assert_eq!(
         skipped(&envoy, "body_too_large"),
-        over_cap.len() as f64,
+        (rpcs.len() - sent) as f64,
         "{}",
         prometheus(&envoy)
     );
-    assert_eq!(mirrored(&envoy), at_cap.len() as f64, "{}", prometheus(&envoy));
+    assert_eq!(mirrored(&envoy), sent as f64, "{}", prometheus(&envoy));
     assert!(
-        eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == at_cap.len() as f64).await,
+        eventually(ARRIVAL, || responses(&envoy, "grpc_ok") == mirrored_rpcs.len() as f64
+            && responses(&envoy, "body_too_large") == reset)
+        .await,
         "{}",
         prometheus(&envoy)
     );
