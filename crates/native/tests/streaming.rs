@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
+use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::lds::LdsConfig;
-use vrata_mirror_testkit::native::{alive, bootstrap, requests, responses, skipped_any, start};
-use vrata_mirror_testkit::rig::eventually;
+use vrata_mirror_testkit::native::skipped_any;
+use vrata_mirror_testkit::rig::{eventually, mirrored, responses, start_envoy_on};
 use vrata_mirror_testkit::stream_shadow::{Answer, BodyHash, StreamShadow};
 use vrata_mirror_testkit::upstream::{answer_text, Behaviour, Upstream};
 
@@ -38,8 +39,13 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     let plugin = plugin(r#", "timeoutMs": 10000"#);
     let primary = Upstream::start_counting("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(
-        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+    let envoy = start_envoy_on(
+        Host::Native,
+        Setup::new(&plugin, primary.port(), shadow.port())
+            .on(Host::Native)
+            .with_workers(1)
+            .bootstrap()
+            .render(),
         1,
         &[],
     )
@@ -62,7 +68,7 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     assert_eq!(copy.body, want, "the copy's body differs from the upload");
     assert_eq!(copy.header("transfer-encoding"), Some("chunked"));
     let counted = eventually(Duration::from_secs(10), || {
-        requests(&envoy, "api") == 1.0 && responses(&envoy, "api", "2xx") == 1.0
+        mirrored(&envoy, "api", "shadow") == 1.0 && responses(&envoy, "api", "shadow", "2xx") == 1.0
     })
     .await;
     assert!(counted, "{}", envoy.prometheus());
@@ -79,8 +85,13 @@ async fn a_slow_uploads_copy_has_its_headers_at_the_shadow_before_the_upload_end
     let plugin = plugin("");
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(
-        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+    let envoy = start_envoy_on(
+        Host::Native,
+        Setup::new(&plugin, primary.port(), shadow.port())
+            .on(Host::Native)
+            .with_workers(1)
+            .bootstrap()
+            .render(),
         1,
         &[],
     )
@@ -156,8 +167,13 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     // HTTP/1.1 client, HTTP/1.1 shadow (chunked, trailers enabled on both sides).
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start(
-        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+    let envoy = start_envoy_on(
+        Host::Native,
+        Setup::new(&plugin, primary.port(), shadow.port())
+            .on(Host::Native)
+            .with_workers(1)
+            .bootstrap()
+            .render(),
         1,
         &[],
     )
@@ -181,9 +197,9 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     // h2c client, HTTP/2 shadow.
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let mut setup = Setup::new(&plugin, primary.port(), shadow.port());
+    let mut setup = Setup::new(&plugin, primary.port(), shadow.port()).on(Host::Native);
     setup.http2_upstreams = true;
-    let envoy = start(bootstrap(&setup, 1).render(), 1, &[]).await;
+    let envoy = start_envoy_on(Host::Native, setup.bootstrap().render(), 1, &[]).await;
     let reply = client::h2c(
         "POST",
         &envoy.url("/api/h2"),
@@ -199,7 +215,10 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].body, want);
     assert!(has_checksum(&seen[0].trailers), "HTTP/2: {:?}", seen[0].trailers);
-    let counted = eventually(Duration::from_secs(5), || responses(&envoy, "api", "2xx") == 1.0).await;
+    let counted = eventually(Duration::from_secs(5), || {
+        responses(&envoy, "api", "shadow", "2xx") == 1.0
+    })
+    .await;
     assert!(counted, "{}", envoy.prometheus());
 }
 
@@ -210,18 +229,25 @@ async fn answers_of_20_mib_are_dropped_chunk_by_chunk_and_envoys_memory_stays_bo
     let plugin = plugin(r#", "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Large(20 * MIB)).await;
-    let mut setup = Setup::new(&plugin, primary.port(), shadow.port());
+    let mut setup = Setup::new(&plugin, primary.port(), shadow.port()).on(Host::Native);
     setup.async_response_buffer_limit = None;
-    let yaml = bootstrap(&setup, 1).render();
+    let yaml = setup.bootstrap().render();
     assert!(!yaml.contains("async_response_buffer_limit"), "{yaml}");
-    let envoy = start(yaml, 1, &[]).await;
+    let envoy = start_envoy_on(Host::Native, yaml, 1, &[]).await;
     let warm = client::http1("GET", &envoy.url("/api/warm"), &[], Bytes::new()).await;
     assert_eq!(warm.status, 200);
-    assert!(eventually(Duration::from_secs(10), || responses(&envoy, "api", "2xx") == 1.0).await);
+    assert!(
+        eventually(Duration::from_secs(10), || responses(&envoy, "api", "shadow", "2xx")
+            == 1.0)
+        .await
+    );
     let before = envoy.peak_rss_bytes();
     let replies = client::load(&envoy.url("/api/large"), 8, 8, "GET", Bytes::new()).await;
     assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
-    let all = eventually(Duration::from_secs(30), || responses(&envoy, "api", "2xx") == 9.0).await;
+    let all = eventually(Duration::from_secs(30), || {
+        responses(&envoy, "api", "shadow", "2xx") == 9.0
+    })
+    .await;
     assert!(all, "{}", envoy.prometheus());
     let after = envoy.peak_rss_bytes();
     let growth = after.saturating_sub(before);
@@ -245,8 +271,13 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     let plugin = plugin(r#", "maxInFlight": 2, "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Stall).await;
-    let envoy = start(
-        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 1).render(),
+    let envoy = start_envoy_on(
+        Host::Native,
+        Setup::new(&plugin, primary.port(), shadow.port())
+            .on(Host::Native)
+            .with_workers(1)
+            .bootstrap()
+            .render(),
         1,
         &[],
     )
@@ -258,7 +289,7 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.text(), answer_text("primary", "POST", "/api/cap", 8 * MIB));
     let cut = eventually(Duration::from_secs(5), || {
-        responses(&envoy, "api", "body_too_large") == 1.0 && requests(&envoy, "api") == 1.0
+        responses(&envoy, "api", "shadow", "body_too_large") == 1.0 && mirrored(&envoy, "api", "shadow") == 1.0
     })
     .await;
     assert!(cut, "{}", envoy.prometheus());
@@ -277,7 +308,7 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     // The budget is free again: the next copy is admitted and opens (it stalls too).
     let small = client::http1("POST", &envoy.url("/api/after"), &[], Bytes::from_static(b"small")).await;
     assert_eq!(small.status, 200);
-    assert!(eventually(Duration::from_secs(5), || requests(&envoy, "api") == 2.0).await);
+    assert!(eventually(Duration::from_secs(5), || mirrored(&envoy, "api", "shadow") == 2.0).await);
     assert_eq!(shadow.heads(), 2);
     assert_eq!(skipped_any(&envoy, "api"), 0.0);
 }
@@ -294,11 +325,14 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
     let config_for = |timeout_ms: u32| {
         // maxInFlight well above the ~1.5 s × the upload rate of copies waiting per worker.
         let plugin = plugin(&format!(r#", "timeoutMs": {timeout_ms}, "maxInFlight": 1024"#));
-        bootstrap(&Setup::new(&plugin, primary.port(), shadow.port()), 4)
+        Setup::new(&plugin, primary.port(), shadow.port())
+            .on(Host::Native)
+            .with_workers(4)
+            .bootstrap()
     };
     let lds = LdsConfig::new(&config_for(5000), "native-stream-push");
     lds.publish(&config_for(5000));
-    let envoy = start(lds.bootstrap.clone(), 4, &["--drain-time-s", "1"]).await;
+    let envoy = start_envoy_on(Host::Native, lds.bootstrap.clone(), 4, &["--drain-time-s", "1"]).await;
     let deadline = Instant::now() + Duration::from_secs(6);
     let url = envoy.url("/up");
     let mut tasks = Vec::new();
@@ -335,8 +369,8 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
     // replaced config go on, series.rs).
     let settled = eventually(Duration::from_secs(15), || {
         shadow.whole() == sent
-            && requests(&envoy, "default") == sent as f64
-            && responses(&envoy, "default", "2xx") == sent as f64
+            && mirrored(&envoy, "default", "shadow") == sent as f64
+            && responses(&envoy, "default", "shadow", "2xx") == sent as f64
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -358,14 +392,14 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
          left:\n{}",
         shadow.heads(),
         shadow.whole(),
-        requests(&envoy, "default"),
-        responses(&envoy, "default", "2xx"),
+        mirrored(&envoy, "default", "shadow"),
+        responses(&envoy, "default", "shadow", "2xx"),
         skipped_any(&envoy, "default"),
         envoy.stat("listener_manager.lds.update_success"),
         destroys.len(),
         destroys.join("\n")
     );
-    assert!(alive(&envoy), "Envoy died:\n{log}");
+    assert!(envoy.live(), "Envoy died:\n{log}");
     assert!(
         envoy.stat("listener_manager.lds.update_success") >= 4,
         "every push taken"
@@ -377,7 +411,7 @@ async fn four_workers_under_load_with_pushes_account_for_every_streamed_copy() {
     assert!(settled, "copies lost or miscounted:\n{}", envoy.prometheus());
     assert_eq!(shadow.heads(), sent, "a copy opened that never ended whole");
     assert_eq!(
-        requests(&envoy, "default"),
+        mirrored(&envoy, "default", "shadow"),
         sent as f64,
         "the counter equals what the shadow got"
     );

@@ -81,6 +81,12 @@ impl Setup {
         self
     }
 
+    /// The same setup with `workers` Envoy workers (builder style).
+    pub fn with_workers(mut self, workers: u32) -> Setup {
+        self.workers = workers;
+        self
+    }
+
     /// `envoy --mode validate` on the config, at [`Setup::workers`]
     /// (the native host checks its per-worker filters against it):
     /// (accepted, everything Envoy printed).
