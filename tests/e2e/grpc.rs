@@ -428,7 +428,7 @@ async fn calls_over_max_body_bytes_are_skipped_and_counted(host: Host) {
     let shadow = GrpcServer::start("shadow", always_ok).await;
     let config = r#"{"forward": {"mirror": {"destinationId": "shadow", "maxBodyBytes": 1024}}}"#;
     let envoy = start_envoy_for_grpc_on(host, config, primary.port(), shadow.port()).await;
-    let at_cap = vec![
+    let at_cap = [
         rpc(UNARY, vec![message(1, 1024 - 5)], &[]),
         rpc(CLIENT_STREAM, vec![message(2, 512 - 5), message(3, 512 - 5)], &[]),
     ];
