@@ -185,8 +185,42 @@ async fn a_body_over_the_cap_reaches_the_primary_whole_and_is_not_mirrored(host:
     assert_eq!(rig.envoy.stat("http.ingress.downstream_rq_4xx"), 0, "no 413 anywhere");
 }
 
+/// A shadow cluster with no endpoint at all (every host gone, as when
+/// service discovery empties it): Envoy fails the call that starts the copy
+/// at once (`dispatch_http_call` and `start_http_stream` alike), so on both
+/// hosts the copy is never sent: skipped as `dispatch_failed`, which backs
+/// off like a failure.
+async fn a_shadow_cluster_with_no_endpoint(host: Host) {
+    let primary = vrata_mirror_testkit::upstream::Upstream::start("primary", Behaviour::Answer).await;
+    let setup = vrata_mirror_testkit::config::Setup::new(&config(1000), primary.port(), closed_port()).on(host);
+    let yaml = setup.render();
+    let port = setup.shadows[0].port;
+    let endpoint = format!(
+        "      cluster_name: shadow\n      endpoints:\n      - lb_endpoints:\n        - endpoint:\n            address:\n              socket_address: {{ address: 127.0.0.1, port_value: {port} }}\n"
+    );
+    assert!(yaml.contains(&endpoint), "the rendered shadow cluster:\n{yaml}");
+    let yaml = yaml.replace(&endpoint, "      cluster_name: shadow\n      endpoints: []\n");
+    let envoy = vrata_mirror_testkit::rig::start_envoy_on(host, yaml, 1, &[]).await;
+    for i in 0..12 {
+        let reply = client::http1("GET", &envoy.url(&format!("/api/get/{i}")), &[], "").await;
+        assert_eq!(reply.status, 200, "the client is served by the primary");
+    }
+    use vrata_mirror_testkit::rig::{mirrored, skipped};
+    let failed = skipped(&envoy, "api", "shadow", "dispatch_failed");
+    let backoff = skipped(&envoy, "api", "shadow", "backoff");
+    assert_eq!(mirrored(&envoy, "api", "shadow"), 0.0, "{}", envoy.prometheus());
+    assert!(failed >= 5.0 && backoff >= 1.0, "{}", envoy.prometheus());
+    assert_eq!(
+        failed + backoff,
+        12.0,
+        "each request skipped once: {}",
+        envoy.prometheus()
+    );
+}
+
 vrata_mirror_testkit::on_each_host!(
     async a_shadow_that_refuses_connections,
+    async a_shadow_cluster_with_no_endpoint,
     async a_stuck_shadow_is_held_to_the_in_flight_cap,
     async a_slow_shadow_is_timed_out_and_counted,
     async a_slow_shadow_within_its_timeout_shows_its_latency,

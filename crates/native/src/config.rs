@@ -107,6 +107,25 @@ pub struct WorkerState {
     pub rng: SmallRng,
 }
 
+/// One config-stream event, owned, kept while the worker was busy (see `NativeConfig::missed`).
+pub enum Missed {
+    Headers(u64, Vec<(Vec<u8>, Vec<u8>)>),
+    Data(u64, Vec<u8>),
+    Trailers(u64, Vec<(Vec<u8>, Vec<u8>)>),
+    /// The stream ended (`true`: by a reset).
+    End(u64, bool),
+}
+
+/// Borrowed views of owned header pairs, as the host's answer methods take them.
+fn borrowed(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<(&[u8], &[u8])> {
+    pairs.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect()
+}
+
+/// Owned copies of a hook's header pairs.
+pub fn owned_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+}
+
 pub struct NativeConfig {
     pub envoy: ConfigHandle,
     pub metrics: MetricIds,
@@ -118,36 +137,47 @@ pub struct NativeConfig {
     /// The longest a copy of this config can be in flight (its largest `timeoutMs`) plus a
     /// margin: the destroy's bound.
     pub teardown_wait: Duration,
-    /// Stream ends (id, by a reset) Envoy reported while the worker was busy: from inside
-    /// one of the worker's own calls to Envoy (`send_data`, `send_trailers`, `reset_stream`),
-    /// when the state is borrowed. Settled right after ([`NativeConfig::settle_missed_ends`]).
-    /// A `Mutex` for `Sync`; only the owner worker touches it, never across a host call.
-    pub missed_ends: Mutex<Vec<(u64, bool)>>,
-    pub has_missed_ends: AtomicBool,
+    /// Stream events Envoy reported while the worker was busy: from inside one of the
+    /// worker's own calls to Envoy (`start_http_stream`, `send_data`, `send_trailers`,
+    /// `reset_stream`), when the state is borrowed. Envoy does so with its own replies: a
+    /// shadow cluster with no healthy host is answered `503 no healthy upstream` (headers,
+    /// body, end) from inside `start_http_stream`. Replayed in order right after
+    /// ([`NativeConfig::settle_missed`]), so that such a copy is classified from what Envoy
+    /// said and no copy is left in flight without an exit. Only Envoy's own small replies
+    /// arrive this way (a shadow's bytes come from the event loop, never from inside a call),
+    /// so what is kept is small. A `Mutex` for `Sync`; only the owner worker touches it,
+    /// never across a host call.
+    pub missed: Mutex<Vec<Missed>>,
+    pub has_missed: AtomicBool,
 }
 
 impl NativeConfig {
-    /// Keeps a stream end the worker could not take (see `missed_ends`).
-    pub fn missed_end(&self, end: (u64, bool)) {
-        if let Ok(mut missed) = self.missed_ends.lock() {
-            missed.push(end);
-            self.has_missed_ends.store(true, Ordering::Relaxed);
+    /// Keeps a stream event the worker could not take (see `missed`).
+    pub fn keep_missed(&self, event: Missed) {
+        if let Ok(mut missed) = self.missed.lock() {
+            missed.push(event);
+            self.has_missed.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Ends the copies whose end Envoy reported while the worker was busy. A stream the host
-    /// forgot first (the worker's own reset) is not in flight any more and is ignored.
-    pub fn settle_missed_ends(&self, state: &mut WorkerState) {
-        if !self.has_missed_ends.swap(false, Ordering::Relaxed) {
+    /// Replays, in order, the stream events Envoy reported while the worker was busy. A stream
+    /// the host forgot first (the worker's own reset) is not in flight any more and is ignored.
+    pub fn settle_missed(&self, state: &mut WorkerState) {
+        if !self.has_missed.swap(false, Ordering::Relaxed) {
             return;
         }
         let missed = self
-            .missed_ends
+            .missed
             .lock()
             .map(|mut m| std::mem::take(&mut *m))
             .unwrap_or_default();
-        for (id, reset) in missed {
-            NativeHost::call_ended(&state.worker, &mut state.host, id, reset);
+        for event in missed {
+            match event {
+                Missed::Headers(id, headers) => state.host.answer_headers(id, &borrowed(&headers)),
+                Missed::Data(id, data) => state.host.answer_data(id, &[data.as_slice()]),
+                Missed::Trailers(id, trailers) => state.host.answer_trailers(id, &borrowed(&trailers)),
+                Missed::End(id, reset) => NativeHost::call_ended(&state.worker, &mut state.host, id, reset),
+            }
         }
     }
 

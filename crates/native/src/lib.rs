@@ -32,7 +32,7 @@ use abi::{
     body_type, header_type, ConfigEnvoyPtr, ConfigModulePtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr,
     FilterModulePtr, LOCAL_REPLY_CONTINUE, STATUS_CONTINUE,
 };
-use config::{NativeConfig, WorkerCell, WorkerState};
+use config::{owned_pairs, Missed, NativeConfig, WorkerCell, WorkerState};
 use guard::{guard, TestPanic, TEST_PANIC_HEADER};
 use host::{ConfigHandle, Hook};
 use native_host::{NativeHost, NativeRequest};
@@ -131,22 +131,21 @@ fn on_worker(
 ) {
     config.worker.on(filter.worker, |state| {
         f(state, &mut filter.request);
-        config.settle_missed_ends(state);
+        config.settle_missed(state);
         config.publish_in_flight(state);
     });
 }
 
-/// Runs a config stream hook's body on the owner worker's state. `end`: this hook ends stream
-/// `.0` (`.1`: by a reset); if it arrives while the worker is busy (Envoy calling it from
-/// inside one of the worker's own stream calls), the end is kept and settled once the worker
-/// is done, so that no copy is left in flight without an exit.
+/// Runs a config stream hook's body on the owner worker's state. If the hook arrives while the
+/// worker is busy (Envoy calling it from inside one of the worker's own stream calls), `missed`
+/// makes an owned copy of the event, replayed once the worker is done (`NativeConfig::missed`).
 ///
 /// # Safety
 /// `module` is a config from our `on_http_filter_config_new`, not destroyed.
 unsafe fn config_hook(
     name: &'static str,
     module: ConfigModulePtr,
-    end: Option<(u64, bool)>,
+    missed: impl FnOnce() -> Missed,
     body: impl FnOnce(&NativeConfig, &mut WorkerState),
 ) {
     if module.is_null() {
@@ -158,11 +157,11 @@ unsafe fn config_hook(
         // Stream hooks run on the worker that started the stream: the owner.
         let ran = config.worker.on_owner_thread(|state| {
             body(config, state);
-            config.settle_missed_ends(state);
+            config.settle_missed(state);
             config.publish_in_flight(state);
         });
-        if let (None, Some(end), true) = (ran, end, config.worker.on_owner_thread_now()) {
-            config.missed_end(end);
+        if ran.is_none() && config.worker.on_owner_thread_now() {
+            config.keep_missed(missed());
         }
         true
     });
@@ -235,8 +234,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
             worker: WorkerCell::new(owner, state),
             in_flight: AtomicUsize::new(0),
             teardown_wait,
-            missed_ends: std::sync::Mutex::new(Vec::new()),
-            has_missed_ends: std::sync::atomic::AtomicBool::new(false),
+            missed: std::sync::Mutex::new(Vec::new()),
+            has_missed: std::sync::atomic::AtomicBool::new(false),
         });
         Box::into_raw(native).cast_const().cast()
     })
@@ -660,7 +659,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
         config_hook(
             "http_filter_config_http_stream_headers",
             module,
-            None,
+            || Missed::Headers(stream_id, owned_pairs(&host::hook_headers(headers, headers_size))),
             |_config, state| {
                 let headers = host::hook_headers(headers, headers_size);
                 state.host.answer_headers(stream_id, &headers);
@@ -682,9 +681,14 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
 ) {
     // SAFETY: our live config; Envoy's slices, valid for this hook.
     unsafe {
-        config_hook("http_filter_config_http_stream_data", module, None, |_config, state| {
-            state.host.answer_data(stream_id, &host::hook_data(data, data_count));
-        });
+        config_hook(
+            "http_filter_config_http_stream_data",
+            module,
+            || Missed::Data(stream_id, host::hook_data(data, data_count).concat()),
+            |_config, state| {
+                state.host.answer_data(stream_id, &host::hook_data(data, data_count));
+            },
+        );
     }
 }
 
@@ -703,7 +707,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
         config_hook(
             "http_filter_config_http_stream_trailers",
             module,
-            None,
+            || Missed::Trailers(stream_id, owned_pairs(&host::hook_headers(trailers, trailers_size))),
             |_config, state| {
                 let trailers = host::hook_headers(trailers, trailers_size);
                 state.host.answer_trailers(stream_id, &trailers);
@@ -725,7 +729,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
         config_hook(
             "http_filter_config_http_stream_complete",
             module,
-            Some((stream_id, false)),
+            || Missed::End(stream_id, false),
             |_config, state| {
                 NativeHost::call_ended(&state.worker, &mut state.host, stream_id, false);
             },
@@ -747,7 +751,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_stream_
         config_hook(
             "http_filter_config_http_stream_reset",
             module,
-            Some((stream_id, true)),
+            || Missed::End(stream_id, true),
             |_config, state| {
                 NativeHost::call_ended(&state.worker, &mut state.host, stream_id, true);
             },
