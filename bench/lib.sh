@@ -171,6 +171,7 @@ module_for_case() {  # case our-module
   case $1 in
     floor0) echo "$floor0_wasm" ;;
     floor100) echo "$floor100_wasm" ;;
+    wasmcompare | wasmsecondary) echo "${compare_wasm:-$2}" ;;
     *) echo "$2" ;;
   esac
 }

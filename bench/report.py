@@ -17,7 +17,8 @@ import subprocess
 import sys
 
 CASE_ORDER = ["none", "native100", "native10", "floor0", "wasm0", "wasm10", "floor100", "wasm100", "wasmrate",
-              "nativedead", "wasmdead", "nativeslow", "wasmslow", "dyn0", "dyn100", "dyndead"]
+              "nativedead", "wasmdead", "nativeslow", "wasmslow", "dyn0", "dyn100", "dyndead",
+              "wasmcompare", "wasmsecondary"]
 SHAPE_NAMES = {"get": "GET", "post": "POST 16 KiB"}
 # The case each one is compared with in the "vs native" column.
 NATIVE_OF = {"wasm100": "native100", "wasm10": "native10", "wasmdead": "nativedead",
@@ -26,6 +27,9 @@ NATIVE_OF = {"wasm100": "native100", "wasm10": "native10", "wasmdead": "nativede
 # Wasm cases whose shadow is healthy: the mirror counter must equal what the
 # shadow answered, in every round.
 HEALTHY_WASM = ("wasm0", "wasm10", "wasm100", "wasmrate", "dyn0", "dyn100")
+# The comparison cases (vrata_mirror_compare.wasm): wasmsecondary's copies go
+# to two destinations (the candidate and its secondary), so they are paired
+# with each other, not with the shadow count.
 # "Shadow count": requests Envoy actually sent to the shadow over a
 # connection, i.e. that the shadow received. Not upstream_rq_completed: that
 # one also counts Envoy's local replies (503 for a refused connection or a full
@@ -310,6 +314,37 @@ def dyn_section(groups):
     ] + rows + [""]
 
 
+def compare_section(groups):
+    """The comparison module (issue 23): wasmcompare (`compare` on every
+    request) against wasm100 (mirroring only), and wasmsecondary (noise
+    cancellation: a second copy, to the secondary, and the field table in
+    shared data) against wasmcompare, paired per round."""
+    rows = []
+    for shape in ("get", "post"):
+        for case, base in (("wasmcompare", "wasm100"), ("wasmsecondary", "wasmcompare")):
+            pairs = paired(groups, case, base, shape)
+            if not pairs:
+                continue
+            rps = [a["rps"] / b["rps"] for a, b in pairs if b["rps"]]
+            cpu = [a["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"] for a, b in pairs]
+            rows.append("| " + " | ".join([
+                SHAPE_NAMES[shape], f"{case} ÷ {base}", fmt(median(rps), 2), fmt(median(cpu), 1),
+                ", ".join(f"{x:.2f}" for x in rps), str(len(pairs))]) + " |")
+    if not rows:
+        return []
+    return [
+        "## Comparison and noise cancellation (paired)",
+        "",
+        "`wasmcompare` and `wasmsecondary` run `vrata_mirror_compare.wasm` with `\"compare\": "
+        "{\"body\": \"json\"}` on every request, `wasmsecondary` with a `secondary` (the shadow's "
+        "nginx under a second cluster name): each request then makes two copies and counts its "
+        "fields in shared data. Medians over rounds of one run against the other of the same round.",
+        "",
+        "| shape | pair | req/s ratio | Envoy CPU/req difference µs | req/s ratio per round | pairs |",
+        "|---|---|--:|--:|---|--:|",
+    ] + rows + [""]
+
+
 def find(groups, case, shape):
     return next((g for g in groups if g.case == case and g.shape == shape), None)
 
@@ -575,6 +610,7 @@ def main():
     out += ["## Module", "", f"`vrata_mirror.wasm`: {module_size} bytes ({module_size / 1024:.1f} KiB)", ""]
     out += floors_section(groups)
     out += dyn_section(groups)
+    out += compare_section(groups)
     out += targets(groups, module_size, mem)
     out += memory_section(mem)
     found = errors(rows, groups)

@@ -23,7 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bench=bench
 
-ALL_CASES=none,native100,native10,floor0,wasm0,wasm10,floor100,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow,dyn0,dyn100,dyndead
+ALL_CASES=none,native100,native10,floor0,wasm0,wasm10,floor100,wasm100,wasmrate,nativedead,wasmdead,nativeslow,wasmslow,dyn0,dyn100,dyndead,wasmcompare,wasmsecondary
 case_seconds=${BENCH_SECONDS:-8}
 warmup=${BENCH_WARMUP:-2}
 rounds=${BENCH_ROUNDS:-3}
@@ -40,6 +40,7 @@ client_cpu=1   # wrk, nginx, the stuck shadow and the upload sink on this one
 wasm_built=target/wasm32-wasip1/release/vrata_mirror.wasm
 # The native host (the dynamic module; cases dyn0, dyn100, dyndead).
 native_built=target/native/libvrata_mirror_native.so
+compare_built=target/wasm32-wasip1/release/vrata_mirror_compare.wasm
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -69,6 +70,7 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 envoy=$(./scripts/ensure-envoy.sh)
 [ -f "$wasm_built" ] || die "$wasm_built is missing: run 'make build' (make bench does)"
 [ -f "$native_built" ] || die "$native_built is missing: run 'make build' (make bench does)"
+[ -f "$compare_built" ] || die "$compare_built is missing: run 'make build' (make bench does)"
 
 # --- scratch dir, processes, cleanup -------------------------------------------
 bench_start bench
@@ -80,6 +82,9 @@ wasm=$tmp/vrata_mirror.wasm
 cp "$wasm_built" "$wasm"
 native_module=$tmp/libvrata_mirror_native.so
 cp "$native_built" "$native_module"
+# The comparison module, for wasmcompare and wasmsecondary (module_for_case).
+compare_wasm=$tmp/vrata_mirror_compare.wasm
+cp "$compare_built" "$compare_wasm"
 build_floors "$tmp"
 
 read -r listen admin primary shadow shadow_status stuck sink dead < <(free_ports 8)
