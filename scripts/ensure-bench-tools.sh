@@ -10,12 +10,7 @@ found() {
 }
 
 if ! found; then
-  echo "installing wrk and nginx (Debian packages, apt-get) ..." >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq >&2
-  # RUNLEVEL=1: the package's own service is not started.
-  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends wrk nginx >&2
+  "$(dirname "$0")/apt-install.sh" wrk nginx
 fi
 if ! found; then
   echo "error: wrk and nginx are installed, but not on PATH" >&2

@@ -12,12 +12,7 @@ found() {
 }
 
 if ! found; then
-  echo "installing prometheus (Debian package, apt-get) ..." >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq >&2
-  # RUNLEVEL=1: the package's own service is not started.
-  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends prometheus >&2
+  "$(dirname "$0")/apt-install.sh" prometheus
 fi
 if ! found; then
   echo "error: the prometheus package is installed, but prometheus and promtool are not on PATH" >&2

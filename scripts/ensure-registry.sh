@@ -20,13 +20,7 @@ debian_found() {
 }
 
 if ! debian_found; then
-  echo "installing docker-registry, skopeo and docker-compose (Debian packages, apt-get) ..." >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq >&2
-  # RUNLEVEL=1: the package's own registry service is not started.
-  $sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends \
-    docker-registry skopeo docker-compose >&2
+  "$(dirname "$0")/apt-install.sh" docker-registry skopeo docker-compose
 fi
 if ! debian_found; then
   echo "error: docker-registry, skopeo and docker-compose are installed, but not all on PATH" >&2

@@ -39,17 +39,10 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     let plugin = plugin(r#", "timeoutMs": 10000"#);
     let primary = Upstream::start_counting("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start_envoy_on(
-        Host::Native,
-        Setup::new(&plugin, primary.port(), shadow.port())
-            .on(Host::Native)
-            .with_workers(1)
-            .bootstrap()
-            .render(),
-        1,
-        &[],
-    )
-    .await;
+    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
+        .on(Host::Native)
+        .start()
+        .await;
     let pieces: Vec<Bytes> = (0..64).map(|i| piece(i, MIB)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -85,17 +78,10 @@ async fn a_slow_uploads_copy_has_its_headers_at_the_shadow_before_the_upload_end
     let plugin = plugin("");
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start_envoy_on(
-        Host::Native,
-        Setup::new(&plugin, primary.port(), shadow.port())
-            .on(Host::Native)
-            .with_workers(1)
-            .bootstrap()
-            .render(),
-        1,
-        &[],
-    )
-    .await;
+    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
+        .on(Host::Native)
+        .start()
+        .await;
     let pieces: Vec<Bytes> = (0..10).map(|i| piece(i, 1000)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -167,17 +153,10 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     // HTTP/1.1 client, HTTP/1.1 shadow (chunked, trailers enabled on both sides).
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = start_envoy_on(
-        Host::Native,
-        Setup::new(&plugin, primary.port(), shadow.port())
-            .on(Host::Native)
-            .with_workers(1)
-            .bootstrap()
-            .render(),
-        1,
-        &[],
-    )
-    .await;
+    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
+        .on(Host::Native)
+        .start()
+        .await;
     let status = http1_with_trailers(envoy.listener, "/api/h1").await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let seen = shadow
@@ -199,7 +178,7 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     let shadow = StreamShadow::start(Answer::Small).await;
     let mut setup = Setup::new(&plugin, primary.port(), shadow.port()).on(Host::Native);
     setup.http2_upstreams = true;
-    let envoy = start_envoy_on(Host::Native, setup.bootstrap().render(), 1, &[]).await;
+    let envoy = setup.start().await;
     let reply = client::h2c(
         "POST",
         &envoy.url("/api/h2"),
@@ -231,9 +210,9 @@ async fn answers_of_20_mib_are_dropped_chunk_by_chunk_and_envoys_memory_stays_bo
     let shadow = StreamShadow::start(Answer::Large(20 * MIB)).await;
     let mut setup = Setup::new(&plugin, primary.port(), shadow.port()).on(Host::Native);
     setup.async_response_buffer_limit = None;
-    let yaml = setup.bootstrap().render();
+    let yaml = setup.render();
     assert!(!yaml.contains("async_response_buffer_limit"), "{yaml}");
-    let envoy = start_envoy_on(Host::Native, yaml, 1, &[]).await;
+    let envoy = setup.start().await;
     let warm = client::http1("GET", &envoy.url("/api/warm"), &[], Bytes::new()).await;
     assert_eq!(warm.status, 200);
     assert!(
@@ -271,17 +250,10 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     let plugin = plugin(r#", "maxInFlight": 2, "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Stall).await;
-    let envoy = start_envoy_on(
-        Host::Native,
-        Setup::new(&plugin, primary.port(), shadow.port())
-            .on(Host::Native)
-            .with_workers(1)
-            .bootstrap()
-            .render(),
-        1,
-        &[],
-    )
-    .await;
+    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
+        .on(Host::Native)
+        .start()
+        .await;
     let pieces: Vec<Bytes> = (0..16).map(|i| piece(i, MIB / 2)).collect();
     let started = Instant::now();
     let reply = client::http1_slow_chunked(&envoy.url("/api/cap"), pieces, Duration::from_millis(20)).await;

@@ -48,16 +48,22 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Words in an Envoy log line that mean a wasm VM, a plugin or the native module failed.
-/// The native host's guard logs `vrata-mirror: panic caught in <hook>` and `vrata-mirror: panic
-/// at <place>` (crates/native/src/guard.rs), which `panick` alone does not match.
-const FAILURE_WORDS: [&str; 10] = [
+/// Words in an Envoy log line that mean code trapped or panicked: never excused, even while an
+/// invalid push is being refused. The native host's guard logs `vrata-mirror: panic caught in
+/// <hook>` and `vrata-mirror: panic at <place>` (crates/native/src/guard.rs), which `panick`
+/// alone does not match.
+const TRAP_WORDS: [&str; 6] = [
     "panick",
     "panic caught",
     "panic at ",
     "uncaught",
     "unreachable",
     "crash",
+];
+
+/// With [`TRAP_WORDS`], the words of a line that means a wasm VM, a plugin or the native module
+/// failed; these are excused while an invalid push is refused.
+const FAILURE_WORDS: [&str; 4] = [
     "vm failed",
     "failed to load",
     "failed to",
@@ -98,21 +104,12 @@ pub fn log_health(log: &str, windows: &[(usize, usize)]) -> LogHealth {
         let start = offset;
         offset += line.len();
         let lower = line.to_ascii_lowercase();
-        if !FAILURE_WORDS.iter().any(|w| lower.contains(w)) {
+        if !TRAP_WORDS.iter().chain(&FAILURE_WORDS).any(|w| lower.contains(w)) {
             continue;
         }
         let refusal = REFUSALS.iter().any(|r| lower.contains(r));
         let in_window = windows.iter().any(|(a, b)| start >= *a && start < *b);
-        let trap = [
-            "panick",
-            "panic caught",
-            "panic at ",
-            "uncaught",
-            "unreachable",
-            "crash",
-        ]
-        .iter()
-        .any(|w| lower.contains(w));
+        let trap = TRAP_WORDS.iter().any(|w| lower.contains(w));
         if refusal && in_window && !trap {
             health.refusals += 1;
         } else {
