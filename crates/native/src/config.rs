@@ -129,8 +129,6 @@ pub fn owned_pairs(pairs: &[(&[u8], &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
 pub struct NativeConfig {
     pub envoy: ConfigHandle,
     pub metrics: MetricIds,
-    /// This config's number in the process-wide series registry (series.rs).
-    pub series_serial: u64,
     pub worker: WorkerCell<WorkerState>,
     /// Copies in flight on the owner worker, as of its last hook: what the destroy waits for.
     pub in_flight: AtomicUsize,

@@ -190,7 +190,8 @@ impl ConfigHandle {
     /// Adds `value` to a counter, from any hook (also after the request is gone).
     pub fn increment_counter(&self, id: usize, label_values: &[&[u8]], value: u64) -> u32 {
         let mut values: Vec<ModuleBuffer> = label_values.iter().map(|v| ModuleBuffer::of(v)).collect();
-        // SAFETY: live config; `values` outlives the call. Envoy's counters are thread-safe.
+        // SAFETY: live config; `values` outlives the call. Called only from this config's own
+        // hooks (series.rs): the config's label-value pool is not shared with another thread.
         unsafe {
             abi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
                 self.0,
@@ -205,7 +206,8 @@ impl ConfigHandle {
     /// Records `value` in a histogram, from any hook (also after the request is gone).
     pub fn record_histogram(&self, id: usize, label_values: &[&[u8]], value: u64) -> u32 {
         let mut values: Vec<ModuleBuffer> = label_values.iter().map(|v| ModuleBuffer::of(v)).collect();
-        // SAFETY: live config; `values` outlives the call. Envoy's histograms are thread-safe.
+        // SAFETY: live config; `values` outlives the call. Called only from this config's own
+        // hooks (series.rs): the config's label-value pool is not shared with another thread.
         unsafe {
             abi::envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
                 self.0,

@@ -7,8 +7,8 @@
 //!   one parser;
 //! - `native_host.rs`: the worker core's host traits (clock, telemetry, dispatch) over Envoy's
 //!   calls, and the request view the worker decides on;
-//! - `series.rs`: the catalogue's labelled series kept in every live config's stats scope, so
-//!   that a push does not restart them.
+//! - `series.rs`: every counter series known, put in each new config's stats scope, so that a
+//!   push does not restart them.
 //!
 //! Lifetimes, from abi.h and filter_config.cc/filter.h: a config lives from
 //! `on_http_filter_config_new` until `on_http_filter_config_destroy`, and every filter holds a
@@ -219,9 +219,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 config::teardown_wait(&active.config),
             )
         });
-        // Last before returning: from here on other configs reach this one's scope (series.rs).
+        // Before any worker has this config: its scope takes every known counter (series.rs).
         let series = series::Series::register(envoy, metrics.catalogue);
-        let series_serial = series.serial();
         let state = WorkerState {
             host: NativeHost::new(envoy, series, compare_keep),
             worker,
@@ -230,7 +229,6 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
         let native = Box::new(NativeConfig {
             envoy,
             metrics,
-            series_serial,
             worker: WorkerCell::new(owner, state),
             in_flight: AtomicUsize::new(0),
             teardown_wait,
@@ -252,8 +250,6 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(modu
         // SAFETY: our config from `Box::into_raw`; Envoy calls this once, after the last filter
         // holding its config is gone, and calls no hook for it afterwards.
         let config = unsafe { Box::from_raw(module.cast::<NativeConfig>().cast_mut()) };
-        // First: no other config may reach this one's scope once the hook returns.
-        series::unregister(config.series_serial);
         // Copies still in flight would be reset by Envoy after this hook, from this thread,
         // with no hook: wait for them (bounded) when this is not their worker.
         let in_flight_before = config.in_flight.load(Ordering::Acquire);

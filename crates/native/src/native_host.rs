@@ -74,7 +74,8 @@ struct Answer {
 
 pub struct NativeHost {
     envoy: ConfigHandle,
-    /// The catalogue's series, kept in every live config's scope (series.rs).
+    /// The catalogue's series through this config (series.rs: each new config takes every
+    /// known counter series into its scope).
     series: CarriedSeries,
     /// The copies in flight, by stream id.
     answers: HashMap<u64, Answer>,
