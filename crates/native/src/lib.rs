@@ -350,7 +350,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     unsafe {
         filter_hook("http_filter_request_body", envoy, module, |hook, filter, config| {
             TestPanic::check(filter.test_panic, TestPanic::RequestBody);
-            if !filter.request.is_capturing() {
+            if !filter.request.wants_request_stream() {
                 return;
             }
             let chunks = hook.body_chunks(body_type::RECEIVED_REQUEST_BODY);
@@ -376,7 +376,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     unsafe {
         filter_hook("http_filter_request_trailers", envoy, module, |hook, filter, config| {
             TestPanic::check(filter.test_panic, TestPanic::RequestTrailers);
-            if !filter.request.is_capturing() {
+            if !filter.request.wants_request_stream() {
                 return;
             }
             on_worker(config, filter, |state, request| {

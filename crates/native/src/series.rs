@@ -84,10 +84,6 @@ impl<V> SeriesMap<V> {
     fn iter(&self) -> impl Iterator<Item = (&Key, &V)> {
         self.buckets.values().flatten().map(|(k, v)| (k, v))
     }
-
-    fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.buckets.values_mut().flatten().map(|(_, v)| v)
-    }
 }
 
 /// Every counter series any config has counted. Locked when a config is made and when one

@@ -58,6 +58,13 @@ impl<I, T> Default for MirroredRequest<I, T> {
 
 impl<I, T> MirroredRequest<I, T> {
     /// Whether its body is still being copied (buffered or streamed).
+    /// Whether the host must still report the request's body and trailers to the worker:
+    /// while a copy is being made, and until a compared request's end is stamped (a streamed
+    /// copy answered before its request ended still times the primary from that end).
+    pub fn wants_request_stream(&self) -> bool {
+        self.is_capturing() || self.watch.awaits_request_end()
+    }
+
     pub fn is_capturing(&self) -> bool {
         match &self.copying {
             Copying::None => false,
@@ -235,6 +242,9 @@ impl<H: Host> Worker<H> {
             return self.stream_chunk(host, request, &chunk, end_of_stream);
         }
         let Copying::Buffered(capture) = &mut request.copying else {
+            if end_of_stream {
+                request.watch.request_ended(host.now_ms());
+            }
             return;
         };
         if size > 0 {
@@ -281,6 +291,8 @@ impl<H: Host> Worker<H> {
         } else if request.is_capturing() {
             let trailers = read();
             self.hand_over(host, request, trailers);
+        } else {
+            request.watch.request_ended(host.now_ms());
         }
     }
 

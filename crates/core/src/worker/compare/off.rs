@@ -88,6 +88,10 @@ impl Watch {
 
     pub fn describe(&mut self, _: &RequestHead) {}
 
+    pub fn awaits_request_end(&self) -> bool {
+        false
+    }
+
     pub fn request_ended(&mut self, _: u64) {}
 
     pub fn response_headers<H: Reporting>(&mut self, _: &RefCell<Pairs<H::Ids>>, _: &mut H, _: AnswerHead, _: bool) {}

@@ -704,6 +704,14 @@ impl Watch {
         }
     }
 
+    /// Whether a compared copy waits for the request's end (the start of the primary's
+    /// latency) and has not seen it yet.
+    pub fn awaits_request_end(&self) -> bool {
+        self.0
+            .as_deref()
+            .is_some_and(|watching| watching.request_end_ms.is_none())
+    }
+
     /// The request ended at `now_ms`: the primary's latency runs from here.
     pub fn request_ended(&mut self, now_ms: u64) {
         if let Some(watching) = self.0.as_deref_mut() {

@@ -303,7 +303,11 @@ fn a_streamed_copy_is_compared_also_when_its_answer_comes_before_the_requests_en
     assert!(request.watches_response());
     end_call(&worker, &mut host, 1, answered("200"), br#"{"a": 1}"#);
     assert_eq!(worker.pairs_pending(), 1, "the shadow's side waits for the primary's");
-    chunk(&worker, &mut host, &mut request, b"{}", true);
+    // The request ends after its copy's answer: the primary's latency still runs from
+    // the request's end (5), as on a host that buffers.
+    chunk(&worker, &mut host, &mut request, b"{", false);
+    host.now_ms = 5;
+    chunk(&worker, &mut host, &mut request, b"}", true);
     host.now_ms = 9;
     worker.response_headers(
         &mut host,
@@ -314,6 +318,16 @@ fn a_streamed_copy_is_compared_also_when_its_answer_comes_before_the_requests_en
     worker.response_body(&mut host, &mut request, 8, || Some(br#"{"a": 1}"#.to_vec()), true);
     assert_eq!(host.compared("shadow", CompareResult::Match), 1);
     assert_eq!(worker.pairs_pending(), 0);
+    let primary_latency = host
+        .recorded
+        .iter()
+        .find(|(name, _)| name.ends_with("vrata_mirror_primary_response_time_ms"))
+        .map(|(_, v)| v.clone());
+    assert_eq!(
+        primary_latency,
+        Some(vec![4]),
+        "from the request's end at 5 to the answer at 9"
+    );
     worker.request_gone(&mut host, &mut request);
     assert_no_leak();
 }
