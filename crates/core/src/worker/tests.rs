@@ -215,6 +215,15 @@ impl FakeHost {
     fn compared(&self, destination: &str, result: CompareResult) -> u64 {
         self.count(destination, "vrata_mirror_compare_total", Some(result.label()))
     }
+
+    /// The primary latencies recorded (`vrata_mirror_primary_response_time_ms`), if any.
+    #[cfg(feature = "compare")]
+    fn primary_latencies(&self) -> Option<Vec<u64>> {
+        self.recorded
+            .iter()
+            .find(|(name, _)| name.ends_with("vrata_mirror_primary_response_time_ms"))
+            .map(|(_, v)| v.clone())
+    }
 }
 
 fn label_of(metric: &str) -> &'static str {

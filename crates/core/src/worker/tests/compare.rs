@@ -36,11 +36,7 @@ fn the_primary_first_then_the_shadow() {
     end_call(&worker, &mut host, 1, answered("200"), br#"{ "a" : 1 }"#);
     assert_eq!(host.compared("shadow", CompareResult::Match), 1);
     assert_eq!(worker.pairs_pending(), 0);
-    let primary_latency = host
-        .recorded
-        .iter()
-        .find(|(name, _)| name.ends_with("vrata_mirror_primary_response_time_ms"))
-        .map(|(_, v)| v.clone());
+    let primary_latency = host.primary_latencies();
     assert_eq!(primary_latency, Some(vec![5]));
     worker.request_gone(&mut host, &mut request);
     assert_eq!(

@@ -318,11 +318,7 @@ fn a_streamed_copy_is_compared_also_when_its_answer_comes_before_the_requests_en
     worker.response_body(&mut host, &mut request, 8, || Some(br#"{"a": 1}"#.to_vec()), true);
     assert_eq!(host.compared("shadow", CompareResult::Match), 1);
     assert_eq!(worker.pairs_pending(), 0);
-    let primary_latency = host
-        .recorded
-        .iter()
-        .find(|(name, _)| name.ends_with("vrata_mirror_primary_response_time_ms"))
-        .map(|(_, v)| v.clone());
+    let primary_latency = host.primary_latencies();
     assert_eq!(
         primary_latency,
         Some(vec![4]),
