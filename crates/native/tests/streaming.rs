@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vrata_mirror_testkit::client;
 use vrata_mirror_testkit::config::Setup;
+use vrata_mirror_testkit::envoy::Envoy;
 use vrata_mirror_testkit::host::Host;
 use vrata_mirror_testkit::lds::LdsConfig;
 use vrata_mirror_testkit::native::skipped_any;
@@ -28,6 +29,14 @@ fn piece(i: usize, len: usize) -> Bytes {
     (0..len).map(|j| ((i * 7 + j) % 251) as u8).collect::<Vec<u8>>().into()
 }
 
+/// Envoy with the native host and `plugin`, one worker, in front of `primary` and `shadow`.
+async fn start_native(plugin: &str, primary: &Upstream, shadow: &StreamShadow) -> Envoy {
+    Setup::new(plugin, primary.port(), shadow.port())
+        .on(Host::Native)
+        .start()
+        .await
+}
+
 fn hash_of(pieces: &[Bytes]) -> BodyHash {
     BodyHash::of(pieces.iter().map(|p| p.as_ref()))
 }
@@ -39,10 +48,7 @@ async fn a_64_mib_chunked_upload_is_mirrored_byte_equal_with_the_default_cap() {
     let plugin = plugin(r#", "timeoutMs": 10000"#);
     let primary = Upstream::start_counting("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
-        .on(Host::Native)
-        .start()
-        .await;
+    let envoy = start_native(&plugin, &primary, &shadow).await;
     let pieces: Vec<Bytes> = (0..64).map(|i| piece(i, MIB)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -78,10 +84,7 @@ async fn a_slow_uploads_copy_has_its_headers_at_the_shadow_before_the_upload_end
     let plugin = plugin("");
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
-        .on(Host::Native)
-        .start()
-        .await;
+    let envoy = start_native(&plugin, &primary, &shadow).await;
     let pieces: Vec<Bytes> = (0..10).map(|i| piece(i, 1000)).collect();
     let want = hash_of(&pieces);
     let started = Instant::now();
@@ -153,10 +156,7 @@ async fn http1_chunked_trailers_and_http2_trailers_reach_the_copy() {
     // HTTP/1.1 client, HTTP/1.1 shadow (chunked, trailers enabled on both sides).
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Small).await;
-    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
-        .on(Host::Native)
-        .start()
-        .await;
+    let envoy = start_native(&plugin, &primary, &shadow).await;
     let status = http1_with_trailers(envoy.listener, "/api/h1").await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     let seen = shadow
@@ -250,10 +250,7 @@ async fn a_copy_to_a_shadow_that_does_not_read_is_reset_at_the_budget_and_the_pr
     let plugin = plugin(r#", "maxInFlight": 2, "timeoutMs": 20000"#);
     let primary = Upstream::start("primary", Behaviour::Answer).await;
     let shadow = StreamShadow::start(Answer::Stall).await;
-    let envoy = Setup::new(&plugin, primary.port(), shadow.port())
-        .on(Host::Native)
-        .start()
-        .await;
+    let envoy = start_native(&plugin, &primary, &shadow).await;
     let pieces: Vec<Bytes> = (0..16).map(|i| piece(i, MIB / 2)).collect();
     let started = Instant::now();
     let reply = client::http1_slow_chunked(&envoy.url("/api/cap"), pieces, Duration::from_millis(20)).await;
